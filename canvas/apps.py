@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CanvasConfig(AppConfig):
+    name = "canvas"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from canvas import signals  # noqa: F401

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+class Team(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    personal = models.BooleanField(default=False)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.EDITOR)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class Canvas(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="canvases")
+    title = models.CharField(max_length=200)
+    system_prompt = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name_plural = "canvases"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NodeKind(models.TextChoices):
+    PROMPT = "prompt", "Prompt"
+    RESPONSE = "response", "Response"
+    NOTE = "note", "Note"
+
+
+class NodeStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    STREAMING = "streaming", "Streaming"
+    DONE = "done", "Done"
+    ERROR = "error", "Error"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+RUNNING_STATUSES = (NodeStatus.QUEUED, NodeStatus.STREAMING)
+
+
+class Node(models.Model):
+    """A prompt, a note, or one model's response on a canvas. Edges point from parents to children."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="nodes")
+    kind = models.CharField(max_length=8, choices=NodeKind.choices)
+    parents = models.ManyToManyField("self", through="Edge", symmetrical=False, related_name="children", blank=True)
+    x = models.FloatField(default=0)
+    y = models.FloatField(default=0)
+    w = models.FloatField(default=320)
+    h = models.FloatField(default=200)
+    text = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # Response nodes only.
+    model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, null=True, blank=True)
+    status = models.CharField(max_length=12, choices=NodeStatus.choices, blank=True)
+    finish_reason = models.CharField(max_length=16, blank=True)
+    reasoning = models.TextField(blank=True)
+    seq = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=24, blank=True)
+    error_message = models.TextField(blank=True)
+    queue_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_s = models.FloatField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    usage_estimated = models.BooleanField(default=False)
+    cost = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status"], name="node_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in RUNNING_STATUSES
+
+
+class Edge(models.Model):
+    parent = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="child_edges")
+    child = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="parent_edges")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["parent", "child"], name="edge_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.parent_id} → {self.child_id}"

@@ -1,0 +1,44 @@
+"""The ASGI entry point: HTTP (Django), WebSocket (Channels), and the built-in simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_http = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from canvas.routing import websocket_urlpatterns  # noqa: E402
+from canvas.ws_auth import WebSocketAuth  # noqa: E402
+from engine import loops  # noqa: E402
+from providers.simulator.app import create_app as create_simulator  # noqa: E402
+
+router = ProtocolTypeRouter({"http": django_http, "websocket": WebSocketAuth(URLRouter(websocket_urlpatterns))})
+SIMULATOR_PREFIX = "/simulator"
+simulator = create_simulator(prefix=SIMULATOR_PREFIX) if settings.PRISM_SIMULATOR else None
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            loops.bind_server_loop(asyncio.get_running_loop())
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    loops.bind_server_loop(asyncio.get_running_loop())
+    if simulator is not None and scope["type"] == "http" and scope["path"].startswith(SIMULATOR_PREFIX + "/"):
+        return await simulator(scope, receive, send)
+    return await router(scope, receive, send)

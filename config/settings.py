@@ -1,0 +1,200 @@
+"""Prism settings: one module, driven by environment variables (see README, "Configuration")."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PRISM_VAR_DIR", str(BASE_DIR / "var")))
+
+
+def _local_secret(name: str, make) -> str:
+    """Embedded default only: a secret generated once and kept in var/, so `make run` needs no setup."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY") or _local_secret("secret.key", lambda: secrets.token_urlsafe(50))
+# Keys that encrypt provider API keys at rest; newest first (MultiFernet). Separate from SECRET_KEY
+# so that rotating one never makes the other unreadable.
+PRISM_ENCRYPTION_KEYS = env_list("PRISM_ENCRYPTION_KEYS") or [_local_secret("encryption.key", _fernet_key)]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+REDIS_URL = env_str("REDIS_URL")
+DATABASE_URL = env_str("DATABASE_URL")
+# With Redis: Celery workers and the Redis channel layer. Without: everything runs in the web process.
+EMBEDDED = not REDIS_URL
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "accounts",
+    "providers",
+    "canvas",
+    "engine",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "canvas.middleware.ApiErrorMiddleware",
+    "canvas.handlers.PageErrorMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "prism.sqlite3")),
+            "OPTIONS": {
+                # WAL and IMMEDIATE let the page read while a stream writes, without "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": 15.0},
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+
+# The built-in simulator provider (served by this app under /simulator/) — on by default so that a
+# fresh install works with no keys and no network.
+PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", True)
+# Where the app reaches its own simulator; `make run` sets it from $PORT.
+PRISM_SIMULATOR_URL = env_str("PRISM_SIMULATOR_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}/simulator/v1")
+PRISM_SYSTEM_PROMPT = env_str("PRISM_SYSTEM_PROMPT")
+
+# Streaming relay: deltas are sent to browsers in batches at most this far apart, and partial text is
+# written to the database this often so a reload or a crash loses little.
+PRISM_FLUSH_MS = env_int("PRISM_FLUSH_MS", 30)
+PRISM_PERSIST_MS = env_int("PRISM_PERSIST_MS", 1000)
+# A run whose heartbeat is older than this is taken for dead and marked interrupted by the sweeper.
+PRISM_STALE_AFTER_S = env_float("PRISM_STALE_AFTER_S", 30.0)
+PRISM_MAX_MODELS_PER_PROMPT = env_int("PRISM_MAX_MODELS_PER_PROMPT", 16)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
+
+# Providers configured by the environment (README, "Configuration"). A provider appears when its key
+# or URL is set; base URLs are written as each provider's official SDK expects them.
+PRISM_ENV_PROVIDERS = {
+    "openai": {
+        "api_key": env_secret("OPENAI_API_KEY"),
+        "base_url": env_str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+    },
+    "deepseek": {
+        "api_key": env_secret("DEEPSEEK_API_KEY"),
+        "base_url": env_str("DEEPSEEK_BASE_URL", "https://api.deepseek.com"),
+    },
+    "vllm": {"api_key": env_secret("VLLM_API_KEY"), "base_url": env_str("VLLM_BASE_URL")},
+    "anthropic": {
+        "api_key": env_secret("ANTHROPIC_API_KEY"),
+        "base_url": env_str("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    },
+    "gemini": {
+        "api_key": env_secret("GEMINI_API_KEY"),
+        "base_url": env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+    },
+}

@@ -1,0 +1,25 @@
+"""Start runs once the transaction that created their nodes has committed."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from engine import loops
+from engine.runner import run_response
+
+
+def start_runs(node_ids: list) -> None:
+    ids = [str(node_id) for node_id in node_ids]
+    transaction.on_commit(lambda: _enqueue(ids))
+
+
+def _enqueue(node_ids: list[str]) -> None:
+    if settings.EMBEDDED:
+        for node_id in node_ids:
+            loops.spawn(run_response(node_id))
+        return
+    from engine.tasks import run_response_task
+
+    for node_id in node_ids:
+        run_response_task.delay(node_id)

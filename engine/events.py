@@ -1,0 +1,54 @@
+"""Worker → browser: typed payloads and the one sender that puts them on a canvas's group."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+from channels.layers import get_channel_layer
+
+
+class NodeSnapshot(TypedDict):
+    type: Literal["node.snapshot"]
+    node: dict
+
+
+class NodeCreated(TypedDict):
+    type: Literal["node.created"]
+    node: dict
+
+
+class NodeUpdated(TypedDict):
+    type: Literal["node.updated"]
+    node: dict
+
+
+class NodeDelta(TypedDict):
+    type: Literal["node.delta"]
+    node: str
+    seq: int
+    text: str
+    reasoning: str
+
+
+class NodeDone(TypedDict):
+    type: Literal["node.done"]
+    node: dict
+
+
+class NodeError(TypedDict):
+    type: Literal["node.error"]
+    node: dict
+
+
+CanvasEvent = NodeSnapshot | NodeCreated | NodeUpdated | NodeDelta | NodeDone | NodeError
+
+# The consumer's handler for every canvas event (Channels maps "canvas.event" to `canvas_event`).
+HANDLER = "canvas.event"
+
+
+def group_name(canvas_id) -> str:
+    return f"canvas.{canvas_id}"
+
+
+async def send(canvas_id, payload: CanvasEvent) -> None:
+    await get_channel_layer().group_send(group_name(canvas_id), {"type": HANDLER, "payload": payload})

@@ -1,0 +1,61 @@
+"""Where run coroutines live: one event loop per process holds every stream of that process.
+
+In a Celery worker it is a background thread's loop, and each task waits on its stream there, so a
+worker thread costs almost nothing while a stream is open. In the embedded mode it is the ASGI
+server's own loop, because the in-memory channel layer only works on the loop its consumers run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from collections.abc import Coroutine
+
+log = logging.getLogger(__name__)
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+_background_loop: asyncio.AbstractEventLoop | None = None
+_background_lock = threading.Lock()
+_tasks: set[asyncio.Task] = set()
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by the ASGI application so in-process runs land on the server's loop."""
+    global _server_loop
+    _server_loop = loop
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    global _background_loop
+    with _background_lock:
+        if _background_loop is None or _background_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="prism-streams", daemon=True)
+            thread.start()
+            _background_loop = loop
+        return _background_loop
+
+
+def _keep(task: asyncio.Task) -> None:
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("A run failed outside its own error handling", exc_info=task.exception())
+
+
+def spawn(coro: Coroutine) -> None:
+    """Start a coroutine without waiting for it: on the server loop if there is one."""
+    loop = _server_loop if _server_loop is not None and not _server_loop.is_closed() else background_loop()
+    # A fresh context: a run must not inherit the request's (asgiref binds its executor to it).
+    loop.call_soon_threadsafe(lambda: _keep(loop.create_task(coro)), context=contextvars.Context())
+
+
+def run_and_wait(coro: Coroutine):
+    """Run a coroutine on this process's stream loop and block the calling thread until it ends."""
+    return asyncio.run_coroutine_threadsafe(coro, background_loop()).result()

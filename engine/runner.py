@@ -1,0 +1,169 @@
+"""One response, start to end: claim it, stream it with retries, relay it, store the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+
+from canvas.models import NodeStatus
+from engine import cancellation, events, store
+from engine.live import live_store
+from engine.outcome import Outcome, estimated_usage
+from engine.relay import Relay
+from providers.base import ProviderError, StreamEvent, Usage
+from providers.registry import adapter_for
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+MAX_BACKOFF_S = 30.0
+
+
+class _StreamOver(Exception):
+    """The engine ended the stream itself (a timeout); the error is already recorded."""
+
+
+class _RetryBeforeFirstToken(Exception):
+    def __init__(self, error: ProviderError):
+        self.error = error
+
+
+async def run_response(node_id: str) -> None:
+    plan = await sync_to_async(store.claim)(node_id)
+    if plan is None:
+        return
+    await events.send(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
+    run = StreamRun(plan)
+    with cancellation.registered(node_id):
+        try:
+            outcome = await run.execute()
+        except asyncio.CancelledError:
+            outcome = await run.stop(NodeStatus.CANCELLED)
+    payload = await sync_to_async(store.finish)(plan, outcome)
+    await live_store().clear(node_id)
+    if outcome.is_error:
+        await events.send(plan.canvas_id, events.NodeError(type="node.error", node=payload))
+    else:
+        await events.send(plan.canvas_id, events.NodeDone(type="node.done", node=payload))
+
+
+class StreamRun:
+    def __init__(self, plan: store.RunPlan):
+        self.plan = plan
+        self.relay = Relay(plan.node_id, plan.canvas_id)
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.error: ProviderError | None = None
+        self.started = time.monotonic()
+        self.first_token_at: float | None = None
+        self._last_event_at = self.started
+
+    async def execute(self) -> Outcome:
+        for attempt in range(MAX_ATTEMPTS):
+            adapter = adapter_for(self.plan.account)
+            try:
+                await self._consume(adapter.stream(self.plan.request))
+                break
+            except _StreamOver:
+                break
+            except _RetryBeforeFirstToken as retry:
+                if attempt == MAX_ATTEMPTS - 1:
+                    self.error = retry.error
+                    break
+                await asyncio.sleep(backoff_s(retry.error, attempt))
+            finally:
+                await asyncio.shield(adapter.aclose())
+        return await self.stop(NodeStatus.ERROR if self.error else NodeStatus.DONE)
+
+    async def stop(self, status: str) -> Outcome:
+        await self.relay.flush()
+        text, reasoning = self.relay.text, self.relay.reasoning
+        usage = self.usage or estimated_usage(self.plan.request.messages, text, reasoning)
+        ended = time.monotonic()
+        return Outcome(
+            status=status,
+            text=text,
+            reasoning=reasoning,
+            seq=self.relay.seq,
+            usage=usage,
+            finish_reason=self.finish_reason,
+            error=self.error,
+            ttft_ms=None if self.first_token_at is None else int((self.first_token_at - self.started) * 1000),
+            duration_ms=int((ended - self.started) * 1000),
+        )
+
+    async def _consume(self, stream: AsyncIterator[StreamEvent]) -> None:
+        iterator = aiter(stream)
+        pending: asyncio.Future | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(iterator))
+                done, _ = await asyncio.wait({pending}, timeout=self._wait_s())
+                if not done:
+                    self._check_deadline()
+                    await self.relay.flush_if_due()
+                    continue
+                try:
+                    event = pending.result()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    pending = None
+                if self._handle(event):
+                    return
+                await self.relay.flush_if_due()
+        finally:
+            if pending is not None:
+                pending.cancel()
+                # The generator must have stopped running before it can be closed.
+                await asyncio.gather(pending, return_exceptions=True)
+            await iterator.aclose()
+
+    def _wait_s(self) -> float:
+        flush = self.relay.seconds_to_flush()
+        deadline = self._deadline() - time.monotonic()
+        until_persist = self.relay.persist_s
+        return max(0.0, min(x for x in (flush, deadline, until_persist) if x is not None))
+
+    def _deadline(self) -> float:
+        account = self.plan.account
+        if self.first_token_at is None:
+            return self.started + account.first_token_timeout_s
+        return self._last_event_at + account.idle_timeout_s
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() >= self._deadline():
+            what = "first token" if self.first_token_at is None else "next token"
+            self.error = ProviderError("timeout", f"The provider sent no {what} in time.")
+            raise _StreamOver
+
+    def _handle(self, event: StreamEvent) -> bool:
+        """Apply one event; True when the stream is over."""
+        self._last_event_at = time.monotonic()
+        if event.kind in ("text", "reasoning"):
+            if self.first_token_at is None:
+                self.first_token_at = self._last_event_at
+            self.relay.add(event.kind, event.text)
+        elif event.kind == "usage":
+            self.usage = event.usage
+        elif event.kind == "finish":
+            self.finish_reason = event.finish_reason
+        elif event.kind == "error":
+            error = event.error
+            if self.first_token_at is None and error.retryable:
+                raise _RetryBeforeFirstToken(error)
+            self.error = error
+            return True
+        return False
+
+
+def backoff_s(error: ProviderError, attempt: int) -> float:
+    if error.retry_after is not None:
+        return min(error.retry_after, MAX_BACKOFF_S)
+    return min(0.5 * 2**attempt + random.uniform(0, 0.25), MAX_BACKOFF_S)

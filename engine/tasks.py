@@ -1,0 +1,18 @@
+"""Celery tasks: they take ids, never model instances, and hand streams to the process's loop."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from engine import loops, runner, sweeper
+
+
+@shared_task(name="engine.tasks.run_response", acks_late=True, ignore_result=True)
+def run_response_task(node_id: str) -> None:
+    # A redelivered task finds its node no longer queued and does nothing: never two runs at once.
+    loops.run_and_wait(runner.run_response(node_id))
+
+
+@shared_task(name="engine.tasks.sweep_stale_runs", ignore_result=True)
+def sweep_stale_runs() -> int:
+    return sweeper.sweep_stale_runs()

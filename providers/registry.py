@@ -1,0 +1,28 @@
+"""Provider kind → adapter class, imported on first use."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from providers.base import AccountConfig, Adapter
+
+ADAPTERS = {
+    "openai": "providers.adapters.openai_compat.OpenAICompatAdapter",
+    "deepseek": "providers.adapters.openai_compat.OpenAICompatAdapter",
+    "vllm": "providers.adapters.openai_compat.OpenAICompatAdapter",
+    "openai_compatible": "providers.adapters.openai_compat.OpenAICompatAdapter",
+    "simulator": "providers.adapters.openai_compat.OpenAICompatAdapter",
+}
+
+
+def adapter_class(kind: str) -> type[Adapter]:
+    try:
+        dotted = ADAPTERS[kind]
+    except KeyError as exc:
+        raise LookupError(f"No adapter for provider kind {kind!r}.") from exc
+    module, _, name = dotted.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+def adapter_for(account: AccountConfig) -> Adapter:
+    return adapter_class(account.kind)(account)
