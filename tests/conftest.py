@@ -1,0 +1,84 @@
+"""Shared personas and fixtures. The suite runs on the machine's PostgreSQL; the simulators run over
+real HTTP. The pytest process itself uses the in-memory channel layer and the in-process runner; the
+integration tests start real servers and workers in subprocesses for the Redis mode."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/prism")
+os.environ.pop("REDIS_URL", None)  # the pytest process is the embedded mode; subprocesses get Redis
+os.environ.setdefault("PRISM_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
+for _name in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY", "VLLM_BASE_URL", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+from tests.fakes.openai_compat import create_app  # noqa: E402
+from tests.fakes.server import serve  # noqa: E402
+
+
+@pytest.fixture
+def alice(django_user_model):
+    """Owns her personal team and its canvases."""
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    """An outsider: signed in, but in none of alice's teams."""
+    return django_user_model.objects.create_user("charlie", password="charlie-password-1")
+
+
+@pytest.fixture
+def alice_team(alice):
+    return alice.teams.get(personal=True)
+
+
+@pytest.fixture
+def alice_canvas(alice, alice_team):
+    from canvas.models import Canvas
+
+    return Canvas.objects.create(team=alice_team, title="Alice's canvas", created_by=alice)
+
+
+@pytest.fixture
+def alice_token(alice) -> str:
+    from accounts.models import ApiToken
+
+    return ApiToken.issue(alice)[1]
+
+
+@pytest.fixture
+def simulator_app():
+    return create_app()
+
+
+@pytest.fixture
+def simulator(simulator_app):
+    """The OpenAI-compatible simulator on a real local port: (app, base URL ending in /v1)."""
+    with serve(simulator_app) as base_url:
+        yield simulator_app, f"{base_url}/v1"
+
+
+@pytest.fixture
+def sim_account(simulator):
+    from providers.models import ProviderAccount
+
+    _, base_url = simulator
+    return ProviderAccount.objects.create(
+        name="Test simulator", kind="simulator", base_url=base_url, first_token_timeout_s=10, idle_timeout_s=10
+    )
+
+
+@pytest.fixture
+def sim_models(sim_account):
+    """Fast simulated models: swift (plain) and reasoner (reasoning first), plus a slower steady one."""
+    from providers.models import Model
+
+    fast = {"simulator": {"ttft_ms": 5, "tokens_per_s": 2000}}
+    return {
+        name: Model.objects.create(account=sim_account, name=name, display_name=name, default_params=fast,
+                                   reasoning=name == "sim-reasoner", position=i)
+        for i, name in enumerate(("sim-swift", "sim-reasoner", "sim-steady"))
+    }
