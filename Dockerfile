@@ -35,4 +35,4 @@ USER prism
 
 EXPOSE 8000
 
-CMD ["sh", "-c", "exec uvicorn config.asgi:application --host 0.0.0.0 --port \"${PORT:-8000}\" --ws websockets"]
+CMD ["sh", "-c", "exec uvicorn config.asgi:application --host 0.0.0.0 --port \"${PORT:-8000}\" --ws websockets-sansio"]

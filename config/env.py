@@ -12,7 +12,8 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    """An empty value counts as unset (docker compose passes `${X:-}` through as "")."""
+    return os.environ.get(name) or default
 
 
 def env_secret(name: str, default: str = "") -> str:
