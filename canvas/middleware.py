@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
 
 from canvas.errors import error_body
 
@@ -49,6 +49,9 @@ class ApiErrorMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return _json_error(413)
+        # Django turns these into 4xx responses itself; __call__ then makes them JSON.
+        if isinstance(exception, Http404 | PermissionDenied | BadRequest | SuspiciousOperation):
+            return None
         log.exception("Unhandled API error on %s %s", request.method, request.path)
         return _json_error(500)
 

@@ -1,18 +1,24 @@
+"""The admin panel for providers, models and prices (staff only, as all of Django's admin)."""
+
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from providers.models import Model, Price, ProviderAccount
+from providers import connection
+from providers.models import Model, Price, ProviderAccount, ProviderKind
 
 
 class ProviderAccountForm(forms.ModelForm):
+    base_url = forms.URLField(required=False, assume_scheme="https", max_length=500)
     # Write-only: the stored key is never rendered back into the page.
     api_key = forms.CharField(
         required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current key.",
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave empty to keep the current key.",
     )
+    clear_api_key = forms.BooleanField(required=False, help_text="Remove the stored key.")
 
     class Meta:
         model = ProviderAccount
@@ -21,6 +27,7 @@ class ProviderAccountForm(forms.ModelForm):
             "kind",
             "base_url",
             "api_key",
+            "clear_api_key",
             "enabled",
             "first_token_timeout_s",
             "idle_timeout_s",
@@ -30,31 +37,75 @@ class ProviderAccountForm(forms.ModelForm):
 
     def save(self, commit: bool = True):
         account = super().save(commit=False)
-        if self.cleaned_data.get("api_key"):
+        if self.cleaned_data.get("clear_api_key"):
+            account.set_api_key("")
+        elif self.cleaned_data.get("api_key"):
             account.set_api_key(self.cleaned_data["api_key"])
         if commit:
             account.save()
         return account
 
 
-class PriceInline(admin.TabularInline):
-    model = Price
+class ModelInline(admin.TabularInline):
+    model = Model
     extra = 0
+    fields = ("name", "display_name", "enabled", "reasoning", "context_window", "position")
 
 
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
     list_display = ("name", "kind", "base_url", "enabled", "origin", "key_hint")
-    readonly_fields = ("origin", "key_hint")
+    list_filter = ("kind", "enabled", "origin")
+    readonly_fields = ("origin", "key_hint", "server_status")
+    inlines = [ModelInline]
+    actions = ["test_connection", "import_models"]
 
     @admin.display(description="Key")
     def key_hint(self, account: ProviderAccount) -> str:
         return account.api_key_hint or "—"
 
+    @admin.display(description="Server status")
+    def server_status(self, account: ProviderAccount) -> str:
+        if account.pk is None or account.kind != ProviderKind.VLLM or not account.base_url:
+            return "—"
+        return connection.vllm_summary(account.base_url)
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request, queryset) -> None:
+        for account in queryset:
+            report = connection.check_connection(account)
+            self.message_user(request, report.message, messages.SUCCESS if report.ok else messages.ERROR)
+
+    @admin.action(description="Import models the provider lists")
+    def import_models(self, request, queryset) -> None:
+        for account in queryset:
+            try:
+                added = connection.import_models(account)
+            except Exception as exc:  # noqa: BLE001 - shown to the admin, never raised as a 500
+                self.message_user(request, f"{account.name}: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{account.name}: {added} new model(s).", messages.SUCCESS)
+
+
+class PriceInline(admin.TabularInline):
+    model = Price
+    extra = 0
+    fields = ("effective_from", "input", "cached_input", "cache_write", "output", "source")
+
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "name", "account", "enabled", "reasoning")
-    list_filter = ("account", "enabled")
+    list_display = ("display_name", "name", "account", "enabled", "reasoning", "context_window")
+    list_filter = ("account", "enabled", "reasoning")
+    list_editable = ("enabled",)
+    search_fields = ("name", "display_name")
+    fields = ("account", "name", "display_name", "enabled", "reasoning", "context_window", "default_params", "position")
     inlines = [PriceInline]
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = ("model", "effective_from", "input", "cached_input", "cache_write", "output", "source")
+    list_filter = ("model__account",)
+    date_hierarchy = "effective_from"

@@ -34,6 +34,12 @@ METRICS_FIELDS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The personas' passwords need not resist brute force here; hashing them slowly costs seconds."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api(alice_token) -> Client:
     """Alice's API client, authenticated by her bearer token."""

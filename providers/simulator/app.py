@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from providers.simulator import catalogue, wire
+from providers.simulator.metrics import ServerStats, prometheus_text
 from providers.simulator.plan import (
     Fault,
     RequestError,
@@ -57,9 +58,11 @@ class SimulatorApp:
     ``cancelled_streams`` counts those stopped because the client went away.
     """
 
-    def __init__(self, prefix: str = "", api_key: str | None = None) -> None:
+    def __init__(self, prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False) -> None:
         self.prefix = prefix.rstrip("/")
         self.api_key = api_key
+        self.legacy_metrics = legacy_metrics
+        self.stats = ServerStats()
         self.active_streams = 0
         self.cancelled_streams = 0
         self.request_count = 0
@@ -84,6 +87,10 @@ class SimulatorApp:
         if route == "/health":
             if await _guard_method(method, ("GET", "HEAD"), send, headers):
                 await _empty(send)
+        elif route == "/metrics":
+            # Like vLLM, /health and /metrics are not behind the API key.
+            if await _guard_method(method, ("GET",), send, headers):
+                await _text(send, prometheus_text(self.stats, self.legacy_metrics))
         elif not (route in _CHAT_PATHS or route in _MODELS_PATHS):
             await _not_found(send, headers)
         elif not self._authorised(scope):
@@ -116,16 +123,23 @@ class SimulatorApp:
                 await send_json(send, fault.status, _fault_body(fault), headers + _fault_headers(fault))
                 return
             plan = build_plan(body, model, fault)
+            messages = body.get("messages")
+            self.stats.record_prompt(messages if isinstance(messages, list) else [])
         except RequestError as exc:
             error = wire.error_body(exc.message, code=exc.code, param=exc.param)
             await send_json(send, exc.status, error, headers)
             return
         responder = Responder(plan, send, headers)
         work = responder.stream() if plan.stream else responder.complete()
+        self.stats.running += 1
         try:
             await self._run_watched(work, responder, receive)
+            self.stats.requests_finished += 1
         except DropConnection:
             return  # returning mid-body makes the server abort the connection
+        finally:
+            self.stats.running -= 1
+            self.stats.generation_tokens += len(plan.tokens)
 
     def _active_fault(self, spec: Any) -> Fault | None:
         """The fault to inject, honouring ``times``: only the first n requests per key fail."""
@@ -165,9 +179,10 @@ class SimulatorApp:
             await asyncio.gather(task, watcher, return_exceptions=True)
 
 
-def create_app(prefix: str = "", api_key: str | None = None) -> SimulatorApp:
-    """Build the simulator; with ``api_key`` set, ``/v1`` routes require that Bearer token."""
-    return SimulatorApp(prefix=prefix, api_key=api_key)
+def create_app(prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False) -> SimulatorApp:
+    """Build the simulator; with ``api_key`` set, ``/v1`` routes require that Bearer token.
+    ``legacy_metrics`` serves /metrics under vLLM's older metric names."""
+    return SimulatorApp(prefix=prefix, api_key=api_key, legacy_metrics=legacy_metrics)
 
 
 def _fault_body(fault: Fault) -> dict[str, Any]:
@@ -228,6 +243,16 @@ async def _not_found(send: Send, headers: Headers) -> None:
 async def _empty(send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _text(send: Send, text: str) -> None:
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -1,0 +1,66 @@
+"""Checks and imports that the admin runs against a provider account (synchronous callers)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from providers import vllm
+from providers.base import ProviderError
+from providers.catalogue import ModelSeed
+from providers.models import ProviderAccount, ProviderKind
+from providers.registry import adapter_for
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    ok: bool
+    models: list[str]
+    message: str
+
+
+async def _list_models(account: ProviderAccount) -> list[str]:
+    adapter = adapter_for(account.config())
+    try:
+        return await adapter.list_models()
+    finally:
+        await adapter.aclose()
+
+
+def check_connection(account: ProviderAccount) -> ConnectionReport:
+    try:
+        names = asyncio.run(_list_models(account))
+    except ProviderError as exc:
+        return ConnectionReport(False, [], f"{account.name}: {exc.code} — {exc.message}")
+    detail = ""
+    if account.kind == ProviderKind.VLLM:
+        detail = " " + vllm_summary(account.base_url)
+    return ConnectionReport(True, names, f"{account.name}: reachable, {len(names)} model(s).{detail}")
+
+
+def vllm_summary(base_url: str) -> str:
+    async def sample():
+        return await vllm.health(base_url), await vllm.metrics(base_url)
+
+    try:
+        healthy, m = asyncio.run(sample())
+    except Exception as exc:  # noqa: BLE001 - a status line must not break the admin page
+        return f"Metrics unavailable ({type(exc).__name__})."
+    rate = m.prefix_cache_hit_rate
+    return (
+        f"Health {'ok' if healthy else 'failing'}; running {m.requests_running:g}, waiting {m.requests_waiting:g}; "
+        f"KV cache {100 * (m.kv_cache_usage or 0):.0f}%; "
+        f"prefix-cache hit rate {'n/a' if rate is None else f'{100 * rate:.0f}%'}."
+    )
+
+
+def import_models(account: ProviderAccount) -> int:
+    """Add the models the provider lists that are not known yet; returns how many were added."""
+    from providers.env_sync import upsert_model
+
+    names = asyncio.run(_list_models(account))
+    known = set(account.models.values_list("name", flat=True))
+    added = [name for name in names if name not in known]
+    for position, name in enumerate(added, start=len(known)):
+        upsert_model(account, ModelSeed(name, name), position)
+    return len(added)

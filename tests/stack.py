@@ -1,0 +1,232 @@
+"""Live stacks for the integration and browser tests: the app as real processes on a free port.
+
+``embedded`` is `make run`'s shape: one uvicorn process, SQLite, the in-memory channel layer and the
+in-process runner. ``services`` is production's shape: uvicorn and a Celery worker sharing a fresh
+PostgreSQL database and a Redis database. Both serve the built-in simulator from the web process, so
+no keys and no network are needed. Nothing here skips: a stack that cannot start fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+PYTHON = str(BIN / "python")
+POSTGRES_URL = os.environ.get("PRISM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_BASE_URL = os.environ.get("PRISM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+# Variables that would make a provider other than the simulator appear, or point the app elsewhere.
+_DROPPED = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "DEEPSEEK_API_KEY",
+    "DEEPSEEK_BASE_URL",
+    "VLLM_BASE_URL",
+    "VLLM_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY",
+    "GEMINI_BASE_URL",
+    "REDIS_URL",
+    "DATABASE_URL",
+    "SQLITE_PATH",
+    "PRISM_SIMULATOR_URL",
+    "PRISM_SYSTEM_PROMPT",
+)
+START_TIMEOUT_S = 30.0
+
+Mode = Literal["embedded", "services"]
+
+
+@dataclass
+class LiveStack:
+    mode: Mode
+    base_url: str
+    ws_url: str  # ws://host:port, without a path
+    username: str
+    password: str
+    token: str
+    env: dict[str, str]
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=10.0, **kwargs)
+
+    def canvas_ws_url(self, canvas_id: str) -> str:
+        return f"{self.ws_url}/ws/canvases/{canvas_id}/"
+
+
+@contextlib.contextmanager
+def live_stack(mode: Mode, tmp_path: Path) -> Iterator[LiveStack]:
+    """Start the app (and in ``services`` mode a Celery worker) and yield how to reach it."""
+    port = free_port()
+    env = _base_env(tmp_path, port)
+    password = secrets.token_urlsafe(12)
+    logs: dict[str, Path] = {}
+    processes: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as cleanup:
+        try:
+            if mode == "services":
+                env["REDIS_URL"] = cleanup.enter_context(_redis_database())
+                env["DATABASE_URL"] = cleanup.enter_context(_postgres_database())
+                env["PRISM_SIMULATOR_URL"] = f"http://127.0.0.1:{port}/simulator/v1"
+            _manage(env, tmp_path, "migrate", "--noinput")
+            _manage(env, tmp_path, "sync_providers")
+            if mode == "embedded":
+                _manage(env, tmp_path, "ensure_demo_user", "--username", "u", "--password", password)
+            else:
+                _manage(env | {"DJANGO_SUPERUSER_PASSWORD": password}, tmp_path, "createsuperuser", "--noinput",
+                        "--username", "u", "--email", "u@example.com")
+            token = _manage(env, tmp_path, "create_api_token", "u").strip().splitlines()[-1]
+            cleanup.callback(_stop_all, processes)
+            web = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                   "--ws", "websockets-sansio", "--log-level", "warning"]
+            processes.append(_spawn("web", web, env, tmp_path, logs))
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_for(lambda: _healthy(base_url), "the web server to answer /healthz", processes, logs)
+            if mode == "services":
+                worker = [str(BIN / "celery"), "-A", "config.celery:app", "worker", "--pool", "threads",
+                          "--concurrency", "50", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                          "-n", f"prism-it-{secrets.token_hex(4)}@%h"]
+                processes.append(_spawn("worker", worker, env, tmp_path, logs))
+                _wait_for(lambda: _worker_answers(env["REDIS_URL"]), "the Celery worker to answer a ping",
+                          processes, logs)
+            yield LiveStack(mode, base_url, f"ws://127.0.0.1:{port}", "u", password, token, env, logs)
+        except BaseException:
+            _report(logs)
+            raise
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _base_env(tmp_path: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
+    env.update(
+        PRISM_VAR_DIR=str(tmp_path),
+        PORT=str(port),
+        LOG_LEVEL="WARNING",
+        PRISM_SIMULATOR="true",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _manage(env: dict[str, str], tmp_path: Path, *args: str) -> str:
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], tmp_path: Path, logs: dict[str, Path]) -> subprocess.Popen:
+    log_path = tmp_path / f"{name}.log"
+    logs[name] = log_path
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_for(check: Callable[[], bool], what: str, processes: list[subprocess.Popen], logs: dict[str, Path]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args[0]} exited with {process.returncode} while waiting for {what}")
+        if check():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"Timed out after {START_TIMEOUT_S:.0f} s waiting for {what}")
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _worker_answers(redis_url: str) -> bool:
+    from celery import Celery
+
+    probe = Celery("prism-it-probe", broker=redis_url)
+    try:
+        return bool(probe.control.ping(timeout=0.5))
+    finally:
+        probe.close()
+
+
+def _stop_all(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _report(logs: dict[str, Path]) -> None:
+    """Show the end of every process's output: the test failed, and the cause is often there."""
+    for name, path in logs.items():
+        text = path.read_text(errors="replace") if path.exists() else ""
+        sys.stderr.write(f"\n----- {name} ({path}), last 4000 characters -----\n{text[-4000:]}\n")
+
+
+@contextlib.contextmanager
+def _redis_database() -> Iterator[str]:
+    """A Redis database of our own for this stack: claimed, flushed, and flushed again at the end."""
+    import redis
+
+    claim = f"prism-it-claim:{secrets.token_hex(8)}"
+    for number in secrets.SystemRandom().sample(range(1, 16), 15):
+        client = redis.Redis.from_url(f"{REDIS_BASE_URL}/{number}")
+        # An empty database with no one else's claim is ours; SET NX settles a race for it.
+        if client.dbsize() == 0 and client.set("prism-it-claim", claim, nx=True, ex=3600):
+            client.flushdb()
+            client.set("prism-it-claim", claim, ex=3600)
+            try:
+                yield f"{REDIS_BASE_URL}/{number}"
+            finally:
+                client.flushdb()
+                client.close()
+            return
+        client.close()
+    raise RuntimeError("No free Redis database (1-15) for the services stack")
+
+
+@contextlib.contextmanager
+def _postgres_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"prism_it_{secrets.token_hex(6)}"
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_URL}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

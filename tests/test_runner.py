@@ -1,0 +1,317 @@
+"""engine.runner.run_response end to end, in process: real database, in-memory channel layer, simulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from canvas.models import Node
+from canvas.services import create_prompt
+from engine import cancellation
+from engine.events import group_name
+from engine.live import live_store
+from engine.runner import run_response
+from providers.models import Price
+from providers.simulator.text import count_tokens
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+FAST = {"ttft_ms": 5, "tokens_per_s": 400}
+TERMINAL = ("node.done", "node.error")
+
+
+class Listener:
+    """A channel in the canvas's group, as a browser's consumer would have."""
+
+    def __init__(self, canvas_id) -> None:
+        self.layer = get_channel_layer()
+        self.group = group_name(canvas_id)
+        self.channel = ""
+        self.events: list[dict] = []
+
+    async def open(self) -> Listener:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(self.group, self.channel)
+        return self
+
+    async def receive(self, timeout: float) -> dict | None:
+        try:
+            message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
+        except TimeoutError:
+            return None
+        self.events.append(message["payload"])
+        return message["payload"]
+
+    async def drain(self) -> list[dict]:
+        """Everything sent so far: a run has sent all its events by the time it returns."""
+        while await self.receive(0.05) is not None:
+            pass
+        return self.events
+
+    async def wait_for_deltas(self, count: int, timeout: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.deltas) < count:
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0, f"only {len(self.deltas)} deltas arrived"
+            await self.receive(left)
+
+    @property
+    def deltas(self) -> list[dict]:
+        return [e for e in self.events if e["type"] == "node.delta"]
+
+    @property
+    def terminals(self) -> list[dict]:
+        return [e for e in self.events if e["type"] in TERMINAL]
+
+
+def set_params(model, **simulator: Any) -> None:
+    model.default_params = {"simulator": {**FAST, **simulator}}
+    model.save(update_fields=["default_params"])
+
+
+@sync_to_async
+def ask(user, canvas, model, text: str = "Tell me about token streams please", **simulator: Any) -> Node:
+    """A prompt with one queued response from `model`, whose requests carry these simulator options."""
+    set_params(model, **simulator)
+    _, responses = create_prompt(canvas, user, text, [model], [])
+    return responses[0]
+
+
+@sync_to_async
+def reload(node: Node) -> Node:
+    return Node.objects.get(id=node.id)
+
+
+async def run_and_listen(node: Node) -> tuple[Node, Listener]:
+    listener = await Listener(node.canvas_id).open()
+    await run_response(str(node.id))
+    await listener.drain()
+    return await reload(node), listener
+
+
+async def direct_answer(simulator, body: dict) -> dict:
+    """What the simulator answers to the same messages, asked for without the engine and without faults."""
+    _, base_url = simulator
+    plain = {"model": body["model"], "messages": body["messages"], "simulator": {"ttft_ms": 0, "tokens_per_s": 0}}
+    for key in ("simulator",):
+        plain[key].update({k: v for k, v in body[key].items() if k in ("length", "reasoning_length")})
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{base_url}/chat/completions", json=plain)
+    response.raise_for_status()
+    return response.json()
+
+
+def joined(deltas: list[dict], field: str = "text") -> str:
+    return "".join(d[field] for d in deltas)
+
+
+async def test_it_streams_a_response_to_done(alice, alice_canvas, sim_models, simulator, simulator_app) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node, listener = await run_and_listen(node)
+
+    assert node.status == "done" and node.finish_reason == "stop" and node.error_code == ""
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 30
+    assert [d["seq"] for d in listener.deltas] == list(range(1, len(listener.deltas) + 1))
+    assert node.seq == listener.deltas[-1]["seq"]
+    [sent] = simulator_app.recent_requests
+    answer = await direct_answer(simulator, sent)
+    assert node.text == answer["choices"][0]["message"]["content"]
+    assert await live_store().read(str(node.id)) is None  # live state is only for running responses
+
+
+async def test_it_announces_the_run_then_ends_it_once(alice, alice_canvas, sim_models, simulator) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node, listener = await run_and_listen(node)
+
+    types = [e["type"] for e in listener.events]
+    assert types[0] == "node.updated" and listener.events[0]["node"]["status"] == "streaming"
+    assert types[-1] == "node.done" and types.count("node.done") + types.count("node.error") == 1
+    final = listener.terminals[0]["node"]
+    assert final["status"] == "done" and final["text"] == node.text and final["seq"] == node.seq
+
+
+async def test_it_stores_the_usage_the_simulator_reported(alice, alice_canvas, sim_models, simulator, simulator_app):
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node, _ = await run_and_listen(node)
+
+    [sent] = simulator_app.recent_requests
+    reported = (await direct_answer(simulator, sent))["usage"]
+    assert node.input_tokens == reported["prompt_tokens"] == sum(count_tokens(m["content"]) for m in sent["messages"])
+    assert node.output_tokens == reported["completion_tokens"] == 30
+    assert node.reasoning_tokens == 0 and node.cached_input_tokens == 0
+    assert not node.usage_estimated
+
+
+async def test_it_keeps_reasoning_apart(alice, alice_canvas, sim_models, simulator) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-reasoner"], length=20, reasoning_length=12)
+    node, listener = await run_and_listen(node)
+
+    assert node.status == "done"
+    assert node.reasoning == joined(listener.deltas, "reasoning") and count_tokens(node.reasoning) == 12
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 20
+    assert node.reasoning not in node.text
+    assert (node.output_tokens, node.reasoning_tokens) == (32, 12)
+
+
+async def test_it_records_timing_metrics(alice, alice_canvas, sim_models, simulator) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node, _ = await run_and_listen(node)
+
+    assert node.queue_ms is not None
+    assert node.ttft_ms is not None and node.duration_ms is not None and node.ttft_ms <= node.duration_ms
+    assert node.tokens_per_s is not None and node.tokens_per_s > 0
+    assert node.started_at is not None and node.finished_at >= node.started_at
+
+
+async def test_cost_is_none_without_a_price(alice, alice_canvas, sim_models, simulator) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node, listener = await run_and_listen(node)
+    assert node.cost is None and listener.terminals[0]["node"]["cost"] is None
+
+
+async def test_cost_uses_the_price_in_force_when_it_ran(alice, alice_canvas, sim_models, simulator) -> None:
+    model = sim_models["sim-swift"]
+    now = timezone.now()
+    await sync_to_async(Price.objects.create)(
+        model=model, input=Decimal("1.5"), cached_input=Decimal("0.15"), output=Decimal("6"),
+        effective_from=now - timedelta(days=30),
+    )
+    await sync_to_async(Price.objects.create)(  # a later price must not apply to an earlier run
+        model=model, input=Decimal("100"), cached_input=Decimal("100"), output=Decimal("100"),
+        effective_from=now + timedelta(days=1),
+    )
+    node = await ask(alice, alice_canvas, model, length=30)
+    node, _ = await run_and_listen(node)
+
+    expected = (node.input_tokens * Decimal("1.5") + 30 * Decimal("6")) / Decimal(1_000_000)
+    assert node.cost == expected.quantize(Decimal("1e-10"))
+
+
+async def test_a_rate_limit_before_the_first_token_is_retried(alice, alice_canvas, sim_models, simulator_app):
+    fail = {"status": 429, "retry_after": 0.05, "times": 1, "fail_key": uuid.uuid4().hex}
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30, fail=fail)
+    node, listener = await run_and_listen(node)
+
+    assert simulator_app.request_count == 2
+    assert node.status == "done" and node.error_code == "" and count_tokens(node.text) == 30
+    assert node.text == joined(listener.deltas) and len(listener.terminals) == 1
+    assert node.attempts == 1  # a retry is part of the same claimed run
+
+
+async def test_it_gives_up_after_three_attempts(alice, alice_canvas, sim_models, simulator_app) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], fail={"status": 503, "retry_after": 0.01})
+    node, listener = await run_and_listen(node)
+
+    assert simulator_app.request_count == 3
+    assert node.status == "error" and node.error_code == "overloaded" and node.text == ""
+    assert [e["type"] for e in listener.terminals] == ["node.error"]
+
+
+async def test_an_exhausted_quota_is_not_retried(alice, alice_canvas, sim_models, simulator_app) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], fail={"status": 429, "quota": True})
+    node, listener = await run_and_listen(node)
+
+    assert simulator_app.request_count == 1
+    assert node.status == "error" and node.error_code == "quota" and node.error_message
+    final = listener.terminals[0]
+    assert final["type"] == "node.error" and final["node"]["error"]["code"] == "quota"
+    assert len(listener.terminals) == 1
+
+
+async def test_a_cut_stream_keeps_its_partial_text(alice, alice_canvas, sim_models, simulator, simulator_app):
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30, fail={"cut_after": 10})
+    node, listener = await run_and_listen(node)
+
+    assert node.status == "error" and node.error_code == "stream_cut"
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 10
+    answer = (await direct_answer(simulator, simulator_app.recent_requests[0]))["choices"][0]["message"]["content"]
+    assert answer.startswith(node.text)
+    assert node.usage_estimated  # the usage chunk never came
+    assert simulator_app.request_count == 1  # text was already shown: never retried
+    assert [e["type"] for e in listener.terminals] == ["node.error"]
+
+
+async def test_an_error_mid_stream_keeps_its_partial_text(alice, alice_canvas, sim_models, simulator) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30, fail={"error_after": 8})
+    node, listener = await run_and_listen(node)
+
+    assert node.status == "error" and node.error_code == "server"
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 8
+    assert [e["type"] for e in listener.terminals] == ["node.error"]
+
+
+async def test_a_stall_before_the_first_token_times_out(alice, alice_canvas, sim_models, simulator_app) -> None:
+    model = sim_models["sim-swift"]
+    model.account.first_token_timeout_s = 0.3
+    await sync_to_async(model.account.save)(update_fields=["first_token_timeout_s"])
+    node = await ask(alice, alice_canvas, model, fail={"stall_after": 0, "stall_s": 30})
+    node, listener = await run_and_listen(node)
+
+    assert node.status == "error" and node.error_code == "timeout" and node.text == ""
+    assert [e["type"] for e in listener.terminals] == ["node.error"]
+    assert simulator_app.request_count == 1
+    await until(lambda: simulator_app.active_streams == 0)  # the stalled connection was closed
+
+
+async def test_a_node_that_is_not_queued_is_not_run_again(alice, alice_canvas, sim_models, simulator_app) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    first, _ = await run_and_listen(node)
+    again, listener = await run_and_listen(node)
+
+    assert simulator_app.request_count == 1
+    assert listener.events == []
+    assert (again.status, again.text, again.seq, again.attempts) == ("done", first.text, first.seq, 1)
+
+
+async def test_two_runs_of_one_node_make_one_request(alice, alice_canvas, sim_models, simulator_app) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    listener = await Listener(node.canvas_id).open()
+    await asyncio.gather(run_response(str(node.id)), run_response(str(node.id)))
+    await listener.drain()
+
+    assert simulator_app.request_count == 1
+    assert len(listener.terminals) == 1
+    assert (await reload(node)).attempts == 1
+
+
+@pytest.mark.parametrize("how", ["task_cancel", "request_cancel"])
+async def test_cancelling_keeps_the_partial_text_and_closes_the_stream(
+    alice, alice_canvas, sim_models, simulator_app, how: str
+) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-steady"], tokens_per_s=20, length=200)
+    listener = await Listener(node.canvas_id).open()
+    task = asyncio.create_task(run_response(str(node.id)))
+    await listener.wait_for_deltas(2)
+    assert simulator_app.active_streams == 1
+
+    if how == "task_cancel":
+        task.cancel()
+    else:
+        await cancellation.request_cancel(str(node.id))
+    await asyncio.wait_for(task, 5)
+    await listener.drain()
+    node = await reload(node)
+
+    assert node.status == "cancelled"
+    assert node.text and node.text == joined(listener.deltas) and count_tokens(node.text) < 200
+    assert node.seq == listener.deltas[-1]["seq"]
+    assert [e["type"] for e in listener.terminals] == ["node.done"]
+    await until(lambda: simulator_app.active_streams == 0)
+    assert simulator_app.cancelled_streams == 1
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    """Wait for something another thread (the simulator's server) does; fail if it never happens."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
