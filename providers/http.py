@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import httpx2
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -14,5 +15,15 @@ def make_http_client(*, read_timeout_s: float = 60.0) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=timeout,
         limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        follow_redirects=False,
+    )
+
+
+def make_httpx2_client(*, read_timeout_s: float = 60.0) -> httpx2.AsyncClient:
+    """The same client for SDKs built on httpx2 (anthropic 2.x), which refuse httpx objects."""
+    timeout = httpx2.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=30.0, pool=30.0)
+    return httpx2.AsyncClient(
+        timeout=timeout,
+        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
         follow_redirects=False,
     )

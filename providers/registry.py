@@ -12,6 +12,7 @@ ADAPTERS = {
     "vllm": "providers.adapters.openai_compat.OpenAICompatAdapter",
     "openai_compatible": "providers.adapters.openai_compat.OpenAICompatAdapter",
     "simulator": "providers.adapters.openai_compat.OpenAICompatAdapter",
+    "anthropic": "providers.adapters.anthropic.AnthropicAdapter",
 }
 
 

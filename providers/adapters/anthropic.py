@@ -1,0 +1,227 @@
+"""Anthropic Messages API (Claude), streamed through the official SDK's raw events (WIRE-FORMATS.md §4)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import httpx2
+
+from providers.base import AccountConfig, Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
+from providers.http import make_httpx2_client
+
+# max_tokens is required by the API; this is the answer length when a model's params do not say.
+DEFAULT_MAX_TOKENS = 8192
+# Params messages.create() names itself; every other key (temperature, top_k, ...) goes in extra_body.
+_NAMED_PARAMS = ("thinking", "stop_sequences", "metadata", "service_tier", "output_config", "speed")
+# The API requires the first turn to be the user's; this stands in when a context opens otherwise.
+OPENING_TURN = "(The conversation so far follows.)"
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+}
+_CONTEXT_HINTS = ("prompt is too long", "context window", "context limit", "context length")
+
+
+class AnthropicAdapter(Adapter):
+    def __init__(self, account: AccountConfig):
+        super().__init__(account)
+        self._client = anthropic.AsyncAnthropic(
+            base_url=account.base_url or None,
+            api_key=account.api_key,
+            http_client=make_httpx2_client(read_timeout_s=account.idle_timeout_s),
+            max_retries=0,  # the engine owns retries
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def list_models(self) -> list[str]:
+        try:
+            return [model.id async for model in self._client.models.list()]
+        except Exception as exc:
+            raise provider_error(exc, self.account.api_key) from exc
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        tally = UsageTally()
+        stop_reason: str | None = None
+        finished = False
+        try:
+            stream = await self._client.messages.create(**request_body(request), stream=True)
+            async with stream:  # closes the response if the engine abandons us mid-stream
+                async for event in stream:
+                    kind = getattr(event, "type", None)
+                    if kind == "message_start":
+                        tally.absorb(event.message.usage)
+                    elif kind in ("content_block_start", "content_block_delta"):
+                        for out in events_from_block(event):
+                            yield out
+                    elif kind == "message_delta":
+                        tally.absorb(event.usage)
+                        stop_reason = event.delta.stop_reason or stop_reason
+                        yield StreamEvent("usage", usage=tally.usage())
+                    elif kind == "message_stop":
+                        finished = True
+                        yield StreamEvent("finish", finish_reason=_FINISH_REASONS.get(stop_reason or "", "stop"))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a typed ProviderError
+            yield StreamEvent("error", error=provider_error(exc, self.account.api_key))
+            return
+        if not finished:
+            yield StreamEvent("error", error=ProviderError("stream_cut", "The stream ended before the model finished."))
+
+
+def request_body(request: ChatRequest) -> dict[str, Any]:
+    """messages.create() arguments: system turns lifted out, same-role turns merged, params sorted."""
+    params = dict(request.params)
+    system, messages = split_messages(request.messages)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages,
+        "max_tokens": params.pop("max_tokens", None) or DEFAULT_MAX_TOKENS,
+    }
+    if system:
+        body["system"] = system
+    for key in _NAMED_PARAMS:
+        if key in params:
+            body[key] = params.pop(key)
+    if params:
+        body["extra_body"] = params
+    return body
+
+
+def split_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, str]]]:
+    """Anthropic has no system role and wants user/assistant turns to alternate, starting with the user."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content.strip())
+    turns: list[dict[str, str]] = []
+    for message in messages:
+        if message.role == "system" or not message.content.strip():
+            continue  # the API rejects blank text blocks
+        if turns and turns[-1]["role"] == message.role:
+            turns[-1]["content"] += "\n\n" + message.content
+        else:
+            turns.append({"role": message.role, "content": message.content})
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": OPENING_TURN})
+    return system, turns
+
+
+def events_from_block(event: Any) -> list[StreamEvent]:
+    """Text and thinking from a content block's start or delta; signatures, citations and tool input are not ours."""
+    if event.type == "content_block_start":
+        block = event.content_block
+        if block.type == "text" and block.text:
+            return [StreamEvent("text", text=block.text)]
+        if block.type == "thinking" and block.thinking:
+            return [StreamEvent("reasoning", text=block.thinking)]
+        return []
+    delta = event.delta
+    if delta.type == "text_delta" and delta.text:
+        return [StreamEvent("text", text=delta.text)]
+    if delta.type == "thinking_delta" and delta.thinking:
+        return [StreamEvent("reasoning", text=delta.thinking)]
+    return []
+
+
+@dataclass
+class UsageTally:
+    """Anthropic's usage as it arrives: message_start has input and cache counts, message_delta the
+    authoritative cumulative output (and, since 2025, the input/cache counts again). Later non-null
+    values overwrite earlier ones; nothing is summed across events."""
+
+    input_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+
+    def absorb(self, usage: Any) -> None:
+        if usage is None:
+            return
+        for attr, field in (
+            ("input_tokens", "input_tokens"),
+            ("cache_read", "cache_read_input_tokens"),
+            ("cache_write", "cache_creation_input_tokens"),
+            ("output_tokens", "output_tokens"),
+        ):
+            value = getattr(usage, field, None)
+            if value is not None:
+                setattr(self, attr, value)
+        details = getattr(usage, "output_tokens_details", None)
+        if details is not None and getattr(details, "thinking_tokens", None) is not None:
+            self.thinking_tokens = details.thinking_tokens
+
+    def usage(self) -> Usage:
+        # Anthropic's input_tokens excludes cache reads and writes; ours includes them.
+        return Usage(
+            input_tokens=self.input_tokens + self.cache_read + self.cache_write,
+            cached_input_tokens=self.cache_read,
+            cache_write_tokens=self.cache_write,
+            output_tokens=self.output_tokens,
+            reasoning_tokens=self.thinking_tokens,
+        )
+
+
+def provider_error(exc: Exception, api_key: str = "") -> ProviderError:
+    error = _classify(exc)
+    if not api_key or api_key not in error.message:
+        return error
+    # Some gateways echo the key back; it must never reach a user or a log line.
+    message = error.message.replace(api_key, "[redacted]")
+    return ProviderError(error.code, message, retryable=error.retryable, retry_after=error.retry_after)
+
+
+def _classify(exc: Exception) -> ProviderError:
+    if isinstance(exc, anthropic.APIStatusError):
+        return _status_error(exc)
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return ProviderError("timeout", "The provider took too long to answer.", retryable=True)
+    if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
+        return ProviderError("stream_cut", "The provider closed the connection mid-stream.")
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        return ProviderError("network", "The provider could not be reached.", retryable=True)
+    if isinstance(exc, anthropic.APIError):
+        return ProviderError("server", str(exc.message)[:2000])
+    return ProviderError("server", f"Unexpected failure: {type(exc).__name__}")
+
+
+def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
+    """By the body's error type first: errors inside a stream arrive with the stream's HTTP 200."""
+    status = exc.status_code
+    kind = exc.type or ""
+    message = str(exc.api_message or f"HTTP {status}")[:2000]
+    wait = retry_after(exc.response.headers)
+    if kind in ("authentication_error", "permission_error") or status in (401, 403):
+        return ProviderError("auth", message)
+    if kind == "billing_error" or status == 402 or "credit balance" in message.lower():
+        return ProviderError("quota", message)
+    if kind == "rate_limit_error" or status == 429:
+        return ProviderError("rate_limited", message, retryable=True, retry_after=wait)
+    if kind == "overloaded_error" or status in (503, 529):
+        return ProviderError("overloaded", message, retryable=True, retry_after=wait)
+    if kind == "timeout_error" or status in (408, 504):
+        return ProviderError("timeout", message, retryable=True)
+    if kind == "api_error" or status >= 500 or (status == 200 and kind != "invalid_request_error"):
+        return ProviderError("server", message, retryable=True, retry_after=wait)
+    if any(hint in message.lower() for hint in _CONTEXT_HINTS):
+        return ProviderError("context_length", message)
+    return ProviderError("bad_request", message)
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds to wait, from `retry-after-ms` or `retry-after` (seconds); the SDK honours both."""
+    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(header)
+        if raw:
+            try:
+                return max(0.0, float(raw) * scale)
+            except ValueError:
+                continue
+    return None
