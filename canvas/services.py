@@ -65,6 +65,9 @@ def create_prompt(
     if not text.strip():
         raise invalid("The prompt is empty.")
     default_x, default_y = _below(parents, canvas)
+    total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
+    # Leave room for the whole fan-out right of the origin: a node at a negative x cannot be scrolled to.
+    default_x = max(default_x, (total_w - RESPONSE_W) / 2)
     prompt = Node.objects.create(
         canvas=canvas,
         kind=NodeKind.PROMPT,
@@ -76,7 +79,6 @@ def create_prompt(
         h=140,
     )
     _link(parents, prompt)
-    total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
     left = prompt.x + prompt.w / 2 - total_w / 2
     responses = [
         Node.objects.create(

@@ -48,13 +48,15 @@ def sync_providers() -> list[ProviderAccount]:
 
 def _sync_account(kind: str, base_url: str, api_key: str, configured: bool) -> ProviderAccount | None:
     name = ENV_ACCOUNT_NAMES[kind]
-    account = ProviderAccount.objects.filter(name=name, origin=ProviderAccount.Origin.ENV).first()
+    account = ProviderAccount.objects.filter(kind=kind, origin=ProviderAccount.Origin.ENV).first()
     if not configured:
         if account is not None and account.enabled:
             account.enabled = False
             account.save(update_fields=["enabled"])
         return account
     if account is None:
+        if ProviderAccount.objects.filter(name=name).exists():
+            name = f"{name} (environment)"  # an admin already uses the plain name
         account = ProviderAccount(name=name, kind=kind, origin=ProviderAccount.Origin.ENV)
     account.base_url = base_url
     account.enabled = True
@@ -95,6 +97,7 @@ def upsert_model(account: ProviderAccount, seed: ModelSeed, position: int = 0) -
             "display_name": seed.display_name,
             "reasoning": seed.reasoning,
             "context_window": seed.context_window,
+            "default_params": seed.default_params or {},
             "position": position,
         },
     )

@@ -1,29 +1,47 @@
-"""The one place outbound HTTP clients are made, so timeouts and limits are set once."""
+"""The one place outbound HTTP clients are made, so timeouts, limits and TLS are set once."""
 
 from __future__ import annotations
 
+import ssl
+from functools import lru_cache
+
+import certifi
 import httpx
 import httpx2
 
 CONNECT_TIMEOUT_S = 10.0
+WRITE_TIMEOUT_S = 30.0
+POOL_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 1000
+MAX_KEEPALIVE = 100
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    # Loading the CA store costs tens of milliseconds; every run makes a client, so load it once.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def make_http_client(*, read_timeout_s: float = 60.0) -> httpx.AsyncClient:
     # The read timeout bounds the silence between two chunks; the engine enforces the (longer)
     # wait for the first token itself, per provider.
-    timeout = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=30.0, pool=30.0)
     return httpx.AsyncClient(
-        timeout=timeout,
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        timeout=httpx.Timeout(
+            connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+        ),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
         follow_redirects=False,
+        verify=tls_context(),
     )
 
 
 def make_httpx2_client(*, read_timeout_s: float = 60.0) -> httpx2.AsyncClient:
     """The same client for SDKs built on httpx2 (anthropic 2.x), which refuse httpx objects."""
-    timeout = httpx2.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=30.0, pool=30.0)
     return httpx2.AsyncClient(
-        timeout=timeout,
-        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
+        timeout=httpx2.Timeout(
+            connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+        ),
+        limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
         follow_redirects=False,
+        verify=tls_context(),
     )

@@ -13,6 +13,7 @@ ADAPTERS = {
     "openai_compatible": "providers.adapters.openai_compat.OpenAICompatAdapter",
     "simulator": "providers.adapters.openai_compat.OpenAICompatAdapter",
     "anthropic": "providers.adapters.anthropic.AnthropicAdapter",
+    "gemini": "providers.adapters.gemini.GeminiAdapter",
 }
 
 

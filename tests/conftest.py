@@ -4,18 +4,16 @@ integration tests start real servers and workers in subprocesses for the Redis m
 
 from __future__ import annotations
 
-import os
+import pytest
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/prism")
-os.environ.pop("REDIS_URL", None)  # the pytest process is the embedded mode; subprocesses get Redis
-os.environ.setdefault("PRISM_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
-for _name in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY", "VLLM_BASE_URL", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
-    os.environ.pop(_name, None)
+from tests.fakes.openai_compat import create_app
+from tests.fakes.server import serve
 
-import pytest  # noqa: E402
 
-from tests.fakes.openai_compat import create_app  # noqa: E402
-from tests.fakes.server import serve  # noqa: E402
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Real hashing costs half a second a user; these tests are not about hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

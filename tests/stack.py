@@ -72,6 +72,10 @@ class LiveStack:
     def canvas_ws_url(self, canvas_id: str) -> str:
         return f"{self.ws_url}/ws/canvases/{canvas_id}/"
 
+    def log_tails(self, chars: int = 4000) -> str:
+        """The end of every process's output, for a failure message: the cause is often there."""
+        return _tails(self.logs, chars)
+
 
 @contextlib.contextmanager
 def live_stack(mode: Mode, tmp_path: Path) -> Iterator[LiveStack]:
@@ -86,32 +90,63 @@ def live_stack(mode: Mode, tmp_path: Path) -> Iterator[LiveStack]:
             if mode == "services":
                 env["REDIS_URL"] = cleanup.enter_context(_redis_database())
                 env["DATABASE_URL"] = cleanup.enter_context(_postgres_database())
+                # The worker is another process: it reaches the simulator the web process serves.
                 env["PRISM_SIMULATOR_URL"] = f"http://127.0.0.1:{port}/simulator/v1"
-            _manage(env, tmp_path, "migrate", "--noinput")
-            _manage(env, tmp_path, "sync_providers")
-            if mode == "embedded":
-                _manage(env, tmp_path, "ensure_demo_user", "--username", "u", "--password", password)
-            else:
-                _manage(env | {"DJANGO_SUPERUSER_PASSWORD": password}, tmp_path, "createsuperuser", "--noinput",
-                        "--username", "u", "--email", "u@example.com")
-            token = _manage(env, tmp_path, "create_api_token", "u").strip().splitlines()[-1]
+            token = _prepare(mode, env | {"DJANGO_SUPERUSER_PASSWORD": password}, password)
             cleanup.callback(_stop_all, processes)
-            web = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                   "--ws", "websockets-sansio", "--log-level", "warning"]
-            processes.append(_spawn("web", web, env, tmp_path, logs))
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_for(lambda: _healthy(base_url), "the web server to answer /healthz", processes, logs)
+            processes.append(_spawn("web", WEB_COMMAND + ["--port", str(port)], env, tmp_path, logs))
             if mode == "services":
-                worker = [str(BIN / "celery"), "-A", "config.celery:app", "worker", "--pool", "threads",
-                          "--concurrency", "50", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                          "-n", f"prism-it-{secrets.token_hex(4)}@%h"]
+                worker = WORKER_COMMAND + ["-n", f"prism-it-{secrets.token_hex(4)}@%h"]
                 processes.append(_spawn("worker", worker, env, tmp_path, logs))
-                _wait_for(lambda: _worker_answers(env["REDIS_URL"]), "the Celery worker to answer a ping",
-                          processes, logs)
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_for(lambda: _healthy(base_url), "the web server to answer /healthz", processes)
+            if mode == "services":
+                _wait_for(lambda: _worker_answers(env["REDIS_URL"]), "the Celery worker to answer a ping", processes)
             yield LiveStack(mode, base_url, f"ws://127.0.0.1:{port}", "u", password, token, env, logs)
         except BaseException:
             _report(logs)
             raise
+
+
+# What `make run` and the `worker` service of docker-compose.yml run.
+WEB_COMMAND = [
+    str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--ws", "websockets-sansio",
+    "--log-level", "warning",
+]  # fmt: skip
+WORKER_COMMAND = [
+    str(BIN / "celery"), "-A", "config.celery:app", "worker", "--pool", "threads", "--concurrency", "50",
+    "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+]  # fmt: skip
+
+# The set-up commands, run through call_command in one interpreter: Django's start-up, paid once
+# instead of four times, is most of what they cost.
+_PREPARE = """
+import io
+from django.core.management import call_command
+
+call_command("migrate", interactive=False, verbosity=0)
+call_command("sync_providers", stdout=io.StringIO())
+if {embedded}:
+    call_command("ensure_demo_user", username="u", password={password!r}, stdout=io.StringIO())
+else:
+    call_command("createsuperuser", interactive=False, username="u", email="u@example.com", stdout=io.StringIO())
+out = io.StringIO()
+call_command("create_api_token", "u", stdout=out)
+print("TOKEN=" + out.getvalue().strip())
+"""
+
+
+def _prepare(mode: Mode, env: dict[str, str], password: str) -> str:
+    """Migrate, sync the simulator's models, create the user u and return a new API token for u."""
+    script = _PREPARE.format(embedded=mode == "embedded", password=password)
+    result = subprocess.run(
+        [PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    tokens = [line[6:] for line in result.stdout.splitlines() if line.startswith("TOKEN=")]
+    if result.returncode != 0 or not tokens:
+        raise RuntimeError(f"Preparing the {mode} stack failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return tokens[0]
 
 
 def free_port() -> int:
@@ -133,14 +168,6 @@ def _base_env(tmp_path: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _manage(env: dict[str, str], tmp_path: Path, *args: str) -> str:
-    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result.stdout
-
-
 def _spawn(name: str, argv: list[str], env: dict[str, str], tmp_path: Path, logs: dict[str, Path]) -> subprocess.Popen:
     log_path = tmp_path / f"{name}.log"
     logs[name] = log_path
@@ -148,7 +175,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], tmp_path: Path, logs
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_for(check: Callable[[], bool], what: str, processes: list[subprocess.Popen], logs: dict[str, Path]) -> None:
+def _wait_for(check: Callable[[], bool], what: str, processes: list[subprocess.Popen]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         for process in processes:
@@ -190,10 +217,15 @@ def _stop_all(processes: list[subprocess.Popen]) -> None:
 
 
 def _report(logs: dict[str, Path]) -> None:
-    """Show the end of every process's output: the test failed, and the cause is often there."""
+    sys.stderr.write(_tails(logs, 4000))
+
+
+def _tails(logs: dict[str, Path], chars: int) -> str:
+    parts = []
     for name, path in logs.items():
         text = path.read_text(errors="replace") if path.exists() else ""
-        sys.stderr.write(f"\n----- {name} ({path}), last 4000 characters -----\n{text[-4000:]}\n")
+        parts.append(f"\n----- {name} ({path}), last {chars} characters -----\n{text[-chars:]}\n")
+    return "".join(parts)
 
 
 @contextlib.contextmanager

@@ -18,30 +18,40 @@ from tests.stack import LiveStack, live_stack
 
 EVENT_TIMEOUT_S = 60.0
 FINAL_EVENTS = ("node.done", "node.error")
-pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture(scope="module")
-def embedded_stack(tmp_path_factory):
-    with live_stack("embedded", tmp_path_factory.mktemp("embedded")) as stack:
+@pytest.fixture(scope="module", params=["embedded", pytest.param("services", marks=pytest.mark.services)])
+def stack(request, tmp_path_factory):
+    with live_stack(request.param, tmp_path_factory.mktemp(request.param)) as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
-def services_stack(tmp_path_factory):
-    with live_stack("services", tmp_path_factory.mktemp("services")) as stack:
-        yield stack
+def two_models(stack) -> dict:
+    """One prompt fanned out to sim-swift and sim-reasoner, watched over a WebSocket opened before
+    submitting, beside what the simulator answers when asked the same directly."""
+    text = f"Compare two simulated models ({stack.mode})."
+    models = ["sim-swift", "sim-reasoner"]
 
+    async def run_and_ask_directly():
+        return await asyncio.gather(_fan_out(stack, text, models), *(_simulator_answer(stack, m, text) for m in models))
 
-@pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.services)])
-def stack(request) -> LiveStack:
-    return request.getfixturevalue(f"{request.param}_stack")
+    (body, events), *direct = asyncio.run(run_and_ask_directly())
+
+    async def stored():
+        names = {m["id"]: m["model"] for m in await _api(stack, "GET", "/api/models")}
+        nodes = await asyncio.gather(*(_api(stack, "GET", f"/api/nodes/{r['id']}") for r in body["responses"]))
+        return {names[node["model"]]: node for node in nodes}
+
+    nodes = asyncio.run(stored())
+    answers = [(model, nodes[model], answer) for model, answer in zip(models, direct, strict=True)]
+    return {"text": text, "body": body, "events": events, "answers": answers}
 
 
 async def _api(stack: LiveStack, method: str, path: str, **kwargs) -> dict | list:
     async with httpx.AsyncClient(base_url=stack.base_url, headers=stack.headers, timeout=10.0) as client:
         response = await client.request(method, path, **kwargs)
-    assert response.status_code < 300, response.text
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}\n{stack.log_tails()}"
     return response.json()
 
 
@@ -58,16 +68,18 @@ def _socket(stack: LiveStack, canvas_id: str):
     return connect(stack.canvas_ws_url(canvas_id), additional_headers=stack.headers, open_timeout=10)
 
 
-async def _events_until_done(ws: ClientConnection, response_ids: set[str], into: list[dict]) -> list[dict]:
-    """Read events until every response in `response_ids` has ended; return them all."""
+async def _events_until_done(stack: LiveStack, ws: ClientConnection, response_ids: set[str], into: list[dict]) -> None:
+    """Read events into `into` until every response in `response_ids` has ended."""
     ended: set[str] = set()
-    async with asyncio.timeout(EVENT_TIMEOUT_S):
-        while ended != response_ids:
-            event = json.loads(await ws.recv())
-            into.append(event)
-            if event["type"] in FINAL_EVENTS and event["node"]["id"] in response_ids:
-                ended.add(event["node"]["id"])
-    return into
+    try:
+        async with asyncio.timeout(EVENT_TIMEOUT_S):
+            while ended != response_ids:
+                event = json.loads(await ws.recv())
+                into.append(event)
+                if event["type"] in FINAL_EVENTS and event["node"]["id"] in response_ids:
+                    ended.add(event["node"]["id"])
+    except TimeoutError:
+        pytest.fail(f"Not every response ended within {EVENT_TIMEOUT_S:.0f} s; got {into!r}\n{stack.log_tails()}")
 
 
 async def _simulator_answer(stack: LiveStack, model: str, text: str) -> tuple[str, str, openai.types.CompletionUsage]:
@@ -96,51 +108,44 @@ async def _fan_out(stack: LiveStack, text: str, models: list[str]) -> tuple[dict
     model_ids = await _model_ids(stack, *models)
     events: list[dict] = []
     async with _socket(stack, canvas_id) as ws:
-        body = await _api(stack, "POST", f"/api/canvases/{canvas_id}/prompts",
-                          json={"text": text, "models": model_ids, "parents": []})
-        await _events_until_done(ws, {r["id"] for r in body["responses"]}, events)
+        body = await _api(
+            stack, "POST", f"/api/canvases/{canvas_id}/prompts", json={"text": text, "models": model_ids, "parents": []}
+        )
+        await _events_until_done(stack, ws, {r["id"] for r in body["responses"]}, events)
     return body, events
 
 
-async def test_a_prompt_streams_two_models_side_by_side(stack):
-    text = f"Compare two simulated models ({stack.mode})."
-    body, events = await _fan_out(stack, text, ["sim-swift", "sim-reasoner"])
+def test_a_prompt_streams_two_models_side_by_side(two_models):
+    body, events = two_models["body"], two_models["events"]
 
-    assert body["prompt"]["text"] == text
+    assert body["prompt"]["text"] == two_models["text"]
     assert len(body["responses"]) == 2
-    for response in body["responses"]:
-        node_id = response["id"]
-        deltas = [e for e in events if e["type"] == "node.delta" and e["node"] == node_id]
-        finals = [e for e in events if e["type"] in FINAL_EVENTS and e["node"]["id"] == node_id]
-        stored = await _api(stack, "GET", f"/api/nodes/{node_id}")
+    for _, stored, _ in two_models["answers"]:
+        deltas = [e for e in events if e["type"] == "node.delta" and e["node"] == stored["id"]]
+        finals = [e for e in events if e["type"] in FINAL_EVENTS and e["node"]["id"] == stored["id"]]
 
         assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
         assert len(finals) == 1 and finals[0]["type"] == "node.done"
         assert stored["status"] == "done"
-        streamed_text = "".join(d["text"] for d in deltas)
-        streamed_reasoning = "".join(d["reasoning"] for d in deltas)
-        assert streamed_text == stored["text"] == finals[0]["node"]["text"]
-        assert streamed_reasoning == stored["reasoning"] == finals[0]["node"]["reasoning"]
+        assert "".join(d["text"] for d in deltas) == stored["text"] == finals[0]["node"]["text"]
+        assert "".join(d["reasoning"] for d in deltas) == stored["reasoning"] == finals[0]["node"]["reasoning"]
         assert stored["seq"] == len(deltas)
 
 
-async def test_it_keeps_reasoning_apart_and_stores_the_providers_usage(stack):
-    text = f"Explain the difference ({stack.mode})."
-    body, _ = await _fan_out(stack, text, ["sim-swift", "sim-reasoner"])
+def test_it_keeps_reasoning_apart(two_models):
+    answers = {model: (stored, direct) for model, stored, direct in two_models["answers"]}
 
-    models = {m["id"]: m["model"] for m in await _api(stack, "GET", "/api/models")}
-    for response in body["responses"]:
-        stored = await _api(stack, "GET", f"/api/nodes/{response['id']}")
-        model = models[stored["model"]]
-        answer, reasoning, usage = await _simulator_answer(stack, model, text)
+    reasoner, (_, reasoning, _) = answers["sim-reasoner"]
+    assert reasoner["reasoning"] == reasoning != ""
+    assert reasoning not in reasoner["text"]
+    swift, _ = answers["sim-swift"]
+    assert swift["reasoning"] == ""
 
-        assert stored["text"] == answer
-        assert stored["reasoning"] == reasoning
-        if model == "sim-reasoner":
-            assert reasoning and reasoning not in stored["text"]
-        else:
-            assert reasoning == ""
+
+def test_it_stores_the_answer_and_usage_the_provider_reported(two_models):
+    for _, stored, (answer, _, usage) in two_models["answers"]:
         metrics = stored["metrics"]
+        assert stored["text"] == answer
         assert metrics["usage_estimated"] is False
         assert metrics["input_tokens"] == usage.prompt_tokens
         assert metrics["output_tokens"] == usage.completion_tokens
@@ -148,12 +153,17 @@ async def test_it_keeps_reasoning_apart_and_stores_the_providers_usage(stack):
         assert metrics["reasoning_tokens"] == ((details.reasoning_tokens if details else None) or 0)
 
 
+@pytest.mark.asyncio
 async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
     canvas_id = await _new_canvas(stack, f"Reconnect {stack.mode}")
     [steady] = await _model_ids(stack, "sim-steady")
     async with _socket(stack, canvas_id) as first:
-        body = await _api(stack, "POST", f"/api/canvases/{canvas_id}/prompts",
-                          json={"text": "Take your time.", "models": [steady], "parents": []})
+        body = await _api(
+            stack,
+            "POST",
+            f"/api/canvases/{canvas_id}/prompts",
+            json={"text": "Take your time.", "models": [steady], "parents": []},
+        )
         node_id = body["responses"][0]["id"]
         async with asyncio.timeout(EVENT_TIMEOUT_S):
             while True:  # wait for some text, then join from a second socket while the rest streams
@@ -162,7 +172,9 @@ async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
                     break
         late_events: list[dict] = []
         async with _socket(stack, canvas_id) as late:
-            await _events_until_done(late, {node_id}, late_events)
+            await _events_until_done(stack, late, {node_id}, late_events)
+        # Read the first socket to its end too: a client that stops reading delays its own close.
+        await _events_until_done(stack, first, {node_id}, [])
 
     snapshot = late_events[0]
     assert snapshot["type"] == "node.snapshot" and snapshot["node"]["id"] == node_id

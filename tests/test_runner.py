@@ -20,6 +20,10 @@ from engine import cancellation
 from engine.events import group_name
 from engine.live import live_store
 from engine.runner import run_response
+
+# Imported up front: the registry imports the SDK on first use (~0.6 s), which would otherwise eat into
+# the short first-token timeouts below when a test runs alone.
+from providers.adapters import openai_compat  # noqa: F401
 from providers.models import Price
 from providers.simulator.text import count_tokens
 
@@ -101,13 +105,24 @@ async def run_and_listen(node: Node) -> tuple[Node, Listener]:
 async def direct_answer(simulator, body: dict) -> dict:
     """What the simulator answers to the same messages, asked for without the engine and without faults."""
     _, base_url = simulator
-    plain = {"model": body["model"], "messages": body["messages"], "simulator": {"ttft_ms": 0, "tokens_per_s": 0}}
-    for key in ("simulator",):
-        plain[key].update({k: v for k, v in body[key].items() if k in ("length", "reasoning_length")})
+    shape = {k: v for k, v in body["simulator"].items() if k in ("length", "reasoning_length")}
+    plain = {
+        "model": body["model"],
+        "messages": body["messages"],
+        "simulator": {"ttft_ms": 0, "tokens_per_s": 0, **shape},
+    }
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{base_url}/chat/completions", json=plain)
     response.raise_for_status()
     return response.json()
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    """Wait for something another thread (the simulator's server) does; fail if it never happens."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
 
 
 def joined(deltas: list[dict], field: str = "text") -> str:
@@ -115,11 +130,12 @@ def joined(deltas: list[dict], field: str = "text") -> str:
 
 
 async def test_it_streams_a_response_to_done(alice, alice_canvas, sim_models, simulator, simulator_app) -> None:
-    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=60)  # paced over several flushes
     node, listener = await run_and_listen(node)
 
     assert node.status == "done" and node.finish_reason == "stop" and node.error_code == ""
-    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 30
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 60
+    assert len(listener.deltas) > 1
     assert [d["seq"] for d in listener.deltas] == list(range(1, len(listener.deltas) + 1))
     assert node.seq == listener.deltas[-1]["seq"]
     [sent] = simulator_app.recent_requests
@@ -182,11 +198,17 @@ async def test_cost_uses_the_price_in_force_when_it_ran(alice, alice_canvas, sim
     model = sim_models["sim-swift"]
     now = timezone.now()
     await sync_to_async(Price.objects.create)(
-        model=model, input=Decimal("1.5"), cached_input=Decimal("0.15"), output=Decimal("6"),
+        model=model,
+        input=Decimal("1.5"),
+        cached_input=Decimal("0.15"),
+        output=Decimal("6"),
         effective_from=now - timedelta(days=30),
     )
     await sync_to_async(Price.objects.create)(  # a later price must not apply to an earlier run
-        model=model, input=Decimal("100"), cached_input=Decimal("100"), output=Decimal("100"),
+        model=model,
+        input=Decimal("100"),
+        cached_input=Decimal("100"),
+        output=Decimal("100"),
         effective_from=now + timedelta(days=1),
     )
     node = await ask(alice, alice_canvas, model, length=30)
@@ -233,10 +255,10 @@ async def test_a_cut_stream_keeps_its_partial_text(alice, alice_canvas, sim_mode
 
     assert node.status == "error" and node.error_code == "stream_cut"
     assert node.text == joined(listener.deltas) and count_tokens(node.text) == 10
+    assert simulator_app.request_count == 1  # text was already shown: never retried
     answer = (await direct_answer(simulator, simulator_app.recent_requests[0]))["choices"][0]["message"]["content"]
     assert answer.startswith(node.text)
     assert node.usage_estimated  # the usage chunk never came
-    assert simulator_app.request_count == 1  # text was already shown: never retried
     assert [e["type"] for e in listener.terminals] == ["node.error"]
 
 
@@ -251,7 +273,7 @@ async def test_an_error_mid_stream_keeps_its_partial_text(alice, alice_canvas, s
 
 async def test_a_stall_before_the_first_token_times_out(alice, alice_canvas, sim_models, simulator_app) -> None:
     model = sim_models["sim-swift"]
-    model.account.first_token_timeout_s = 0.3
+    model.account.first_token_timeout_s = 1.0
     await sync_to_async(model.account.save)(update_fields=["first_token_timeout_s"])
     node = await ask(alice, alice_canvas, model, fail={"stall_after": 0, "stall_s": 30})
     node, listener = await run_and_listen(node)
@@ -260,6 +282,20 @@ async def test_a_stall_before_the_first_token_times_out(alice, alice_canvas, sim
     assert [e["type"] for e in listener.terminals] == ["node.error"]
     assert simulator_app.request_count == 1
     await until(lambda: simulator_app.active_streams == 0)  # the stalled connection was closed
+
+
+async def test_a_stall_after_some_text_times_out_keeping_it(alice, alice_canvas, sim_models, simulator_app) -> None:
+    model = sim_models["sim-swift"]
+    model.account.idle_timeout_s = 1.0
+    await sync_to_async(model.account.save)(update_fields=["idle_timeout_s"])
+    node = await ask(alice, alice_canvas, model, length=30, fail={"stall_after": 6, "stall_s": 30})
+    node, listener = await run_and_listen(node)
+
+    assert node.status == "error" and node.error_code == "timeout"
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 6
+    assert [e["type"] for e in listener.terminals] == ["node.error"]
+    assert simulator_app.request_count == 1
+    await until(lambda: simulator_app.active_streams == 0)
 
 
 async def test_a_node_that_is_not_queued_is_not_run_again(alice, alice_canvas, sim_models, simulator_app) -> None:
@@ -307,11 +343,3 @@ async def test_cancelling_keeps_the_partial_text_and_closes_the_stream(
     assert [e["type"] for e in listener.terminals] == ["node.done"]
     await until(lambda: simulator_app.active_streams == 0)
     assert simulator_app.cancelled_streams == 1
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    """Wait for something another thread (the simulator's server) does; fail if it never happens."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
-        await asyncio.sleep(0.01)

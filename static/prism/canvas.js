@@ -138,7 +138,17 @@ world.addEventListener("click", (event) => {
 
 document.getElementById("clear-parents")?.addEventListener("click", () => { selected.clear(); updateFollowing(); });
 
-document.body.addEventListener("htmx:afterSwap", () => { seedFromPage(); drawEdges(); selected.clear(); updateFollowing(); });
+// The socket's node.created may have drawn a node before the form's response arrived; the socket's
+// copy is the live one, and it comes first in the page.
+function dropDuplicates() {
+  const seen = new Set();
+  for (const element of world.querySelectorAll(".node")) {
+    if (seen.has(element.id)) element.remove();
+    else seen.add(element.id);
+  }
+}
+
+document.body.addEventListener("htmx:afterSwap", () => { dropDuplicates(); seedFromPage(); drawEdges(); selected.clear(); updateFollowing(); });
 document.body.addEventListener("htmx:responseError", (event) => {
   const error = document.getElementById("prompt-error");
   error.hidden = false;

@@ -1,0 +1,272 @@
+"""The canvas WebSocket: who may connect, what a joining client is told, and what streams through it.
+
+The consumer reads the database from worker threads, so these tests commit (transaction=True).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+
+from canvas import services
+from canvas.models import Node, NodeKind, NodeStatus
+from config.asgi import application
+from engine import events
+from engine.live import live_store
+from engine.runner import run_response
+from providers.models import Model
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+RECEIVE_S = 5
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The personas' passwords need not resist brute force here; hashing them slowly costs seconds."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_channel_layer():
+    """The in-memory layer outlives each test's event loop; nothing may leak from one test to the next."""
+    yield
+    async_to_sync(get_channel_layer().flush)()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def close_worker_connections():
+    """The consumer and the runner reach the database from asgiref's worker thread, whose connection
+    would otherwise stay open and keep the test database from being dropped at the end of the session."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def session_cookie(alice) -> bytes:
+    client = Client()
+    client.force_login(alice)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def socket(canvas_id, headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, f"/ws/canvases/{canvas_id}/", headers=headers)
+
+
+def bearer(token: str) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", f"Bearer {token}".encode())]
+
+
+async def refused(communicator: WebsocketCommunicator) -> bool:
+    connected, _ = await communicator.connect(timeout=RECEIVE_S)
+    if connected:
+        await communicator.disconnect()
+    return not connected
+
+
+async def until(communicator: WebsocketCommunicator, *types: str) -> list[dict]:
+    """Every event up to and including the first of one of `types`."""
+    received = []
+    while True:
+        event = await communicator.receive_json_from(timeout=RECEIVE_S)
+        received.append(event)
+        if event["type"] in types:
+            return received
+
+
+def deltas(received: list[dict], node_id: str) -> list[dict]:
+    return [e for e in received if e["type"] == "node.delta" and e["node"] == node_id]
+
+
+# --- who may connect ----------------------------------------------------------------------------
+
+
+async def test_a_bearer_client_receives_the_canvas_events(alice_token, alice_canvas):
+    communicator = socket(alice_canvas.id, bearer(alice_token))
+    connected, _ = await communicator.connect(timeout=RECEIVE_S)
+    assert connected
+    node = {"id": "n1", "kind": "response", "status": "queued", "text": ""}
+
+    await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node=node))
+    await events.send(alice_canvas.id, events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hel", reasoning=""))
+    await events.send(alice_canvas.id, events.NodeDelta(type="node.delta", node="n1", seq=2, text="lo", reasoning=""))
+    await events.send(alice_canvas.id, events.NodeDone(type="node.done", node={**node, "status": "done"}))
+
+    assert await communicator.receive_json_from(timeout=RECEIVE_S) == {"type": "node.created", "node": node}
+    assert await communicator.receive_json_from(timeout=RECEIVE_S) == {
+        "type": "node.delta",
+        "node": "n1",
+        "seq": 1,
+        "text": "Hel",
+        "reasoning": "",
+    }
+    assert (await communicator.receive_json_from(timeout=RECEIVE_S))["seq"] == 2
+    done = await communicator.receive_json_from(timeout=RECEIVE_S)
+    assert done["type"] == "node.done" and done["node"]["status"] == "done"
+    assert await communicator.receive_nothing()
+    await communicator.disconnect()
+
+
+async def test_a_client_hears_nothing_of_other_canvases(alice_token, alice_canvas, alice, alice_team):
+    from canvas.models import Canvas
+
+    other = await sync_to_async(Canvas.objects.create)(team=alice_team, title="Other", created_by=alice)
+    communicator = socket(alice_canvas.id, bearer(alice_token))
+    assert (await communicator.connect(timeout=RECEIVE_S))[0]
+
+    await events.send(other.id, events.NodeCreated(type="node.created", node={"id": "elsewhere"}))
+
+    assert await communicator.receive_nothing()
+    await communicator.disconnect()
+
+
+async def test_an_outsiders_token_is_refused(charlie, alice_canvas):
+    from accounts.models import ApiToken
+
+    _, charlie_token = await sync_to_async(ApiToken.issue)(charlie)
+    communicator = socket(alice_canvas.id, bearer(charlie_token))
+
+    connected, code = await communicator.connect(timeout=RECEIVE_S)
+
+    assert not connected
+    assert code == 4403
+
+
+@pytest.mark.parametrize("canvas_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+async def test_a_canvas_that_does_not_exist_is_refused(alice_token, alice, canvas_id):
+    assert await refused(socket(canvas_id, bearer(alice_token)))
+
+
+async def test_an_unknown_token_is_refused(alice_canvas):
+    assert await refused(socket(alice_canvas.id, bearer("prism_not-a-real-token")))
+
+
+async def test_an_anonymous_browser_is_refused(alice_canvas):
+    assert await refused(socket(alice_canvas.id, [(b"origin", b"http://localhost")]))
+
+
+async def test_a_signed_in_browser_on_the_apps_origin_connects(alice_canvas, session_cookie):
+    communicator = socket(alice_canvas.id, [(b"cookie", session_cookie), (b"origin", b"http://localhost")])
+
+    connected, _ = await communicator.connect(timeout=RECEIVE_S)
+
+    assert connected
+    await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": "n1"}))
+    assert (await communicator.receive_json_from(timeout=RECEIVE_S))["type"] == "node.created"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"null", None])
+async def test_a_signed_in_browser_from_another_origin_is_refused(alice_canvas, session_cookie, origin):
+    headers = [(b"cookie", session_cookie)]
+    if origin is not None:
+        headers.append((b"origin", origin))
+
+    assert await refused(socket(alice_canvas.id, headers))
+
+
+# --- what a joining client is told --------------------------------------------------------------
+
+
+async def test_a_joining_client_gets_a_snapshot_of_each_running_response(alice_token, alice, alice_canvas, sim_models):
+    def make_nodes():
+        common = {"canvas": alice_canvas, "kind": NodeKind.RESPONSE, "model": sim_models["sim-swift"]}
+        streaming = Node.objects.create(**common, status=NodeStatus.STREAMING, text="Hel", seq=1)
+        queued = Node.objects.create(**common, status=NodeStatus.QUEUED)
+        finished = Node.objects.create(**common, status=NodeStatus.DONE, text="Over", seq=4)
+        Node.objects.create(canvas=alice_canvas, kind=NodeKind.NOTE, text="A note")
+        return streaming, queued, finished
+
+    streaming, queued, finished = await sync_to_async(make_nodes)()
+    store = live_store()
+    # The live state runs ahead of the saved text: the snapshot must carry the live one.
+    await store.append(str(streaming.id), 1, "Hel", "")
+    await store.append(str(streaming.id), 2, "lo, wor", "thinking")
+    try:
+        communicator = socket(alice_canvas.id, bearer(alice_token))
+        assert (await communicator.connect(timeout=RECEIVE_S))[0]
+
+        first = await communicator.receive_json_from(timeout=RECEIVE_S)
+        second = await communicator.receive_json_from(timeout=RECEIVE_S)
+        assert await communicator.receive_nothing()
+        await communicator.disconnect()
+    finally:
+        await store.clear(str(streaming.id))
+
+    snapshots = {e["node"]["id"]: e for e in (first, second)}
+    assert {e["type"] for e in snapshots.values()} == {"node.snapshot"}
+    assert set(snapshots) == {str(streaming.id), str(queued.id)}
+    live = snapshots[str(streaming.id)]["node"]
+    assert (live["text"], live["reasoning"], live["seq"], live["status"]) == ("Hello, wor", "thinking", 2, "streaming")
+    waiting = snapshots[str(queued.id)]["node"]
+    assert (waiting["text"], waiting["seq"], waiting["status"]) == ("", 0, "queued")
+
+
+# --- a whole run, end to end --------------------------------------------------------------------
+
+
+async def submit(canvas, user, model: Model, text: str = "Tell me about streams") -> Node:
+    _, responses = await sync_to_async(services.create_prompt)(canvas, user, text, [model], [])
+    return responses[0]
+
+
+async def test_the_streamed_text_is_the_stored_text(alice_token, alice, alice_canvas, sim_models):
+    communicator = socket(alice_canvas.id, bearer(alice_token))
+    assert (await communicator.connect(timeout=RECEIVE_S))[0]
+    answer = await submit(alice_canvas, alice, sim_models["sim-reasoner"])
+
+    await run_response(str(answer.id))
+
+    received = await until(communicator, "node.done", "node.error")
+    await communicator.disconnect()
+    await sync_to_async(answer.refresh_from_db)()
+    assert answer.status == "done"
+    assert answer.text and answer.reasoning
+    streamed = deltas(received, str(answer.id))
+    assert [d["seq"] for d in streamed] == list(range(1, len(streamed) + 1))
+    assert "".join(d["text"] for d in streamed) == answer.text
+    assert "".join(d["reasoning"] for d in streamed) == answer.reasoning
+    done = received[-1]
+    assert done["type"] == "node.done"
+    assert done["node"]["id"] == str(answer.id)
+    assert (done["node"]["text"], done["node"]["seq"]) == (answer.text, answer.seq)
+    assert done["node"]["seq"] == len(streamed)
+    assert await live_store().read(str(answer.id)) is None
+
+
+async def test_a_client_joining_mid_stream_ends_with_the_stored_text(alice_token, alice, alice_canvas, sim_account):
+    # The stream pauses after a few tokens, which gives the second client a moment to join mid-stream.
+    stalling = {
+        "simulator": {"ttft_ms": 0, "tokens_per_s": 2000, "length": 40, "fail": {"stall_after": 8, "stall_s": 1}}
+    }
+    model = await sync_to_async(Model.objects.create)(
+        account=sim_account, name="sim-swift", display_name="Stalling", default_params=stalling
+    )
+    early = socket(alice_canvas.id, bearer(alice_token))
+    assert (await early.connect(timeout=RECEIVE_S))[0]
+    answer = await submit(alice_canvas, alice, model)
+    run = asyncio.create_task(run_response(str(answer.id)))
+
+    await until(early, "node.delta")
+    late = socket(alice_canvas.id, bearer(alice_token))
+    assert (await late.connect(timeout=RECEIVE_S))[0]
+    await run
+    received = await until(late, "node.done", "node.error")
+    await early.disconnect()
+    await late.disconnect()
+
+    await sync_to_async(answer.refresh_from_db)()
+    snapshot = received[0]
+    assert snapshot["type"] == "node.snapshot"
+    assert snapshot["node"]["seq"] >= 1
+    later = [d for d in deltas(received, str(answer.id)) if d["seq"] > snapshot["node"]["seq"]]
+    assert [d["seq"] for d in later] == list(range(snapshot["node"]["seq"] + 1, answer.seq + 1))
+    assert snapshot["node"]["text"] + "".join(d["text"] for d in later) == answer.text
+    assert received[-1]["type"] == "node.done"
