@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
@@ -74,7 +74,7 @@ def list_canvases(request):
 def create_canvas(request, body: CanvasIn):
     team = access.team_for_new_canvas(request.user, body.team)
     canvas = Canvas.objects.create(team=team, title=body.title, created_by=request.user)
-    return 201, canvas_payload(canvas)
+    return Status(201, canvas_payload(canvas))
 
 
 @api.get("/canvases/{canvas_id}", response=CanvasWithNodes, tags=["canvases"])
@@ -92,7 +92,7 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     announce([prompt, *responses])
     start_runs([r.id for r in responses])
     payloads = nodes_payload([prompt, *responses])
-    return 202, {"prompt": payloads[0], "responses": payloads[1:]}
+    return Status(202, {"prompt": payloads[0], "responses": payloads[1:]})
 
 
 @api.get("/nodes/{node_id}", response=NodeOut, tags=["nodes"])

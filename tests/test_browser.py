@@ -85,8 +85,9 @@ def test_two_models_answer_side_by_side(page, stack):
     ask(page, "Why is the sky blue?", ["Simulator · Swift", "Simulator · Reasoner"])
 
     responses = page.locator(".node-response")
-    expect(responses).to_have_count(2)
     expect(page.locator(".node-response.status-done")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator(".node-prompt")).to_have_count(1)
+    expect(responses).to_have_count(2)
     boxes = []
     for response in responses.all():
         expect(response.locator("[data-field=status]")).to_have_text("done")
