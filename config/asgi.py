@@ -17,7 +17,10 @@ from django.conf import settings  # noqa: E402
 from canvas.routing import websocket_urlpatterns  # noqa: E402
 from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402
+from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
+
+preload_adapters()
 
 router = ProtocolTypeRouter({"http": django_http, "websocket": WebSocketAuth(URLRouter(websocket_urlpatterns))})
 SIMULATOR_PREFIX = "/simulator"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from engine import events, store
@@ -74,5 +74,5 @@ class Relay:
     async def persist(self) -> None:
         """Save the partial text (and the heartbeat the sweeper watches)."""
         self._last_persist = time.monotonic()
-        await sync_to_async(store.save_partial)(self.node_id, self.text, self.reasoning, self.seq)
+        await database_sync_to_async(store.save_partial)(self.node_id, self.text, self.reasoning, self.seq)
         self._persisted_seq = self.seq

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
@@ -34,7 +34,7 @@ class _RetryBeforeFirstToken(Exception):
 
 
 async def run_response(node_id: str) -> None:
-    plan = await sync_to_async(store.claim)(node_id)
+    plan = await database_sync_to_async(store.claim)(node_id)
     if plan is None:
         return
     await events.send(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
@@ -44,7 +44,7 @@ async def run_response(node_id: str) -> None:
             outcome = await run.execute()
         except asyncio.CancelledError:
             outcome = await run.stop(NodeStatus.CANCELLED)
-    payload = await sync_to_async(store.finish)(plan, outcome)
+    payload = await database_sync_to_async(store.finish)(plan, outcome)
     await live_store().clear(node_id)
     if outcome.is_error:
         await events.send(plan.canvas_id, events.NodeError(type="node.error", node=payload))

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_init
 
 from engine import loops, runner, sweeper
+from providers.registry import preload
+
+
+@worker_init.connect
+def _preload_adapters(**kwargs) -> None:
+    preload()
 
 
 @shared_task(name="engine.tasks.run_response", acks_late=True, ignore_result=True)

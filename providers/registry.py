@@ -28,3 +28,10 @@ def adapter_class(kind: str) -> type[Adapter]:
 
 def adapter_for(account: AccountConfig) -> Adapter:
     return adapter_class(account.kind)(account)
+
+
+def preload() -> None:
+    """Import every adapter now: a first import (the SDKs are large) would otherwise block a
+    process's event loop for most of a second, inside some user's time to first token."""
+    for kind in ADAPTERS:
+        adapter_class(kind)

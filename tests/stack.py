@@ -61,6 +61,7 @@ class LiveStack:
     token: str
     env: dict[str, str]
     logs: dict[str, Path] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)  # process name ("web", "worker") → pid, for benchmarks
 
     @property
     def headers(self) -> dict[str, str]:
@@ -102,7 +103,8 @@ def live_stack(mode: Mode, tmp_path: Path) -> Iterator[LiveStack]:
             _wait_for(lambda: _healthy(base_url), "the web server to answer /healthz", processes)
             if mode == "services":
                 _wait_for(lambda: _worker_answers(env["REDIS_URL"]), "the Celery worker to answer a ping", processes)
-            yield LiveStack(mode, base_url, f"ws://127.0.0.1:{port}", "u", password, token, env, logs)
+            pids = {name: process.pid for name, process in zip(logs, processes, strict=True)}
+            yield LiveStack(mode, base_url, f"ws://127.0.0.1:{port}", "u", password, token, env, logs, pids)
         except BaseException:
             _report(logs)
             raise

@@ -163,10 +163,6 @@ async def test_a_cut_stream_ends_in_stream_cut_after_its_partial_text(simulator)
     assert answer.startswith(texts(events)) and count_tokens(texts(events)) == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="openai SDK 3.x wraps a mid-stream RemoteProtocolError in APIConnectionError, read as 'network'",
-)
 @pytest.mark.asyncio
 async def test_a_dropped_connection_mid_stream_is_a_stream_cut(simulator) -> None:
     _, base_url = simulator

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 from django.utils import timezone
 
 from canvas.models import Node
@@ -31,6 +33,14 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
 TERMINAL = ("node.done", "node.error")
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def close_runner_connections():
+    """The runner's ORM work happens on asgiref's sync thread; close its connection so the test database
+    can be dropped at the end of the session."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 class Listener:

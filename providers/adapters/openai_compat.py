@@ -47,9 +47,11 @@ class OpenAICompatAdapter(Adapter):
             if key in params:
                 body[key] = params.pop(key)
         finished = False
+        started = False
         try:
             stream = await self._client.chat.completions.create(**body, extra_body=params or None)
             async for chunk in stream:
+                started = True
                 if chunk.usage is not None:
                     yield StreamEvent("usage", usage=usage_from(chunk.usage))
                 for choice in chunk.choices[:1]:
@@ -60,7 +62,7 @@ class OpenAICompatAdapter(Adapter):
                         reason = _FINISH_REASONS.get(choice.finish_reason, "stop")
                         yield StreamEvent("finish", finish_reason=reason)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed ProviderError
-            yield StreamEvent("error", error=provider_error(exc))
+            yield StreamEvent("error", error=mid_stream(provider_error(exc)) if started else provider_error(exc))
             return
         if not finished:
             yield StreamEvent("error", error=ProviderError("stream_cut", "The stream ended before the model finished."))
@@ -95,6 +97,14 @@ def usage_from(usage) -> Usage:
         output_tokens=usage.completion_tokens or 0,
         reasoning_tokens=(completion_details.reasoning_tokens if completion_details else None) or 0,
     )
+
+
+def mid_stream(error: ProviderError) -> ProviderError:
+    """A connection lost once chunks were flowing is a cut stream, not an unreachable provider
+    (the SDK wraps both in APIConnectionError)."""
+    if error.code == "network":
+        return ProviderError("stream_cut", "The provider closed the connection mid-stream.")
+    return error
 
 
 def provider_error(exc: Exception) -> ProviderError:

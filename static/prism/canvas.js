@@ -148,7 +148,7 @@ function dropDuplicates() {
   }
 }
 
-document.body.addEventListener("htmx:afterSwap", () => { seedFromPage(); drawEdges(); selected.clear(); updateFollowing(); });
+document.body.addEventListener("htmx:afterSwap", () => { dropDuplicates(); seedFromPage(); drawEdges(); selected.clear(); updateFollowing(); });
 document.body.addEventListener("htmx:responseError", (event) => {
   const error = document.getElementById("prompt-error");
   error.hidden = false;

@@ -1,0 +1,96 @@
+"""Percentiles and the printed tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.clients import Stream
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+@dataclass
+class Side:
+    """One side's figures for one run, in milliseconds."""
+
+    ttft_p50: float
+    ttft_p99: float
+    gap_p50: float
+    gap_p99: float
+    tokens: int
+    failures: int
+
+    @classmethod
+    def of(cls, streams: list[Stream]) -> Side:
+        ttfts = [s.ttft_s * 1000 for s in streams if s.ttft_s is not None]
+        gaps = [g * 1000 for s in streams for g in s.gaps_s]
+        return cls(
+            ttft_p50=percentile(ttfts, 50),
+            ttft_p99=percentile(ttfts, 99),
+            gap_p50=percentile(gaps, 50),
+            gap_p99=percentile(gaps, 99),
+            tokens=sum(len(s.arrivals) for s in streams),
+            failures=sum(1 for s in streams if s.problems),
+        )
+
+
+@dataclass
+class Row:
+    streams: int
+    direct: Side
+    prism: Side
+    cpu: dict[str, float]  # process name → CPU seconds used during the Prism run
+    wall_s: float  # the Prism run's duration: posting the prompts to the last node.done
+
+
+LATENCY_HEADER = (
+    "streams", "TTFT p50/p99 direct", "TTFT p50/p99 prism", "added p50", "ratio p50",
+    "gap p50/p99 direct", "gap p50/p99 prism", "added gap p50/p99", "failures d/p",
+)  # fmt: skip
+
+
+def latency_cells(row: Row) -> tuple[str, ...]:
+    d, p = row.direct, row.prism
+    ratio = p.ttft_p50 / d.ttft_p50 if d.ttft_p50 else math.nan
+    return (
+        str(row.streams),
+        _pair(d.ttft_p50, d.ttft_p99),
+        _pair(p.ttft_p50, p.ttft_p99),
+        f"{p.ttft_p50 - d.ttft_p50:+.1f}",
+        f"{ratio:.2f}",
+        _pair(d.gap_p50, d.gap_p99),
+        _pair(p.gap_p50, p.gap_p99),
+        f"{p.gap_p50 - d.gap_p50:+.1f} / {p.gap_p99 - d.gap_p99:+.1f}",
+        f"{d.failures}/{p.failures}",
+    )
+
+
+CPU_NAMES = ("web", "worker", "simulator", "bench")
+CPU_HEADER = (
+    "streams", "wall s", "tokens relayed", *(f"{n} CPU s" for n in CPU_NAMES), "web+worker CPU s / 1k tokens",
+)  # fmt: skip
+
+
+def cpu_cells(row: Row) -> tuple[str, ...]:
+    prism = sum(row.cpu.get(name, 0.0) for name in ("web", "worker"))
+    per_k = prism / row.prism.tokens * 1000 if row.prism.tokens else math.nan
+    used = (f"{row.cpu[name]:.2f}" if name in row.cpu else "-" for name in CPU_NAMES)
+    return (str(row.streams), f"{row.wall_s:.2f}", str(row.prism.tokens), *used, f"{per_k:.3f}")
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(cells[i]) for cells in (header, *rows)) for i in range(len(header))]
+    lines = [" | ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True)) for cells in rows]
+    head = " | ".join(cell.rjust(width) for cell, width in zip(header, widths, strict=True))
+    return "\n".join([head, "-+-".join("-" * width for width in widths), *lines])
+
+
+def _pair(a: float, b: float) -> str:
+    return f"{a:.1f} / {b:.1f}"

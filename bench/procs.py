@@ -1,0 +1,107 @@
+"""The processes a benchmark runs beside Prism: the simulator, on its own, and their CPU clocks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests import stack
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+BENCH_ACCOUNT = "Bench simulator"
+
+
+@contextlib.contextmanager
+def simulator_process(log_path: Path) -> Iterator[tuple[str, int]]:
+    """Serve the OpenAI-compatible simulator from a process of its own; yield its /v1 URL and pid.
+
+    Its own process, so its CPU is not charged to Prism's processes nor competes on their loops.
+    """
+    port = stack.free_port()
+    argv = [
+        str(stack.BIN / "uvicorn"), "--factory", "providers.simulator.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, cwd=stack.ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}/v1", process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + stack.START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"The simulator exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("The simulator did not answer /health in time")
+
+
+_ADD_MODEL = """
+from providers.models import Model, ProviderAccount
+
+account, _ = ProviderAccount.objects.update_or_create(
+    name={name!r}, defaults={{"kind": "openai_compatible", "base_url": {url!r}}}
+)
+Model.objects.update_or_create(
+    account=account, name="sim-swift",
+    defaults={{"display_name": "Bench sim-swift", "default_params": {params}}},
+)
+"""
+
+
+def add_bench_model(live: stack.LiveStack, simulator_url: str, options: dict) -> str:
+    """Add an OpenAI-compatible account for the simulator process; return its sim-swift model's id."""
+    script = _ADD_MODEL.format(name=BENCH_ACCOUNT, url=simulator_url, params=json.dumps({"simulator": options}))
+    result = subprocess.run(
+        [stack.PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
+        cwd=stack.ROOT, env=live.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"Adding the bench model failed:\n{result.stderr[-4000:]}")
+    with live.client() as client:
+        models = client.get("/api/models").raise_for_status().json()
+    ids = [m["id"] for m in models if m["provider_kind"] == "openai_compatible" and m["model"] == "sim-swift"]
+    if len(ids) != 1:
+        raise RuntimeError(f"Expected one bench model in /api/models, found {len(ids)}")
+    return ids[0]
+
+
+def use_worker_concurrency(threads: int) -> None:
+    """Give the services stack's Celery worker as many threads as production's default.
+
+    Each running stream holds one worker thread (the task waits on its stream), so the test stack's
+    50 threads would queue half of a 100-stream run; docker-compose.yml runs 200.
+    """
+    command = list(stack.WORKER_COMMAND)
+    command[command.index("--concurrency") + 1] = str(threads)
+    stack.WORKER_COMMAND = command
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: fields[0] is field 3 (state), so utime (14) and stime (15) are 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def cpu_clocks(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
