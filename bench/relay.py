@@ -93,6 +93,7 @@ class Bench:
         self.model_id = model_id
         self.simulator_url = simulator_url
         self.pids = dict(live.pids, simulator=simulator_pid, bench=os.getpid())
+        print("Processes: " + ", ".join(f"{name} pid {pid}" for name, pid in self.pids.items()), flush=True)
         # Long enough for the slowest stream of a round, with room for a struggling stack.
         self.timeout_s = args.ttft_ms / 1000 + args.length / max(args.tokens_per_s, 1.0) + 60.0
 

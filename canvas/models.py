@@ -18,6 +18,10 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     personal = models.BooleanField(default=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+    monthly_budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="Most the team may spend on model calls in a calendar month (UTC); empty for no limit.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -90,7 +90,13 @@ TEMPLATES = [
 ]
 
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Under ASGI every request may run on a thread of its own, so persistent per-thread
+        # connections pile up; a pool bounds them (Django's advice for ASGI).
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {"min_size": 1, "max_size": env_int("PRISM_DB_POOL_SIZE", 10), "timeout": 30}
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -169,6 +175,21 @@ PRISM_PERSIST_MS = env_int("PRISM_PERSIST_MS", 1000)
 # A run whose heartbeat is older than this is taken for dead and marked interrupted by the sweeper.
 PRISM_STALE_AFTER_S = env_float("PRISM_STALE_AFTER_S", 30.0)
 PRISM_MAX_MODELS_PER_PROMPT = env_int("PRISM_MAX_MODELS_PER_PROMPT", 16)
+# Limits checked before any provider is called: one user's runs at once, and a warning when a team
+# has spent this share of its monthly budget.
+PRISM_MAX_RUNS_PER_USER = env_int("PRISM_MAX_RUNS_PER_USER", 32)
+PRISM_BUDGET_WARN_RATIO = env_float("PRISM_BUDGET_WARN_RATIO", 0.8)
+
+# Mail (password resets, invitations): printed to the console unless an SMTP host is set.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Prism <prism@localhost>")
 
 LOGGING = {
     "version": 1,

@@ -19,6 +19,7 @@ class Outcome:
     error: ProviderError | None = None
     ttft_ms: int | None = None
     duration_ms: int | None = None
+    slot_wait_ms: int = 0  # waiting for a free provider slot, counted as queue time
 
     @property
     def tokens_per_s(self) -> float | None:

@@ -15,6 +15,7 @@ from engine import cancellation, events, store
 from engine.live import live_store
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay
+from engine.slots import provider_slots
 from providers.base import ProviderError, StreamEvent, Usage
 from providers.registry import adapter_for
 
@@ -62,8 +63,20 @@ class StreamRun:
         self.started = time.monotonic()
         self.first_token_at: float | None = None
         self._last_event_at = self.started
+        self.slot_wait_ms = 0
 
     async def execute(self) -> Outcome:
+        account = self.plan.account
+        if not account.max_concurrency:
+            return await self._attempts()
+        waited_from = time.monotonic()
+        async with provider_slots().hold(account.account_id, account.max_concurrency, self.plan.node_id):
+            # Waiting for a slot is queueing, not the provider's latency.
+            self.slot_wait_ms = int((time.monotonic() - waited_from) * 1000)
+            self.started = self._last_event_at = time.monotonic()
+            return await self._attempts()
+
+    async def _attempts(self) -> Outcome:
         for attempt in range(MAX_ATTEMPTS):
             adapter = adapter_for(self.plan.account)
             try:
@@ -95,6 +108,7 @@ class StreamRun:
             error=self.error,
             ttft_ms=None if self.first_token_at is None else int((self.first_token_at - self.started) * 1000),
             duration_ms=int((ended - self.started) * 1000),
+            slot_wait_ms=self.slot_wait_ms,
         )
 
     async def _consume(self, stream: AsyncIterator[StreamEvent]) -> None:

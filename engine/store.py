@@ -68,7 +68,7 @@ def finish(plan: RunPlan, outcome: Outcome) -> dict:
     node.finish_reason = outcome.finish_reason or ""
     node.error_code = outcome.error.code if outcome.error else ""
     node.error_message = outcome.error.message if outcome.error else ""
-    node.queue_ms = max(0, int((plan.started_at - plan.created_at).total_seconds() * 1000))
+    node.queue_ms = max(0, int((plan.started_at - plan.created_at).total_seconds() * 1000)) + outcome.slot_wait_ms
     node.ttft_ms = outcome.ttft_ms
     node.duration_ms = outcome.duration_ms
     node.tokens_per_s = outcome.tokens_per_s

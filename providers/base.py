@@ -79,6 +79,8 @@ class AccountConfig:
     api_key: str
     first_token_timeout_s: float = 120.0
     idle_timeout_s: float = 60.0
+    account_id: str = ""
+    max_concurrency: int = 0  # 0: no limit
 
     def __repr__(self) -> str:  # keys never reach a log line through a repr
         return f"AccountConfig(kind={self.kind!r}, base_url={self.base_url!r})"

@@ -67,6 +67,8 @@ class ProviderAccount(models.Model):
             api_key=self.api_key,
             first_token_timeout_s=self.first_token_timeout_s,
             idle_timeout_s=self.idle_timeout_s,
+            account_id=str(self.id),
+            max_concurrency=self.max_concurrency,
         )
 
 

@@ -1,0 +1,85 @@
+"""Per-provider concurrency: at most `max_concurrency` streams to one provider account at a time,
+across every worker process (a self-hosted server has a fixed number of slots; an API has limits).
+
+With Redis, a slot is a lease in a sorted set scored by its expiry; a holder renews it while it
+streams, so the slots of a process that died come back by themselves. In the embedded mode there is
+one process, and a semaphore per account is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from functools import lru_cache
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+LEASE_S = 60.0
+RENEW_EVERY_S = 20.0
+POLL_S = 0.05
+
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], 3600)
+  return 1
+end
+return 0
+"""
+
+
+class MemorySlots:
+    def __init__(self) -> None:
+        self._semaphores: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def hold(self, account_id: str, limit: int, holder: str):
+        key = (asyncio.get_running_loop(), account_id)
+        semaphore = self._semaphores.setdefault(key, asyncio.Semaphore(limit))
+        async with semaphore:
+            yield
+
+
+class RedisSlots:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+    def _client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        if loop not in self._clients:
+            self._clients[loop] = aioredis.Redis.from_url(self._url)
+        return self._clients[loop]
+
+    async def _try(self, key: str, limit: int, holder: str) -> bool:
+        now = time.time()
+        return bool(await self._client().eval(_ACQUIRE, 1, key, now, now + LEASE_S, limit, holder))
+
+    async def _renew(self, key: str, limit: int, holder: str) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            await self._try(key, limit, holder)
+
+    @asynccontextmanager
+    async def hold(self, account_id: str, limit: int, holder: str):
+        key = f"prism:slots:{account_id}"
+        while not await self._try(key, limit, holder):
+            await asyncio.sleep(POLL_S)
+        renewer = asyncio.ensure_future(self._renew(key, limit, holder))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            await asyncio.shield(self._client().zrem(key, holder))
+
+
+@lru_cache(maxsize=1)
+def provider_slots() -> MemorySlots | RedisSlots:
+    return RedisSlots(settings.REDIS_URL) if settings.REDIS_URL else MemorySlots()
