@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from providers import connection
+from providers import connection, pricing
 from providers.models import Model, Price, ProviderAccount, ProviderKind
 
 
@@ -33,6 +33,7 @@ class ProviderAccountForm(forms.ModelForm):
             "idle_timeout_s",
             "max_concurrency",
             "gpu_hourly_cost",
+            "gpu_tokens_per_s",
         )
 
     def save(self, commit: bool = True):
@@ -59,7 +60,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_filter = ("kind", "enabled", "origin")
     readonly_fields = ("origin", "key_hint", "server_status")
     inlines = [ModelInline]
-    actions = ["test_connection", "import_models"]
+    actions = ["test_connection", "import_models", "derive_prices"]
 
     @admin.display(description="Key")
     def key_hint(self, account: ProviderAccount) -> str:
@@ -86,6 +87,17 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{account.name}: {exc}", messages.ERROR)
                 continue
             self.message_user(request, f"{account.name}: {added} new model(s).", messages.SUCCESS)
+
+    @admin.action(description="Set prices from the GPU's hourly cost")
+    def derive_prices(self, request, queryset) -> None:
+        for account in queryset:
+            try:
+                prices = pricing.derive_prices(account)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            rate = prices[0].output if prices else "—"
+            self.message_user(request, f"{account.name}: ${rate} per million output tokens for {len(prices)} model(s).")
 
 
 class PriceInline(admin.TabularInline):

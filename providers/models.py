@@ -44,6 +44,13 @@ class ProviderAccount(models.Model):
         blank=True,
         help_text="Self-hosted only: what the GPU costs per hour, in US dollars.",
     )
+    gpu_tokens_per_s = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Self-hosted only: output tokens per second the server sustains across all requests at "
+        "your usual load (the vLLM status line shows the current figure). With the hourly cost, it sets the "
+        "derived price.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
