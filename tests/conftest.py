@@ -5,9 +5,20 @@ integration tests start real servers and workers in subprocesses for the Redis m
 from __future__ import annotations
 
 import pytest
+from django.db import connections
 
 from tests.fakes.openai_compat import create_app
 from tests.fakes.server import serve
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools(django_db_setup):
+    """The PostgreSQL pool keeps connections open; they must be gone before the test database is
+    dropped at the end of the session."""
+    yield
+    for connection in connections.all():
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +87,13 @@ def sim_models(sim_account):
 
     fast = {"simulator": {"ttft_ms": 5, "tokens_per_s": 2000}}
     return {
-        name: Model.objects.create(account=sim_account, name=name, display_name=name, default_params=fast,
-                                   reasoning=name == "sim-reasoner", position=i)
+        name: Model.objects.create(
+            account=sim_account,
+            name=name,
+            display_name=name,
+            default_params=fast,
+            reasoning=name == "sim-reasoner",
+            position=i,
+        )
         for i, name in enumerate(("sim-swift", "sim-reasoner", "sim-steady"))
     }

@@ -1,0 +1,124 @@
+"""A sentinel key planted in every provider never leaves the server: not in a page, an API response,
+a WebSocket message, a log line, an error message or an export."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+
+from canvas import services
+from canvas.models import Node
+from config.asgi import application
+from engine.runner import run_response
+from providers.models import Model, ProviderAccount
+from tests.fakes import anthropic as anthropic_fake
+from tests.fakes import gemini as gemini_fake
+from tests.fakes import openai_compat
+from tests.fakes.server import serve
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+SENTINEL = f"sk-SENTINEL-{uuid.uuid4().hex}"
+FAST = {"simulator": {"ttft_ms": 0, "tokens_per_s": 0, "length": 12}}
+# (kind, simulator module, model name, how the base URL is written for that provider's SDK)
+PROTOCOLS = [
+    ("openai", openai_compat, "sim-swift", "{}/v1"),
+    ("deepseek", openai_compat, "sim-reasoner", "{}/v1"),
+    ("vllm", openai_compat, "sim-swift", "{}/v1"),
+    ("openai_compatible", openai_compat, "sim-steady", "{}/v1"),
+    ("anthropic", anthropic_fake, "claude-haiku-5-5", "{}"),
+    ("gemini", gemini_fake, "gemini-2.5-flash-lite", "{}"),
+]
+
+
+@pytest.fixture
+def providers_with_sentinel():
+    """Each kind twice: once where the provider accepts the sentinel key (the run succeeds) and once
+    where it refuses it (the run fails with a provider error that could echo it)."""
+    models = []
+    with contextlib.ExitStack() as stack:
+        for kind, fake, model_name, url_form in PROTOCOLS:
+            for accepted in (True, False):
+                app = fake.create_app(api_key=SENTINEL if accepted else "another-key")
+                url = stack.enter_context(serve(app))
+                account = ProviderAccount.objects.create(
+                    name=f"{kind} {'ok' if accepted else 'refused'}", kind=kind, base_url=url_form.format(url),
+                    first_token_timeout_s=10, idle_timeout_s=10,
+                )  # fmt: skip
+                account.set_api_key(SENTINEL)
+                account.save()
+                models.append(
+                    Model.objects.create(
+                        account=account, name=model_name, display_name=f"{kind} {model_name}", default_params=FAST
+                    )
+                )
+        yield models
+
+
+@pytest.fixture(autouse=True)
+def _clean_layer():
+    yield
+    get_channel_layer().channels.clear() if hasattr(get_channel_layer(), "channels") else None
+
+
+async def _run_everything(alice, canvas, models, token) -> tuple[list[Node], list[dict]]:
+    communicator = WebsocketCommunicator(
+        application, f"/ws/canvases/{canvas.id}/", headers=[(b"authorization", f"Bearer {token}".encode())]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    _, responses = await sync_to_async(services.create_prompt)(canvas, alice, "Say hello", models, [])
+    for response in responses:
+        await run_response(str(response.id))
+    received = []
+    while not await communicator.receive_nothing(timeout=0.3):
+        received.append(await communicator.receive_json_from())
+    await communicator.disconnect()
+    await sync_to_async(connections.close_all)()
+    return responses, received
+
+
+def _pages(alice, canvas, nodes, token) -> list[str]:
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    texts = [api.get(path).content.decode() for path in (
+        "/api/models", "/api/canvases", f"/api/canvases/{canvas.id}", "/api/openapi.json",
+        *(f"/api/nodes/{node.id}" for node in nodes),
+        f"/api/canvases/{canvas.id}/export?format=json", f"/api/canvases/{canvas.id}/export?format=md",
+    )]  # fmt: skip
+    browser = Client()
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    browser.force_login(alice)
+    admin_pages = ["/", f"/canvases/{canvas.id}/", "/admin/providers/provideraccount/", "/admin/providers/model/"]
+    admin_pages += [f"/admin/providers/provideraccount/{a.pk}/change/" for a in ProviderAccount.objects.all()]
+    return texts + [browser.get(path).content.decode() for path in admin_pages]
+
+
+async def test_the_key_never_leaves_the_server(
+    alice, alice_canvas, alice_token, providers_with_sentinel, caplog, capsys
+):
+    caplog.set_level(logging.DEBUG)
+    responses, received = await _run_everything(alice, alice_canvas, providers_with_sentinel, alice_token)
+    stored = [await Node.objects.aget(pk=r.pk) for r in responses]
+    # The runs really happened: half succeeded, half failed with the provider's own auth error.
+    assert sorted(n.status for n in stored) == ["done"] * 6 + ["error"] * 6
+    assert {n.error_code for n in stored if n.status == "error"} == {"auth"}
+    pages = await sync_to_async(_pages)(alice, alice_canvas, stored, alice_token)
+    captured = capsys.readouterr()
+    places = {
+        "WebSocket messages": repr(received),
+        "pages and API responses": "\n".join(pages),
+        "log lines": caplog.text + captured.out + captured.err,
+        "error messages": repr([(n.error_code, n.error_message) for n in stored]),
+    }
+    for where, text in places.items():
+        assert SENTINEL not in text, f"the key leaked into {where}"
+    assert any(m["type"] == "node.error" for m in received) and any(m["type"] == "node.done" for m in received)
