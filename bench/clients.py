@@ -33,6 +33,9 @@ class Stream:
     seqs: list[int] = field(default_factory=list)
     node_id: str | None = None
     final: dict | None = None  # the node of Prism's node.done / node.error
+    post_s: float | None = None  # how long POST .../prompts took to answer
+    metrics: dict = field(default_factory=dict)  # the stored node's metrics (queue_ms, ttft_ms, ...)
+    headers: dict[str, str] = field(default_factory=dict)  # Prism: the stream's user's Authorization
     problems: list[str] = field(default_factory=list)
 
     def take(self, fragment: str, at: float) -> None:
@@ -85,39 +88,55 @@ async def _read_direct(client: httpx.AsyncClient, model: str, options: dict, str
                 stream.take(choice["delta"].get("content") or "", at)
 
 
-# Prism: one canvas and one WebSocket per stream, prompts posted through the API.
+# Prism: one canvas and one WebSocket per stream, prompts posted through the API, each stream as its user.
 
 
-async def open_canvases(api: httpx.AsyncClient, count: int, label: str) -> list[str]:
-    async def create(index: int) -> str:
-        response = await api.post("/api/canvases", json={"title": f"bench {label} #{index}"})
-        return response.raise_for_status().json()["id"]
+@dataclass(frozen=True)
+class Seat:
+    """Where one Prism stream is watched from: its user's headers, its canvas and its open WebSocket."""
 
-    return list(await asyncio.gather(*(create(i) for i in range(count))))
+    headers: dict[str, str]
+    canvas_id: str
+    socket: Any
 
 
 @contextlib.asynccontextmanager
-async def prism_sockets(live: LiveStack, api: httpx.AsyncClient, count: int) -> AsyncIterator[list[tuple[str, Any]]]:
-    """One new canvas per stream, each with an open WebSocket: yield (canvas id, socket) pairs."""
-    canvases = await open_canvases(api, count, f"{count} streams")
-    sockets = await asyncio.gather(*(_connect(live, canvas) for canvas in canvases))
+async def prism_seats(live: LiveStack, api: httpx.AsyncClient, tokens: list[str]) -> AsyncIterator[list[Seat]]:
+    """For each token (one per stream): a new canvas of that user's, with a WebSocket open on it."""
+
+    async def seat(index: int, token: str) -> Seat:
+        headers = {"Authorization": f"Bearer {token}"}
+        title = f"bench {len(tokens)} streams #{index}"
+        response = await api.post("/api/canvases", json={"title": title}, headers=headers)
+        canvas_id = response.raise_for_status().json()["id"]
+        socket = await websockets.connect(
+            live.canvas_ws_url(canvas_id), additional_headers=headers, max_size=None, open_timeout=60
+        )
+        return Seat(headers, canvas_id, socket)
+
+    seats = await asyncio.gather(*(seat(i, token) for i, token in enumerate(tokens)))
     try:
-        yield list(zip(canvases, sockets, strict=True))
+        yield list(seats)
     finally:
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*(s.socket.close() for s in seats), return_exceptions=True)
 
 
 async def run_prism(
-    api: httpx.AsyncClient, pairs: list[tuple[str, Any]], model_id: str, prompts: list[str], timeout_s: float
+    api: httpx.AsyncClient, seats: list[Seat], model_id: str, prompts: list[str], timeout_s: float
 ) -> list[Stream]:
     """Post every prompt at once, then read each socket until its response node ends."""
-    streams = [Stream(prompt) for prompt in prompts]
-    readers = [asyncio.ensure_future(_read_socket(ws, s)) for (_, ws), s in zip(pairs, streams, strict=True)]
-    await asyncio.gather(*(_post(api, canvas, model_id, s) for (canvas, _), s in zip(pairs, streams, strict=True)))
+    streams = [Stream(prompt, headers=seat.headers) for prompt, seat in zip(prompts, seats, strict=True)]
+    readers = [asyncio.ensure_future(_read_socket(seat.socket, s)) for seat, s in zip(seats, streams, strict=True)]
+    await asyncio.gather(*(_post(api, seat.canvas_id, model_id, s) for seat, s in zip(seats, streams, strict=True)))
+    for stream, reader in zip(streams, readers, strict=True):
+        if stream.node_id is None:
+            reader.cancel()  # its prompt was refused: nothing will come
     _, pending = await asyncio.wait(readers, timeout=timeout_s)
     for reader in pending:
         reader.cancel()
     for stream, reader in zip(streams, readers, strict=True):
+        if reader.cancelled() and stream.node_id is None:
+            continue
         if reader in pending:
             stream.problems.append("no node.done/node.error before the timeout")
         elif reader.exception() is not None:
@@ -125,19 +144,13 @@ async def run_prism(
     return streams
 
 
-async def _connect(live: LiveStack, canvas_id: str):
-    return await websockets.connect(
-        live.canvas_ws_url(canvas_id), additional_headers=live.headers, max_size=None, open_timeout=60
-    )
-
-
 async def _post(api: httpx.AsyncClient, canvas_id: str, model_id: str, stream: Stream) -> None:
+    body = {"text": stream.prompt, "models": [model_id], "parents": []}
     stream.t0 = time.perf_counter()
     try:
-        response = await api.post(
-            f"/api/canvases/{canvas_id}/prompts", json={"text": stream.prompt, "models": [model_id], "parents": []}
-        )
+        response = await api.post(f"/api/canvases/{canvas_id}/prompts", json=body, headers=stream.headers)
         stream.node_id = response.raise_for_status().json()["responses"][0]["id"]
+        stream.post_s = time.perf_counter() - stream.t0
     except (httpx.HTTPError, KeyError, IndexError) as exc:
         stream.problems.append(f"posting the prompt failed: {exc!r}")
 
@@ -162,7 +175,8 @@ async def verify(api: httpx.AsyncClient, streams: list[Stream], expected_tokens:
     async def check(stream: Stream) -> None:
         if stream.node_id is None:
             return
-        stored = (await api.get(f"/api/nodes/{stream.node_id}")).raise_for_status().json()
+        stored = (await api.get(f"/api/nodes/{stream.node_id}", headers=stream.headers)).raise_for_status().json()
+        stream.metrics = stored.get("metrics") or {}
         if stored.get("status") != "done":
             stream.problems.append(f"status {stored.get('status')}: {stored.get('error')}")
         if stream.seqs != list(range(1, len(stream.seqs) + 1)):

@@ -48,6 +48,7 @@ class Row:
     prism: Side
     cpu: dict[str, float]  # process name → CPU seconds used during the Prism run
     wall_s: float  # the Prism run's duration: posting the prompts to the last node.done
+    breakdown: tuple[str, ...]  # breakdown_cells()
 
 
 LATENCY_HEADER = (
@@ -94,3 +95,23 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def _pair(a: float, b: float) -> str:
     return f"{a:.1f} / {b:.1f}"
+
+
+BREAKDOWN_HEADER = ("streams", "POST answered", "queued (created → claimed)", "engine TTFT", "the rest")
+
+
+def breakdown_cells(streams: int, prism: list[Stream]) -> tuple[str, ...]:
+    """Where Prism's TTFT goes, p50 / p99 of each part, from the stored nodes' own metrics.
+
+    queued: the node's queue_ms (created until a worker claimed it, waiting for a provider slot
+    included); engine TTFT: the node's ttft_ms (the claimed run's first provider token, as the engine
+    saw it); the rest: the client's TTFT less those two (the request up to the node's creation, the
+    claim's own queries, and the first delta's way from the engine to the WebSocket client).
+    """
+    measured = [s for s in prism if s.ttft_s is not None and s.metrics.get("ttft_ms") is not None]
+    queued = [float(s.metrics.get("queue_ms") or 0) for s in measured]
+    engine = [float(s.metrics["ttft_ms"]) for s in measured]
+    rest = [s.ttft_s * 1000 - q - e for s, q, e in zip(measured, queued, engine, strict=True)]
+    posts = [s.post_s * 1000 for s in prism if s.post_s is not None]
+    parts = (posts, queued, engine, rest)
+    return (str(streams), *(_pair(percentile(v, 50), percentile(v, 99)) for v in parts))

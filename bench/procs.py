@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -55,34 +56,54 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> None:
     raise RuntimeError("The simulator did not answer /health in time")
 
 
-_ADD_MODEL = """
+_PREPARE = """
+from django.contrib.auth import get_user_model
+
+from accounts.models import ApiToken
 from providers.models import Model, ProviderAccount
 
+# Slots enough for every stream: the path that takes a slot still runs, but never waits.
 account, _ = ProviderAccount.objects.update_or_create(
-    name={name!r}, defaults={{"kind": "openai_compatible", "base_url": {url!r}}}
+    name={name!r}, defaults={{"kind": "openai_compatible", "base_url": {url!r}, "max_concurrency": 100_000}}
 )
 Model.objects.update_or_create(
     account=account, name="sim-swift",
     defaults={{"display_name": "Bench sim-swift", "default_params": {params}}},
 )
+for index in range({users}):
+    user = get_user_model().objects.create_user(username=f"bench-{{index}}")
+    print("TOKEN=" + ApiToken.issue(user, name="bench")[1])
 """
 
 
-def add_bench_model(live: stack.LiveStack, simulator_url: str, options: dict) -> str:
-    """Add an OpenAI-compatible account for the simulator process; return its sim-swift model's id."""
-    script = _ADD_MODEL.format(name=BENCH_ACCOUNT, url=simulator_url, params=json.dumps({"simulator": options}))
+@dataclass(frozen=True)
+class BenchSetup:
+    model_id: str  # the simulator process's sim-swift, as /api/models lists it
+    tokens: list[str]  # one API token per bench user
+
+
+def prepare(live: stack.LiveStack, simulator_url: str, options: dict, users: int) -> BenchSetup:
+    """Add an OpenAI-compatible account for the simulator process with its sim-swift model, and users.
+
+    One user per stream by default: N browsers are N people, and a user's prompts are admitted one
+    at a time (the per-user run limit locks the user's row).
+    """
+    script = _PREPARE.format(
+        name=BENCH_ACCOUNT, url=simulator_url, params=json.dumps({"simulator": options}), users=users
+    )
     result = subprocess.run(
         [stack.PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
-        cwd=stack.ROOT, env=live.env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=stack.ROOT, env=live.env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     if result.returncode != 0:
-        raise RuntimeError(f"Adding the bench model failed:\n{result.stderr[-4000:]}")
+        raise RuntimeError(f"Preparing the bench failed:\n{result.stderr[-4000:]}")
+    tokens = [line[6:] for line in result.stdout.splitlines() if line.startswith("TOKEN=")]
     with live.client() as client:
         models = client.get("/api/models").raise_for_status().json()
     ids = [m["id"] for m in models if m["provider_kind"] == "openai_compatible" and m["model"] == "sim-swift"]
-    if len(ids) != 1:
-        raise RuntimeError(f"Expected one bench model in /api/models, found {len(ids)}")
-    return ids[0]
+    if len(ids) != 1 or len(tokens) != users:
+        raise RuntimeError(f"Expected one bench model and {users} tokens, found {len(ids)} and {len(tokens)}")
+    return BenchSetup(ids[0], tokens)
 
 
 def use_worker_concurrency(threads: int) -> None:

@@ -28,7 +28,17 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import httpx
 
 from bench import clients, procs
-from bench.figures import CPU_HEADER, LATENCY_HEADER, Row, Side, cpu_cells, latency_cells, table
+from bench.figures import (
+    BREAKDOWN_HEADER,
+    CPU_HEADER,
+    LATENCY_HEADER,
+    Row,
+    Side,
+    breakdown_cells,
+    cpu_cells,
+    latency_cells,
+    table,
+)
 from tests.stack import LiveStack, live_stack
 
 SIMULATED_MODEL = "sim-swift"
@@ -42,6 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ttft-ms", type=int, default=200, help="the simulator's time to first token")
     parser.add_argument("--length", type=int, default=60, help="tokens per answer")
     parser.add_argument("--worker-concurrency", type=int, default=200, help="Celery worker threads (services)")
+    parser.add_argument("--users", type=int, default=0, help="users the streams share (default: one per stream)")
     parser.add_argument("--show-problems", type=int, default=5, help="print up to this many failed streams")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs and print where")
     return parser.parse_args(argv)
@@ -59,19 +70,25 @@ def main(argv: list[str] | None = None) -> None:
     options = {"tokens_per_s": args.tokens_per_s, "ttft_ms": args.ttft_ms, "length": args.length}
     print(f"Prism relay benchmark: mode {args.mode}, {os.cpu_count()} CPUs, streams {args.streams}")
     print(f"Simulator per stream: {options}; Prism flushes every {os.environ.get('PRISM_FLUSH_MS', '30')} ms")
+    print(f"Users: {args.users or 'one per stream'}; Celery worker threads: {args.worker_concurrency} (services)")
+    users = args.users or max(args.streams)
+    # The bench measures relaying, not the per-user limit on runs going at once.
+    os.environ["PRISM_MAX_RUNS_PER_USER"] = str(100 * max(args.streams))
     with _work_dir(args.keep_logs) as tmp:
-        with procs.simulator_process(Path(tmp) / "simulator.log") as (simulator_url, simulator_pid):
+        with procs.simulator_process(Path(tmp) / "simulator.log") as simulator:
             procs.use_worker_concurrency(args.worker_concurrency)
             with live_stack(args.mode, Path(tmp)) as live:
-                model_id = procs.add_bench_model(live, simulator_url, options)
-                bench = Bench(args, options, live, model_id, simulator_url, simulator_pid)
-                rows = asyncio.run(bench.run())
+                setup = procs.prepare(live, simulator[0], options, users)
+                rows = asyncio.run(Bench(args, options, live, setup, simulator).run())
     print()
     print(f"Latency, milliseconds ({args.mode}; added = Prism - direct, ratio = Prism / direct)")
     print(table(LATENCY_HEADER, [latency_cells(row) for row in rows]))
     print()
     print(f"CPU during each Prism run ({args.mode}; wall = posting the prompts to the last node.done)")
     print(table(CPU_HEADER, [cpu_cells(row) for row in rows]))
+    print()
+    print(f"Where Prism's TTFT goes, p50 / p99 ms ({args.mode}; from the nodes' own metrics, see bench/README.md)")
+    print(table(BREAKDOWN_HEADER, [row.breakdown for row in rows]))
 
 
 @contextlib.contextmanager
@@ -86,46 +103,49 @@ def _work_dir(keep: bool) -> Iterator[str]:
 
 
 class Bench:
-    def __init__(self, args, options: dict, live: LiveStack, model_id: str, simulator_url: str, simulator_pid: int):
+    def __init__(self, args, options: dict, live: LiveStack, setup: procs.BenchSetup, simulator: tuple[str, int]):
         self.args = args
         self.options = options
         self.live = live
-        self.model_id = model_id
-        self.simulator_url = simulator_url
+        self.setup = setup
+        self.simulator_url, simulator_pid = simulator
         self.pids = dict(live.pids, simulator=simulator_pid, bench=os.getpid())
         print("Processes: " + ", ".join(f"{name} pid {pid}" for name, pid in self.pids.items()), flush=True)
         # Long enough for the slowest stream of a round, with room for a struggling stack.
         self.timeout_s = args.ttft_ms / 1000 + args.length / max(args.tokens_per_s, 1.0) + 60.0
 
     async def run(self) -> list[Row]:
-        headers = self.live.headers
-        async with httpx.AsyncClient(
-            base_url=self.live.base_url, headers=headers, limits=clients.UNLIMITED, timeout=self.timeout_s
-        ) as self.api:
-            await self.round(2, "warm-up")  # first requests pay for imports and connections
-            rows = []
-            for count in self.args.streams:
-                row = await self.round(count, f"{self.args.mode} round {count}")
-                print(f"  {count} streams: " + " | ".join(latency_cells(row)[1:]), flush=True)
-                rows.append(row)
+        await self.round(2, "warm-up")  # first requests pay for imports and connections
+        rows = []
+        for count in self.args.streams:
+            row = await self.round(count, f"{self.args.mode} round {count}")
+            print(f"  {count} streams: " + " | ".join(latency_cells(row)[1:]), flush=True)
+            rows.append(row)
         return rows
+
+    def api(self) -> httpx.AsyncClient:
+        # A new client for each phase, like the direct run's: a connection left idle since an earlier
+        # phase may be closed by the server (keep-alive timeout) just as a POST goes out on it.
+        return httpx.AsyncClient(base_url=self.live.base_url, limits=clients.UNLIMITED, timeout=self.timeout_s)
 
     async def round(self, count: int, label: str) -> Row:
         prompts = [f"Benchmark {label}, stream {i} of {count}: how do relays work?" for i in range(count)]
         direct = await clients.run_direct(self.simulator_url, SIMULATED_MODEL, self.options, prompts, self.timeout_s)
         clients.note_lost_tokens(direct, self.args.length)
-        async with clients.prism_sockets(self.live, self.api, count) as pairs:
+        tokens = [self.setup.tokens[i % len(self.setup.tokens)] for i in range(count)]
+        async with self.api() as api, clients.prism_seats(self.live, api, tokens) as seats, self.api() as poster:
             before, started = procs.cpu_clocks(self.pids), time.perf_counter()
-            prism = await clients.run_prism(self.api, pairs, self.model_id, prompts, self.timeout_s)
+            prism = await clients.run_prism(poster, seats, self.setup.model_id, prompts, self.timeout_s)
             wall_s = time.perf_counter() - started
             after = procs.cpu_clocks(self.pids)
-        await clients.verify(self.api, prism, self.args.length)
+        async with self.api() as api:
+            await clients.verify(api, prism, self.args.length)
         for d, p in zip(direct, prism, strict=True):
             if not d.problems and not p.problems and d.text != p.text:
                 p.problems.append("text differs from the same prompt's direct stream")
         self.show_problems(label, direct, prism)
         cpu = {name: after[name] - before[name] for name in self.pids}
-        return Row(count, Side.of(direct), Side.of(prism), cpu, wall_s)
+        return Row(count, Side.of(direct), Side.of(prism), cpu, wall_s, breakdown_cells(count, prism))
 
     def show_problems(self, label: str, direct: list[clients.Stream], prism: list[clients.Stream]) -> None:
         failed = [("direct", s) for s in direct if s.problems] + [("prism", s) for s in prism if s.problems]

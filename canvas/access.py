@@ -1,20 +1,73 @@
-"""Who may see or change what. Every view, API endpoint and WebSocket message goes through here."""
+"""Who may see or change what. Every page, API endpoint and WebSocket message goes through here.
+
+The rules, one a line:
+- a canvas belongs to one team; its members see it with their role there (owner, editor, viewer);
+- owners and editors change canvases; viewers read them and may comment; owners manage the team;
+- someone who may not see a thing gets 404 for it (they learn nothing), someone who may see it but
+  not change it gets 403;
+- a share link lets whoever holds it watch one canvas, read-only: its page and its WebSocket only,
+  never the API, never another canvas, never comments;
+- ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
+from django.utils import timezone
+
+from accounts.models import digest_token
 from canvas.errors import forbidden, not_found
-from canvas.models import Canvas, Membership, Node, Role, Team
+from canvas.models import Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team
 
 WRITE_ROLES = (Role.OWNER, Role.EDITOR)
+GUEST_NAME = "guest"
+# The session entry that visiting /s/<token>/ sets: the ids of the share links this browser holds.
+SHARE_SESSION_KEY = "prism.share_links"
 
 
 def _uuid(value) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         return None
+
+
+def display_name(user) -> str:
+    """What others see of a person: never the email."""
+    return user.get_full_name() or user.get_username()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is on the other end of a socket or a shared page: a member with a role, or a share-link guest."""
+
+    canvas_id: uuid.UUID
+    user_id: int | None = None
+    name: str = GUEST_NAME
+    role: str | None = None
+    share_link_id: uuid.UUID | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.role is None
+
+    @property
+    def can_write(self) -> bool:
+        return can_write(self.role)
+
+    @property
+    def can_comment(self) -> bool:
+        # Viewers may discuss what they see; guests only watch.
+        return self.role is not None
+
+    @property
+    def sees_comments(self) -> bool:
+        return self.role is not None
+
+
+# --- Canvases and nodes -----------------------------------------------------------------------------
 
 
 def visible_canvases(user):
@@ -57,6 +110,86 @@ def node_for(user, node_id, *, write: bool = False) -> Node:
     return node
 
 
+def node_to_comment(user, node_id) -> Node:
+    """Any member who sees the node may comment on it, viewers included."""
+    return node_for(user, node_id)
+
+
+def node_to_comment_on(principal: Principal, node_id) -> Node:
+    """A node of the socket's own canvas, for a principal who may comment: a node of any other canvas
+    is not found, whichever team it is in."""
+    if not principal.can_comment:
+        raise forbidden("Guests cannot comment.")
+    pk = _uuid(node_id)
+    node = Node.objects.filter(pk=pk, canvas_id=principal.canvas_id).first() if pk else None
+    if node is None:
+        raise not_found("node")
+    return node
+
+
+def comment_for(user, comment_id, *, delete: bool = False) -> Comment:
+    """A comment the user sees; deleting it takes its author or a team owner."""
+    pk = _uuid(comment_id)
+    comment = (
+        Comment.objects.select_related("node__canvas").filter(pk=pk, node__canvas__in=visible_canvases(user)).first()
+        if pk
+        else None
+    )
+    if comment is None:
+        raise not_found("comment")
+    if delete and comment.author_id != user.pk and role_on(user, comment.node.canvas) != Role.OWNER:
+        raise forbidden("Only its author or a team owner may delete a comment.")
+    return comment
+
+
+# --- Teams -------------------------------------------------------------------------------------------
+
+
+def membership_for(user, team_id) -> Membership:
+    """The user's own membership of the team: 404 for a team they are not in."""
+    pk = _uuid(team_id)
+    membership = (
+        Membership.objects.select_related("team").filter(team_id=pk, user=user).first()
+        if pk and user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise not_found("team")
+    return membership
+
+
+def team_for(user, team_id, *, manage: bool = False) -> Team:
+    """A team the user is in; managing it (members, invites, settings) takes an owner."""
+    membership = membership_for(user, team_id)
+    if manage and membership.role != Role.OWNER:
+        raise forbidden("Only the team's owners may manage its members and invitations.")
+    return membership.team
+
+
+def member_of(user, team_id, member_id, *, or_self: bool = False) -> Membership:
+    """A membership of a team the user owns; with `or_self`, also the user's own (to leave it)."""
+    mine = membership_for(user, team_id)
+    pk = _uuid(member_id)
+    target = (
+        Membership.objects.select_related("user", "team").filter(key=pk, team_id=mine.team_id).first() if pk else None
+    )
+    if target is None:
+        raise not_found("member")
+    if mine.role != Role.OWNER and not (or_self and target.user_id == user.pk):
+        raise forbidden("Only the team's owners may manage its members and invitations.")
+    return target
+
+
+def invite_of(user, team_id, invite_id) -> Invite:
+    """A pending invitation of a team the user owns."""
+    team = team_for(user, team_id, manage=True)
+    pk = _uuid(invite_id)
+    invite = Invite.objects.usable().filter(pk=pk, team=team).first() if pk else None
+    if invite is None:
+        raise not_found("invitation")
+    return invite
+
+
 def team_for_new_canvas(user, team_id=None) -> Team:
     memberships = Membership.objects.filter(user=user).select_related("team")
     if team_id is None:
@@ -69,3 +202,85 @@ def team_for_new_canvas(user, team_id=None) -> Team:
     if not can_write(membership.role):
         raise forbidden("Viewers cannot create canvases in this team.")
     return membership.team
+
+
+def teams_to_move_to(user, canvas: Canvas):
+    """The other teams this user could move the canvas into (they are an owner or editor there)."""
+    return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).exclude(pk=canvas.team_id)
+
+
+def canvas_to_move(user, canvas_id, team_id) -> tuple[Canvas, Team]:
+    """Moving a canvas takes write access where it is and where it goes (owner or editor in both):
+    it takes the canvas away from one team's viewers and gives it to the other's."""
+    canvas = canvas_for(user, canvas_id, write=True)
+    return canvas, team_for_new_canvas(user, team_id)
+
+
+# --- Share links -------------------------------------------------------------------------------------
+
+
+def share_link_for_token(raw: str | None) -> ShareLink | None:
+    """The active share link this token opens, or None (revoked, expired, or never issued)."""
+    if not raw or len(raw) > 200:
+        return None
+    link = ShareLink.objects.active().select_related("canvas").filter(digest=digest_token(raw)).first()
+    if link is not None and (link.last_used_at is None or (timezone.now() - link.last_used_at).total_seconds() > 60):
+        ShareLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
+    return link
+
+
+def shared_canvas_for(raw: str | None) -> tuple[ShareLink, Canvas]:
+    link = share_link_for_token(raw)
+    if link is None:
+        raise not_found("shared canvas")
+    return link, link.canvas
+
+
+def share_link_of(user, canvas_id, link_id) -> ShareLink:
+    """A share link of a canvas the user may change (only editors and owners manage links)."""
+    canvas = canvas_for(user, canvas_id, write=True)
+    pk = _uuid(link_id)
+    link = ShareLink.objects.filter(pk=pk, canvas=canvas).first() if pk else None
+    if link is None:
+        raise not_found("share link")
+    return link
+
+
+# --- Principals (WebSocket, shared pages) ----------------------------------------------------------
+
+
+def principal_for(user, canvas_id, *, share_token: str | None = None, share_link_ids=()) -> Principal | None:
+    """Who this is on the canvas, or None if nobody allowed: a member first, else the holder of an
+    active share link of this very canvas (by its token, or by the ids a shared page left in the session)."""
+    pk = _uuid(canvas_id)
+    if pk is None:
+        return None
+    if user is not None and user.is_authenticated and user.is_active:
+        role = Membership.objects.filter(team__canvases=pk, user=user).values_list("role", flat=True).first()
+        if role is not None:
+            return Principal(canvas_id=pk, user_id=user.pk, name=display_name(user), role=role)
+    link = None
+    if share_token:
+        link = share_link_for_token(share_token)
+    if link is None or link.canvas_id != pk:
+        ids = [i for i in (_uuid(v) for v in share_link_ids) if i]
+        link = ShareLink.objects.active().filter(pk__in=ids, canvas_id=pk).first() if ids else None
+    if link is None or link.canvas_id != pk:
+        return None
+    return Principal(canvas_id=pk, share_link_id=link.id)
+
+
+def recheck(principal: Principal) -> Principal | None:
+    """The same principal as it stands now: a new role, or None once the membership is gone, the link is
+    revoked or expired, or the canvas has moved to a team the user is not in."""
+    if principal.share_link_id is not None:
+        alive = ShareLink.objects.active().filter(pk=principal.share_link_id, canvas_id=principal.canvas_id).exists()
+        return principal if alive else None
+    role = (
+        Membership.objects.filter(team__canvases=principal.canvas_id, user_id=principal.user_id, user__is_active=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        return None
+    return principal if role == principal.role else Principal(**{**principal.__dict__, "role": role})

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.http import HttpRequest
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from accounts.tokens import user_for_token
-from canvas import access, services
+from canvas import access, export, services
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
 from canvas.payloads import canvas_payload, node_payload, nodes_payload
-from canvas.schemas import CanvasIn, CanvasOut, CanvasWithNodes, ModelOut, NodeOut, PromptIn, PromptOut
+from canvas.schemas import (
+    CancelOut,
+    CanvasFile,
+    CanvasIn,
+    CanvasOut,
+    CanvasWithNodes,
+    ContextIn,
+    ContextOut,
+    ErrorEnvelope,
+    ImportIn,
+    ModelOut,
+    NodeOut,
+    NodePatch,
+    NoteIn,
+    PromptIn,
+    PromptOut,
+    RerunIn,
+)
+from engine import control, limits
 from engine.announce import announce
 from engine.dispatch import start_runs
+from engine.preview import preview
 from providers.models import Model
 from providers.payloads import model_payload
 
@@ -35,6 +56,11 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     docs_url="/docs",
 )
+
+
+def errors(*codes: int) -> dict:
+    """Error responses for the OpenAPI document; the handlers below produce them."""
+    return dict.fromkeys(codes, ErrorEnvelope)
 
 
 @api.exception_handler(ApiError)
@@ -77,13 +103,21 @@ def create_canvas(request, body: CanvasIn):
     return Status(201, canvas_payload(canvas))
 
 
+# Before /canvases/{canvas_id}, which would otherwise take "import" for an id.
+@api.post("/canvases/import", response={201: CanvasWithNodes, **errors(400, 403, 404, 413)}, tags=["canvases"])
+def import_canvas(request, body: ImportIn, team: str | None = None):
+    """A canvas file (the JSON export) → a new canvas with the same nodes under new ids."""
+    canvas, nodes = export.import_canvas(request.user, body, team or body.team)
+    return Status(201, canvas_payload(canvas, nodes))
+
+
 @api.get("/canvases/{canvas_id}", response=CanvasWithNodes, tags=["canvases"])
 def get_canvas(request, canvas_id: str):
     canvas = access.canvas_for(request.user, canvas_id)
     return canvas_payload(canvas, list(canvas.nodes.all()))
 
 
-@api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut}, tags=["runs"])
+@api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut, **errors(402, 429)}, tags=["runs"])
 def submit_prompt(request, canvas_id: str, body: PromptIn):
     canvas = access.canvas_for(request.user, canvas_id, write=True)
     models = services.usable_models(body.models)
@@ -92,9 +126,86 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     announce([prompt, *responses])
     start_runs([r.id for r in responses])
     payloads = nodes_payload([prompt, *responses])
-    return Status(202, {"prompt": payloads[0], "responses": payloads[1:]})
+    return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(canvas)})
 
 
 @api.get("/nodes/{node_id}", response=NodeOut, tags=["nodes"])
 def get_node(request, node_id: str):
     return node_payload(access.node_for(request.user, node_id))
+
+
+@api.patch("/nodes/{node_id}", response={200: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])
+def update_node(request, node_id: str, body: NodePatch):
+    """Move, resize, or edit the text of a prompt or note. Editing a prompt does not run it again."""
+    node = access.node_for(request.user, node_id, write=True)
+    if services.update_node(node, body.model_dump(exclude_none=True)):
+        announce([node], kind="node.updated")
+    return node_payload(node)
+
+
+@api.post("/canvases/{canvas_id}/notes", response={201: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])
+def create_note(request, canvas_id: str, body: NoteIn):
+    canvas = access.canvas_for(request.user, canvas_id, write=True)
+    parents = services.parent_nodes(canvas, body.parents)
+    note = services.create_note(canvas, request.user, body.text, parents, body.x, body.y)
+    announce([note])
+    return Status(201, node_payload(note))
+
+
+@api.post("/nodes/{node_id}/cancel", response={202: CancelOut, **errors(403, 404, 409)}, tags=["runs"])
+def cancel_node(request, node_id: str):
+    """Stop a running response, or (on a prompt) every running response of its fan-out."""
+    node = access.node_for(request.user, node_id, write=True)
+    cancelled = control.cancel(node)
+    if not cancelled:
+        raise ApiError(409, "not_running", "Nothing is running here.")
+    node.refresh_from_db()
+    return Status(202, {"node": node_payload(node), "cancelled": cancelled})
+
+
+@api.post("/nodes/{node_id}/regenerate", response={202: NodeOut, **errors(400, 402, 403, 404, 429)}, tags=["runs"])
+def regenerate(request, node_id: str):
+    """A new response beside this one: same prompt, same model, run now."""
+    old = access.node_for(request.user, node_id, write=True)
+    node = services.regenerate(old, request.user)
+    announce([node])
+    start_runs([node.id])
+    return Status(202, node_payload(node))
+
+
+@api.post("/nodes/{node_id}/rerun", response={202: PromptOut, **errors(400, 402, 403, 404, 429)}, tags=["runs"])
+def rerun(request, node_id: str, body: RerunIn):
+    """A new prompt beside this one (same parents), with its text edited, asked again; the old branch stays."""
+    old = access.node_for(request.user, node_id, write=True)
+    prompt, responses = services.rerun(old, request.user, body.text, body.models)
+    announce([prompt, *responses])
+    start_runs([r.id for r in responses])
+    payloads = nodes_payload([prompt, *responses])
+    return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(old.canvas)})
+
+
+@api.post("/canvases/{canvas_id}/context", response={200: ContextOut, **errors(400, 403, 404)}, tags=["runs"])
+def preview_context(request, canvas_id: str, body: ContextIn):
+    """Exactly what `model` would be sent for this prompt below these parents. Nothing runs."""
+    canvas = access.canvas_for(request.user, canvas_id, write=True)
+    [model] = services.usable_models([body.model])
+    return preview(canvas, services.parent_nodes(canvas, body.parents), body.text, model)
+
+
+MARKDOWN = {"responses": {200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}}}
+
+
+@api.get(
+    "/canvases/{canvas_id}/export",
+    response={200: CanvasFile, **errors(400, 404)},
+    openapi_extra=MARKDOWN,
+    tags=["canvases"],
+)
+def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json"):
+    """The canvas as a JSON file (which POST /canvases/import reads back) or as Markdown (text/markdown)."""
+    return export.download(access.canvas_for(request.user, canvas_id), format)
+
+
+from canvas.api_teams import router as teams_router  # noqa: E402
+
+api.add_router("/", teams_router)

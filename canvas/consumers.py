@@ -1,48 +1,222 @@
-"""The canvas WebSocket: one group per canvas; access checked at connect."""
+"""The canvas WebSocket: live node events, presence and comments for everyone allowed on a canvas.
+
+Who the socket serves (a member with a role, or a share-link guest) is resolved once at connect, then
+checked again before every client message and every event delivered, from a cache at most RECHECK_S
+old. An `access.recheck` group event (sent when a member, a role, a share link or the canvas's team
+changes) and a slow watchdog check at once, so a removed member's or a revoked link's open socket
+stops receiving within moments and is closed with 4403.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import time
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 
-from canvas import access
+from canvas import access, comments
 from canvas.errors import ApiError
-from engine.events import group_name
+from canvas.presence import people, presence_store
+from canvas.ws_auth import SHARE_SCOPE_KEY
+from engine.events import HANDLER, group_name
 from engine.snapshots import snapshots
 
+log = logging.getLogger(__name__)
+
 CLOSE_NOT_ALLOWED = 4403
+RECHECK_S = 1.5
+# The watchdog: catches what no event announces (a share link reaching its expiry) on a quiet canvas,
+# and keeps this socket's presence entry fresh.
+WATCH_S = 10.0
+PRESENCE_CHANGED = "presence.changed"
+PRESENCE_SETTLE_S = 0.05
 
 
 @database_sync_to_async
-def _may_view(user, canvas_id) -> bool:
-    try:
-        access.canvas_for(user, canvas_id)
-    except ApiError:
-        return False
-    return True
+def _resolve(scope, canvas_id) -> access.Principal | None:
+    session = scope.get("session")
+    link_ids = session.get(access.SHARE_SESSION_KEY, []) if session is not None else []
+    return access.principal_for(
+        scope.get("user"), canvas_id, share_token=scope.get(SHARE_SCOPE_KEY), share_link_ids=link_ids
+    )
+
+
+_recheck = database_sync_to_async(access.recheck)
+_recent_comments = database_sync_to_async(comments.recent)
+
+
+@database_sync_to_async
+def _create_comment(principal: access.Principal, node_id, text) -> dict:
+    node = access.node_to_comment_on(principal, node_id)
+    author = get_user_model().objects.get(pk=principal.user_id)
+    return comments.created_event(comments.create(node, author, text))
 
 
 class CanvasConsumer(AsyncJsonWebsocketConsumer):
+    principal: access.Principal | None = None
     group: str | None = None
+    checked_at = 0.0
+    watcher: asyncio.Task | None = None
+    presence_task: asyncio.Task | None = None
+    refresh_task: asyncio.Task | None = None
+    presence_stale = False
 
     async def connect(self) -> None:
-        self.canvas_id = self.scope["url_route"]["kwargs"]["canvas_id"]
-        if not await _may_view(self.scope.get("user"), self.canvas_id):
+        principal = await _resolve(self.scope, self.scope["url_route"]["kwargs"]["canvas_id"])
+        if principal is None:
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
+        self.principal, self.checked_at = principal, time.monotonic()
+        self.canvas_id = str(principal.canvas_id)
         self.group = group_name(self.canvas_id)
         # Join before reading the snapshot, so no delta falls between the two.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         for snapshot in await snapshots(self.canvas_id):
             await self.send_json(snapshot)
+        if principal.sees_comments:
+            await self.send_json({"type": "comment.snapshot", "comments": await _recent_comments(self.canvas_id)})
+        await self._present()
+        await self._announce_presence()
+        self.watcher = asyncio.create_task(self._watch())
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for task in (self.watcher, self.presence_task, self.refresh_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        await self._leave()
 
-    async def receive_json(self, content, **kwargs) -> None:
-        await self.send_json({"type": "error", "error": {"code": "unsupported", "message": "No client messages yet."}})
+    # --- client → server -----------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if not await self._allowed():
+            return
+        if not isinstance(content, dict):
+            await self._error(None, "invalid", "Send one JSON object per message.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        kind = content.get("type")
+        if kind == "comment.create":
+            await self._on_comment_create(content)
+        else:
+            await self._error(content, "unsupported", f"Unknown message type: {str(kind)[:40]}.")
+
+    async def _on_comment_create(self, content: dict) -> None:
+        if not self.principal.can_comment:
+            await self._error(content, "forbidden", "Guests cannot comment.")
+            return
+        try:
+            event = await _create_comment(self.principal, content.get("node"), content.get("text"))
+        except ApiError as exc:
+            await self._error(content, exc.code, exc.message)
+            return
+        await self.channel_layer.group_send(self.group, {"type": HANDLER, "payload": event})
+
+    async def _error(self, content, code: str, message: str) -> None:
+        reply = {"type": "error", "error": {"code": code, "message": message}}
+        if isinstance(content, dict) and isinstance(content.get("ref"), str | int):
+            reply["ref"] = content["ref"]
+        await self.send_json(reply)
+
+    # --- group events ------------------------------------------------------------------------------
 
     async def canvas_event(self, event: dict) -> None:
-        await self.send_json(event["payload"])
+        if not self._still_allowed():
+            return
+        payload = event["payload"]
+        if str(payload.get("type", "")).startswith("comment.") and not self.principal.sees_comments:
+            return
+        await self.send_json(payload)
+
+    async def access_recheck(self, event: dict) -> None:
+        await self._allowed(force=True)
+
+    async def presence_changed(self, event: dict) -> None:
+        # Many arrivals at once (a meeting starting) make one read of the store per socket, not one each.
+        self.presence_stale = True
+        if self.presence_task is None or self.presence_task.done():
+            self.presence_task = asyncio.create_task(self._send_presence())
+
+    async def _send_presence(self) -> None:
+        while self.presence_stale:  # a change during the read below makes one more round
+            await asyncio.sleep(PRESENCE_SETTLE_S)
+            self.presence_stale = False
+            if not await self._allowed():
+                return
+            entries = await presence_store().entries(self.canvas_id)
+            await self.send_json({"type": "presence", "users": people(entries)})
+
+    # --- access ------------------------------------------------------------------------------------
+
+    async def _allowed(self, *, force: bool = False) -> bool:
+        """For a client message: checked now if the last check is stale."""
+        if self.principal is None:
+            return False
+        if not force and time.monotonic() - self.checked_at < RECHECK_S:
+            return True
+        return await self._refresh()
+
+    def _still_allowed(self) -> bool:
+        """For an event on its way out: streams must not wait on the database, so a stale check is
+        renewed in the background (an access change also arrives at once as `access.recheck`)."""
+        if self.principal is None:
+            return False
+        stale = time.monotonic() - self.checked_at >= RECHECK_S
+        if stale and (self.refresh_task is None or self.refresh_task.done()):
+            self.refresh_task = asyncio.create_task(self._refresh())
+        return True
+
+    async def _refresh(self) -> bool:
+        if self.principal is None:
+            return False
+        self.checked_at = time.monotonic()
+        principal = await _recheck(self.principal)
+        if principal is None or self.principal is None:
+            await self._deny()
+            return False
+        self.principal = principal
+        return True
+
+    async def _deny(self) -> None:
+        if self.principal is None and self.group is None:
+            return
+        self.principal = None
+        await self._leave()
+        await self.close(code=CLOSE_NOT_ALLOWED)
+
+    async def _watch(self) -> None:
+        while self.principal is not None:
+            await asyncio.sleep(WATCH_S)
+            try:
+                if await self._allowed(force=True):
+                    await self._present()
+            except Exception:
+                # One failed check (the database briefly away) must not end the watch: the next one retries.
+                log.exception("Re-checking access of a canvas socket failed")
+
+    # --- presence ----------------------------------------------------------------------------------
+
+    async def _present(self) -> None:
+        entry = {"user": self.principal.user_id, "name": self.principal.name}
+        await presence_store().join(self.canvas_id, self.channel_name, entry)
+
+    async def _leave(self) -> None:
+        if self.group is None:
+            return
+        group, self.group = self.group, None
+        await self.channel_layer.group_discard(group, self.channel_name)
+        await presence_store().leave(self.canvas_id, self.channel_name)
+        await self.channel_layer.group_send(group, {"type": PRESENCE_CHANGED})
+
+    async def _announce_presence(self) -> None:
+        await self.channel_layer.group_send(self.group, {"type": PRESENCE_CHANGED})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -19,7 +20,10 @@ class Team(models.Model):
     personal = models.BooleanField(default=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
     monthly_budget_usd = models.DecimalField(
-        max_digits=12, decimal_places=2, null=True, blank=True,
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text="Most the team may spend on model calls in a calendar month (UTC); empty for no limit.",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -29,6 +33,8 @@ class Team(models.Model):
 
 
 class Membership(models.Model):
+    # The id pages and the API use for a member: opaque, unlike the integer primary key.
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.EDITOR)
@@ -138,3 +144,107 @@ class Edge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.parent_id} → {self.child_id}"
+
+
+def _new_secret() -> tuple[str, str]:
+    """A fresh unguessable token and its digest: only the digest is stored, the token is shown once."""
+    from accounts.models import digest_token
+
+    raw = secrets.token_urlsafe(32)
+    return raw, digest_token(raw)
+
+
+class InviteQuerySet(models.QuerySet):
+    def usable(self) -> InviteQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True, accepted_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class Invite(models.Model):
+    """An invitation into a team with a role the inviter chose. Used once; only its digest is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invite to {self.team} as {self.role}"
+
+    @classmethod
+    def issue(cls, team: Team, role: str, created_by, expires_at=None) -> tuple[Invite, str]:
+        raw, digest = _new_secret()
+        invite = cls.objects.create(team=team, role=role, digest=digest, created_by=created_by, expires_at=expires_at)
+        return invite, raw
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    def active(self) -> ShareLinkQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ShareLink(models.Model):
+    """Read-only access to one canvas for whoever holds the token. Only its digest is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="share_links")
+    name = models.CharField(max_length=100, blank=True)
+    digest = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="The first characters, to tell links apart.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.hint}… → {self.canvas}"
+
+    @classmethod
+    def issue(cls, canvas: Canvas, created_by, name: str = "", expires_at=None) -> tuple[ShareLink, str]:
+        raw, digest = _new_secret()
+        link = cls.objects.create(
+            canvas=canvas, name=name, digest=digest, hint=raw[:6], created_by=created_by, expires_at=expires_at
+        )
+        return link, raw
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class Comment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Comment on {self.node_id}"

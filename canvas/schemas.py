@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
+from ninja.schema import DjangoGetter
+from pydantic import model_validator
+
+from canvas.services import MAX_COORDINATE, MAX_SIZE, MAX_TEXT, MIN_SIZE
+from providers.base import ERROR_CODES
 
 
 class PricesOut(Schema):
@@ -93,3 +100,148 @@ class PromptIn(Schema):
 class PromptOut(Schema):
     prompt: NodeOut
     responses: list[NodeOut]
+    warnings: list[ErrorOut] = Field(
+        default_factory=list, description='What the caller should know, e.g. {"code": "budget"} near the budget.'
+    )
+
+
+class ErrorEnvelope(Schema):
+    error: ErrorOut
+
+
+# Finite numbers in bounds: NaN, infinities and numbers that overflow layout maths are refused.
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+Size = Annotated[float, Field(allow_inf_nan=False, ge=MIN_SIZE, le=MAX_SIZE)]
+
+
+class NoteIn(Schema):
+    text: str = Field(..., max_length=MAX_TEXT, description="May be empty: a note can be written after it is placed.")
+    parents: list[str] = Field(default_factory=list, max_length=100)
+    x: Coordinate | None = None
+    y: Coordinate | None = None
+
+
+class ObjectIn(Schema):
+    """A body whose fields are all optional must still be a JSON object, or `[1, 2]` would pass as `{}`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        raw = data._obj if isinstance(data, DjangoGetter) else data  # ninja wraps what it validates
+        if not isinstance(raw, dict):
+            raise ValueError("The body must be a JSON object.")
+        return data
+
+
+class NodePatch(ObjectIn):
+    """Only these fields can change; any other field in the body is ignored."""
+
+    x: Coordinate | None = None
+    y: Coordinate | None = None
+    w: Size | None = None
+    h: Size | None = None
+    text: str | None = Field(None, max_length=MAX_TEXT, description="Prompts and notes only.")
+
+
+class RerunIn(ObjectIn):
+    text: str | None = Field(None, max_length=MAX_TEXT, description="Default: the old prompt's text.")
+    models: list[str] | None = Field(
+        None, min_length=1, description="Model ids, repeats allowed. Default: the models that answered the old prompt."
+    )
+
+
+class CancelOut(Schema):
+    node: NodeOut = Field(..., description="The node cancelled: a response, or the prompt whose fan-out stops.")
+    cancelled: list[str] = Field(..., description="Ids of the responses being stopped.")
+
+
+class ContextIn(Schema):
+    text: str = Field(
+        "", max_length=MAX_TEXT, description="The prompt being written; blank previews the context alone."
+    )
+    parents: list[str] = Field(default_factory=list, max_length=100)
+    model: str
+
+
+class MessageOut(Schema):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ContextOut(Schema):
+    model: str
+    protocol: Literal["openai_compat", "anthropic", "gemini"]
+    messages: list[MessageOut] = Field(..., description="The normalised messages, system first.")
+    wire: dict[str, Any] = Field(
+        ...,
+        description="The conversation part of the request body the model's adapter builds: "
+        '{"messages"} (OpenAI-compatible), {"system"?, "messages"} (Anthropic), '
+        '{"system_instruction"?, "contents"} (Gemini).',
+    )
+
+
+# --- canvas files (export and import) ------------------------------------------------------------------
+
+Count = Annotated[int, Field(ge=0, le=2_147_483_647)]
+
+
+class FileModel(Schema):
+    provider_kind: str = Field(..., max_length=32)
+    model: str = Field(..., max_length=200)
+    display_name: str = Field(..., max_length=200)
+
+
+class FileError(Schema):
+    code: Literal[ERROR_CODES]  # type: ignore[valid-type]
+    message: str = Field(..., max_length=10_000)
+
+
+class FileMetrics(Schema):
+    queue_ms: Count | None = None
+    ttft_ms: Count | None = None
+    duration_ms: Count | None = None
+    tokens_per_s: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+    input_tokens: Count | None = None
+    cached_input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    reasoning_tokens: Count | None = None
+    usage_estimated: bool = False
+
+
+class FileNode(Schema):
+    id: str = Field(..., min_length=1, max_length=100, description="Only links nodes within the file.")
+    kind: Literal["prompt", "response", "note"]
+    parents: list[str] = Field(default_factory=list, max_length=100)
+    x: Coordinate = 0.0
+    y: Coordinate = 0.0
+    w: Size = 320.0
+    h: Size = 200.0
+    text: str = ""
+    created_at: datetime | None = None
+    model: FileModel | None = None
+    status: Literal["queued", "streaming", "done", "error", "cancelled", "interrupted"] | None = None
+    finish_reason: Literal["stop", "length", "content_filter"] | None = None
+    reasoning: str = ""
+    error: FileError | None = None
+    metrics: FileMetrics | None = None
+    cost: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=10, allow_inf_nan=False)] | None = Field(
+        None, description="US dollars as a decimal string."
+    )
+
+
+class CanvasFileMeta(Schema):
+    title: str = Field(..., min_length=1, max_length=200)
+    system_prompt: str = Field("", max_length=MAX_TEXT)
+
+
+class CanvasFile(Schema):
+    """A canvas as a file: what the JSON export writes and the import reads."""
+
+    format: Literal["prism.canvas"]
+    version: Literal[1]
+    canvas: CanvasFileMeta
+    nodes: list[FileNode] = Field(..., max_length=20_000, description="Parents before children.")
+
+
+class ImportIn(CanvasFile):
+    team: str | None = Field(None, description="The team to import into (also accepted as ?team=); default personal.")

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
+from engine import limits
 from providers.models import Model
 
 RESPONSE_W, RESPONSE_H, GAP = 360.0, 260.0, 40.0
@@ -64,6 +65,7 @@ def create_prompt(
 ) -> tuple[Node, list[Node]]:
     if not text.strip():
         raise invalid("The prompt is empty.")
+    limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
     default_x, default_y = _below(parents, canvas)
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
     # Leave room for the whole fan-out right of the origin: a node at a negative x cannot be scrolled to.
@@ -119,4 +121,86 @@ def create_note(
         h=160,
     )
     _link(parents, note)
+    canvas.save(update_fields=["updated_at"])
     return note
+
+
+# Bounds for a node's place and size: generous for any canvas, tight enough that no client can store a
+# number that breaks layout arithmetic in every browser that opens the canvas.
+MAX_COORDINATE = 10_000_000.0
+MIN_SIZE, MAX_SIZE = 20.0, 100_000.0
+MAX_TEXT = 200_000
+
+
+def update_node(node: Node, changes: dict) -> list[str]:
+    """Apply a client's edit (place, size, text) and return the fields that changed."""
+    if "text" in changes:
+        if node.kind == NodeKind.RESPONSE:
+            raise invalid("A response's text is the model's: only prompts and notes can be edited.")
+        if node.kind == NodeKind.PROMPT and not changes["text"].strip():
+            raise invalid("The prompt is empty.")
+    for name in ("x", "y"):
+        if name in changes and abs(changes[name]) > MAX_COORDINATE:
+            raise invalid(f"{name}: must be between -{MAX_COORDINATE:.0f} and {MAX_COORDINATE:.0f}.")
+    for name in ("w", "h"):
+        if name in changes and not MIN_SIZE <= changes[name] <= MAX_SIZE:
+            raise invalid(f"{name}: must be between {MIN_SIZE:.0f} and {MAX_SIZE:.0f}.")
+    changed = [name for name, value in changes.items() if getattr(node, name) != value]
+    for name in changed:
+        setattr(node, name, changes[name])
+    if changed:
+        node.save(update_fields=changed)
+        node.canvas.save(update_fields=["updated_at"])
+    return changed
+
+
+def responses_of(prompt: Node) -> list[Node]:
+    return list(Node.objects.filter(parent_edges__parent=prompt, kind=NodeKind.RESPONSE).order_by("created_at"))
+
+
+def _right_edge(nodes: list[Node]) -> float:
+    return max(n.x + n.w for n in nodes)
+
+
+@transaction.atomic
+def regenerate(response: Node, user) -> Node:
+    """A new response beside `response`: same parents (its prompt), same model, queued."""
+    if response.kind != NodeKind.RESPONSE:
+        raise invalid("Only a response can be regenerated.")
+    if response.model_id is None or not Model.objects.usable().filter(id=response.model_id).exists():
+        raise invalid("This response's model is no longer offered.")
+    limits.check_runs(user, response.canvas, 1)
+    parents = [edge.parent for edge in response.parent_edges.select_related("parent").order_by("position")]
+    siblings = [child for parent in parents for child in Node.objects.filter(parent_edges__parent=parent)]
+    node = Node.objects.create(
+        canvas=response.canvas,
+        kind=NodeKind.RESPONSE,
+        model_id=response.model_id,
+        status=NodeStatus.QUEUED,
+        created_by=user,
+        x=_right_edge(siblings or [response]) + GAP,
+        y=response.y,
+        w=response.w,
+        h=response.h,
+    )
+    _link(parents, node)
+    response.canvas.save(update_fields=["updated_at"])
+    return node
+
+
+@transaction.atomic
+def rerun(prompt: Node, user, text: str | None, model_ids: list | None) -> tuple[Node, list[Node]]:
+    """A new prompt beside `prompt` (same parents), with edited text, fanned out again; the old branch stays.
+    Without `model_ids`, the models that answered `prompt` are asked again, in the order they were asked."""
+    if prompt.kind != NodeKind.PROMPT:
+        raise invalid("Only a prompt can be run again.")
+    if model_ids is None:
+        model_ids = [str(r.model_id) for r in responses_of(prompt) if r.model_id]
+    models = usable_models(model_ids)
+    parents = [edge.parent for edge in prompt.parent_edges.select_related("parent").order_by("position")]
+    siblings = [n for p in parents for n in Node.objects.filter(parent_edges__parent=p)] or [prompt]
+    branch = siblings + [n for s in siblings for n in Node.objects.filter(parent_edges__parent=s)]
+    total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
+    # The new fan-out starts right of everything the old branch and its siblings already take up.
+    x = _right_edge(branch) + 2 * GAP + (total_w - RESPONSE_W) / 2
+    return create_prompt(prompt.canvas, user, prompt.text if text is None else text, models, parents, x, prompt.y)

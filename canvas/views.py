@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas import access, services
-from canvas.errors import ApiError
+from canvas import access
 from canvas.models import Canvas
 from canvas.payloads import nodes_payload
-from engine.announce import announce
-from engine.dispatch import start_runs
 from engine.snapshots import with_live_text
 from providers.models import Model
 from providers.payloads import model_payload
@@ -39,40 +37,30 @@ def canvas_create(request):
     return redirect("canvas-detail", canvas_id=canvas.id)
 
 
+# The composer offers at most this many answers per prompt unless settings lower the server's own limit.
+COMPOSER_MAX_MODELS = 8
+
+
 @login_required
 @require_GET
 def canvas_detail(request, canvas_id):
     canvas = access.canvas_for(request.user, canvas_id)
     models = [model_payload(m) for m in Model.objects.usable().prefetch_related("prices")]
-    models_by_id = {m["id"]: m for m in models}
     node_rows = list(canvas.nodes.select_related("model"))
-    nodes = _named(with_live_text(nodes_payload(node_rows)), node_rows)
     context = {
         "canvas": canvas,
-        "nodes": nodes,
+        "nodes": with_live_text(nodes_payload(node_rows)),
         "models": models,
-        "models_by_id": models_by_id,
+        "models_by_id": _models_by_id(models, node_rows),
         "can_write": access.can_write(access.role_on(request.user, canvas)),
+        "max_models": min(settings.PRISM_MAX_MODELS_PER_PROMPT, COMPOSER_MAX_MODELS),
     }
     return render(request, "canvas/detail.html", context)
 
 
-@login_required
-@require_POST
-def prompt_create(request, canvas_id):
-    canvas = access.canvas_for(request.user, canvas_id, write=True)
-    try:
-        models = services.usable_models(request.POST.getlist("models"))
-        parents = services.parent_nodes(canvas, [p for p in request.POST.get("parents", "").split(",") if p])
-        prompt, responses = services.create_prompt(canvas, request.user, request.POST.get("text", ""), models, parents)
-    except ApiError as exc:
-        return HttpResponse(exc.message, status=exc.status)
-    announce([prompt, *responses])
-    start_runs([r.id for r in responses])
-    return render(request, "canvas/_nodes.html", {"nodes": _named(nodes_payload([prompt, *responses]), responses)})
-
-
-def _named(payloads: list[dict], responses) -> list[dict]:
-    """Give response payloads their model's display name, for the node header."""
-    names = {str(r.id): r.model.display_name for r in responses if r.model_id}
-    return [{**p, "model_name": names.get(p["id"], "")} for p in payloads]
+def _models_by_id(models: list[dict], node_rows) -> dict:
+    """Every model a node names, usable or not (a disabled model's old answers keep their title)."""
+    named = {str(n.model_id): n.model.display_name for n in node_rows if n.model_id}
+    return {model_id: {"id": model_id, "display_name": name} for model_id, name in named.items()} | {
+        m["id"]: m for m in models
+    }

@@ -129,6 +129,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# An unacknowledged task (one a dead worker had reserved) comes back after the visibility timeout; a
+# dead worker's runs are ended by the sweeper long before, so it finds its node claimed and does
+# nothing. Run tasks are acknowledged when they start (engine/tasks.py says why), never rejected back.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# A Redis blip must not stop the streams a worker holds (Celery 6 would cancel them by default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": 15.0},

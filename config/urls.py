@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from canvas import views
+from canvas import compare, sharing, teams, views
 from canvas.api import api
 
 urlpatterns = [
@@ -12,9 +11,20 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("canvases/new", views.canvas_create, name="canvas-create"),
     path("canvases/<uuid:canvas_id>/", views.canvas_detail, name="canvas-detail"),
-    path("canvases/<uuid:canvas_id>/prompts", views.prompt_create, name="prompt-create"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("canvases/<uuid:canvas_id>/compare/<uuid:prompt_id>/", compare.compare_prompt, name="canvas-compare"),
+    path("accounts/", include("accounts.urls")),
+    path("teams/", teams.team_list, name="team-list"),
+    path("teams/<uuid:team_id>/", teams.team_detail, name="team-detail"),
+    path("teams/<uuid:team_id>/invites", teams.invite_create, name="team-invite"),
+    path("teams/<uuid:team_id>/invites/<uuid:invite_id>/revoke", teams.invite_revoke, name="team-invite-revoke"),
+    path("teams/<uuid:team_id>/members/<uuid:member_id>/role", teams.member_role, name="team-member-role"),
+    path("teams/<uuid:team_id>/members/<uuid:member_id>/remove", teams.member_remove, name="team-member-remove"),
+    path("teams/<uuid:team_id>/leave", teams.team_leave, name="team-leave"),
+    path("teams/join/<str:token>/", teams.team_join, name="team-join"),
+    path("canvases/<uuid:canvas_id>/move", teams.canvas_move, name="canvas-move"),
+    path("canvases/<uuid:canvas_id>/sharing/", sharing.sharing_page, name="canvas-sharing"),
+    path("canvases/<uuid:canvas_id>/sharing/<uuid:link_id>/revoke", sharing.share_revoke, name="canvas-share-revoke"),
+    path("s/<str:token>/", sharing.share_page, name="share-page"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

@@ -9,28 +9,61 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import contextmanager
+import time
+from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from django.conf import settings
+
+from engine.live import redis_async
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "prism:cancel"
+# A cancel can arrive after a run has claimed its node but before it has registered here; it is
+# remembered this long, and the run cancels itself as it registers.
+REMEMBER_S = 60
 _running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task]] = {}
 _listeners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+_requested: dict[str, float] = {}  # embedded mode: node id → when its cancel was asked for
 
 
-@contextmanager
-def registered(node_id: str):
+def _remembered_key(node_id: str) -> str:
+    return f"prism:cancelled:{node_id}"
+
+
+@asynccontextmanager
+async def registered(node_id: str):
     loop = asyncio.get_running_loop()
     _running[node_id] = (loop, asyncio.current_task())
     if settings.REDIS_URL and loop not in _listeners:
         _listeners[loop] = loop.create_task(_listen())
     try:
+        if await _was_requested(node_id):
+            asyncio.current_task().cancel()
         yield
     finally:
         _running.pop(node_id, None)
+
+
+async def _was_requested(node_id: str) -> bool:
+    if not settings.REDIS_URL:
+        return time.monotonic() - _requested.pop(node_id, float("-inf")) < REMEMBER_S
+    try:
+        return bool(await _client().exists(_remembered_key(node_id)))
+    except Exception as exc:  # noqa: BLE001 - without Redis the published cancel still reaches the run
+        log.warning("Could not read remembered cancels (%s)", exc)
+        return False
+
+
+_clients: dict[asyncio.AbstractEventLoop, object] = {}
+
+
+def _client():
+    """One client per event loop (a redis.asyncio client belongs to the loop it was made on)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _clients:
+        _clients[loop] = redis_async(settings.REDIS_URL)
+    return _clients[loop]
 
 
 def cancel_local(node_id: str) -> bool:
@@ -44,18 +77,19 @@ def cancel_local(node_id: str) -> bool:
 
 async def request_cancel(node_id: str) -> None:
     if settings.REDIS_URL:
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        client = redis_async(settings.REDIS_URL)
         try:
+            await client.set(_remembered_key(node_id), 1, ex=REMEMBER_S)
             await client.publish(CHANNEL, node_id)
         finally:
             await client.aclose()
-    else:
-        cancel_local(node_id)
+    elif not cancel_local(node_id):
+        _requested[node_id] = time.monotonic()
 
 
 async def _listen() -> None:
     while True:
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        client = redis_async(settings.REDIS_URL)
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(CHANNEL)

@@ -1,21 +1,61 @@
-"""A prompt's context: its ancestors in the canvas graph, in topological order, as chat messages."""
+"""A prompt's context: its ancestors in the canvas graph, in topological order, as chat messages.
+
+What is sent of each ancestor: a prompt's or a note's text as a user turn, a response's text (never its
+reasoning) as an assistant turn. A response still running is left out (its text is not final, and the
+same node must always get the same context); a finished one is sent if it has any text, whatever its
+status, so an answer cut short, cancelled or failed mid-stream still counts for what it said, while a
+failure with no text at all is skipped.
+"""
 
 from __future__ import annotations
 
 import heapq
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from django.conf import settings
 
-from canvas.models import Canvas, Edge, Node, NodeKind
+from canvas.models import RUNNING_STATUSES, Canvas, Edge, Node, NodeKind
 from providers.base import Message
 
 _ROLES = {NodeKind.PROMPT: "user", NodeKind.NOTE: "user", NodeKind.RESPONSE: "assistant"}
 
 
+def topological(ids: Iterable[Hashable], parents_of: Mapping, key: Callable) -> list:
+    """`ids` with parents before children; of the nodes ready at once, the smallest `key` first.
+
+    Parents outside `ids` are ignored. Ids on a cycle never become ready and are left out, so a result
+    shorter than `ids` means the graph has a cycle.
+    """
+    members = set(ids)
+    waiting = {i: sum(1 for p in set(parents_of.get(i, ())) if p in members) for i in members}
+    children_of: dict = defaultdict(list)
+    for child in members:
+        for parent in set(parents_of.get(child, ())):
+            if parent in members:
+                children_of[parent].append(child)
+    ready = [(key(i), n, i) for n, i in enumerate(i for i, count in waiting.items() if count == 0)]
+    heapq.heapify(ready)
+    tiebreak = len(ready)
+    ordered = []
+    while ready:
+        *_, current = heapq.heappop(ready)
+        ordered.append(current)
+        for child in children_of[current]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                tiebreak += 1
+                heapq.heappush(ready, (key(child), tiebreak, child))
+    return ordered
+
+
+def creation_order(node: Node) -> tuple:
+    return (node.created_at, str(node.id))
+
+
 def ancestry(start_ids: list, canvas_id) -> list[Node]:
     """`start_ids` and all their ancestors, each once, parents before children, ties by creation."""
-    edges = list(Edge.objects.filter(child__canvas_id=canvas_id).values_list("child_id", "parent_id"))
+    edges = Edge.objects.filter(child__canvas_id=canvas_id).values_list("child_id", "parent_id")
     parents_of: dict = defaultdict(list)
     for child_id, parent_id in edges:
         parents_of[child_id].append(parent_id)
@@ -27,36 +67,17 @@ def ancestry(start_ids: list, canvas_id) -> list[Node]:
             wanted.add(node_id)
             stack.extend(parents_of[node_id])
     nodes = {node.id: node for node in Node.objects.filter(id__in=wanted, canvas_id=canvas_id)}
-    return _topological(nodes, parents_of)
-
-
-def _topological(nodes: dict, parents_of: dict) -> list[Node]:
-    waiting = {node_id: sum(1 for p in parents_of[node_id] if p in nodes) for node_id in nodes}
-    children_of: dict = defaultdict(list)
-    for node_id in nodes:
-        for parent_id in parents_of[node_id]:
-            if parent_id in nodes:
-                children_of[parent_id].append(node_id)
-
-    def key(node_id) -> tuple:
-        node = nodes[node_id]
-        return (node.created_at, str(node.id))
-
-    ready = [key(node_id) + (node_id,) for node_id, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    ordered = []
-    while ready:
-        *_, node_id = heapq.heappop(ready)
-        ordered.append(nodes[node_id])
-        for child_id in children_of[node_id]:
-            waiting[child_id] -= 1
-            if waiting[child_id] == 0:
-                heapq.heappush(ready, key(child_id) + (child_id,))
-    return ordered
+    return [nodes[i] for i in topological(nodes, parents_of, lambda i: creation_order(nodes[i]))]
 
 
 def system_prompt(canvas: Canvas) -> str:
     return canvas.system_prompt or settings.PRISM_SYSTEM_PROMPT
+
+
+def is_sent(node: Node) -> bool:
+    if not node.text:
+        return False
+    return node.kind != NodeKind.RESPONSE or node.status not in RUNNING_STATUSES
 
 
 def messages_for(canvas: Canvas, nodes: list[Node], tail_text: str | None = None) -> tuple[Message, ...]:
@@ -66,7 +87,7 @@ def messages_for(canvas: Canvas, nodes: list[Node], tail_text: str | None = None
     if prompt:
         messages.append(Message("system", prompt))
     for node in nodes:
-        if node.text:
+        if is_sent(node):
             messages.append(Message(_ROLES[node.kind], node.text))
     if tail_text is not None:
         messages.append(Message("user", tail_text))
@@ -77,3 +98,9 @@ def context_for_response(response: Node) -> tuple[Message, ...]:
     """What a response node's model is sent: its prompt's ancestry, never the response's siblings."""
     parent_ids = list(Edge.objects.filter(child=response).order_by("position").values_list("parent_id", flat=True))
     return messages_for(response.canvas, ancestry(parent_ids, response.canvas_id))
+
+
+def context_for_new_prompt(canvas: Canvas, parents: list[Node], text: str) -> tuple[Message, ...]:
+    """What a prompt with this text below these parents would send: the new prompt comes after all its
+    ancestors in any order, so this is its responses' context before the prompt exists."""
+    return messages_for(canvas, ancestry([p.id for p in parents], canvas.id), text if text.strip() else None)

@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator
 from channels.db import database_sync_to_async
 
 from canvas.models import NodeStatus
-from engine import cancellation, events, store
-from engine.live import live_store
+from engine import cancellation, events, store, sweeper
 from engine.outcome import Outcome, estimated_usage
-from engine.relay import Relay
+from engine.relay import Relay, forget_live, send_event
 from engine.slots import provider_slots
 from providers.base import ProviderError, StreamEvent, Usage
 from providers.registry import adapter_for
@@ -38,19 +37,28 @@ async def run_response(node_id: str) -> None:
     plan = await database_sync_to_async(store.claim)(node_id)
     if plan is None:
         return
-    await events.send(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
+    await send_event(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
     run = StreamRun(plan)
-    with cancellation.registered(node_id):
-        try:
-            outcome = await run.execute()
-        except asyncio.CancelledError:
-            outcome = await run.stop(NodeStatus.CANCELLED)
+    # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
+    async with sweeper.heartbeat(run.relay):
+        async with cancellation.registered(node_id):
+            try:
+                outcome = await run.execute()
+            except asyncio.CancelledError:
+                outcome = await run.stop(NodeStatus.CANCELLED)
+            except Exception:
+                # A fault of ours (or of Redis holding the provider slots) still ends the node.
+                log.exception("Run of %s failed", node_id)
+                run.error = ProviderError("server", "The run failed inside Prism.")
+                outcome = await run.stop(NodeStatus.ERROR)
     payload = await database_sync_to_async(store.finish)(plan, outcome)
-    await live_store().clear(node_id)
+    await forget_live(node_id)
+    if payload is None:
+        return  # the sweeper took this run for dead and has ended the node already
     if outcome.is_error:
-        await events.send(plan.canvas_id, events.NodeError(type="node.error", node=payload))
+        await send_event(plan.canvas_id, events.NodeError(type="node.error", node=payload), final=True)
     else:
-        await events.send(plan.canvas_id, events.NodeDone(type="node.done", node=payload))
+        await send_event(plan.canvas_id, events.NodeDone(type="node.done", node=payload), final=True)
 
 
 class StreamRun:

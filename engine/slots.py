@@ -9,12 +9,18 @@ one process, and a semaphore per account is enough.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from contextlib import asynccontextmanager
 from functools import lru_cache
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.exceptions import RedisError
+
+from engine.live import redis_async
+
+log = logging.getLogger(__name__)
 
 LEASE_S = 60.0
 RENEW_EVERY_S = 20.0
@@ -55,7 +61,7 @@ class RedisSlots:
     def _client(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
-            self._clients[loop] = aioredis.Redis.from_url(self._url)
+            self._clients[loop] = redis_async(self._url)
         return self._clients[loop]
 
     async def _try(self, key: str, limit: int, holder: str) -> bool:
@@ -65,7 +71,10 @@ class RedisSlots:
     async def _renew(self, key: str, limit: int, holder: str) -> None:
         while True:
             await asyncio.sleep(RENEW_EVERY_S)
-            await self._try(key, limit, holder)
+            try:
+                await self._try(key, limit, holder)
+            except RedisError as exc:  # Redis restarting: renew at the next turn
+                log.warning("Slot lease of %s not renewed (%s)", holder, exc)
 
     @asynccontextmanager
     async def hold(self, account_id: str, limit: int, holder: str):
@@ -77,7 +86,10 @@ class RedisSlots:
             yield
         finally:
             renewer.cancel()
-            await asyncio.shield(self._client().zrem(key, holder))
+            try:
+                await asyncio.shield(self._client().zrem(key, holder))
+            except RedisError as exc:  # the lease expires by itself; the run must still end well
+                log.warning("Slot of %s not released (%s)", holder, exc)
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -56,9 +57,13 @@ def save_partial(node_id: str, text: str, reasoning: str, seq: int) -> None:
     )
 
 
-def finish(plan: RunPlan, outcome: Outcome) -> dict:
-    """Store the final state and return the node's payload for the closing event."""
-    node = Node.objects.select_related("model").get(id=plan.node_id)
+@transaction.atomic
+def finish(plan: RunPlan, outcome: Outcome) -> dict | None:
+    """Store the final state and return the node's payload for the closing event; None when this run
+    no longer holds the node (the sweeper took it for dead meanwhile), which then keeps its ending."""
+    node = Node.objects.select_for_update().get(id=plan.node_id)
+    if node.status != NodeStatus.STREAMING or node.started_at != plan.started_at:
+        return None
     usage = outcome.usage
     price = Price.objects.filter(model_id=node.model_id, effective_from__lte=plan.started_at).first()
     node.status = outcome.status

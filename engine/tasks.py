@@ -1,4 +1,14 @@
-"""Celery tasks: they take ids, never model instances, and hand streams to the process's loop."""
+"""Celery tasks: they take ids, never model instances, and hand streams to the process's loop.
+
+A run's task is acknowledged when it starts, not late. Late acknowledgement buys nothing here: a run
+that dies mid-stream must not be run again from the start (its text was shown), and the sweeper
+already ends it, or queues it once more if it had streamed nothing, and sends again a queued task that
+was lost. And it costs a worker: Celery 5.7 with the Redis broker dies ("Unrecoverable error:
+AttributeError ... 'hostname'") when the broker connection drops while it holds an unacknowledged
+message, so a Redis restart would kill every stream of every worker. A task that is delivered twice
+anyway (a message a dead worker had reserved, after the visibility timeout) finds its node claimed and
+does nothing: the claim is a conditional UPDATE.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +24,8 @@ def _preload_adapters(**kwargs) -> None:
     preload()
 
 
-@shared_task(name="engine.tasks.run_response", acks_late=True, ignore_result=True)
+@shared_task(name="engine.tasks.run_response", acks_late=False, ignore_result=True)
 def run_response_task(node_id: str) -> None:
-    # A redelivered task finds its node no longer queued and does nothing: never two runs at once.
     loops.run_and_wait(runner.run_response(node_id))
 
 

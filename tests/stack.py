@@ -79,8 +79,10 @@ class LiveStack:
 
 
 @contextlib.contextmanager
-def live_stack(mode: Mode, tmp_path: Path) -> Iterator[LiveStack]:
-    """Start the app (and in ``services`` mode a Celery worker) and yield how to reach it."""
+def live_stack(mode: Mode, tmp_path: Path, redis_url: str | None = None) -> Iterator[LiveStack]:
+    """Start the app (and in ``services`` mode a Celery worker) and yield how to reach it; in
+    ``services`` mode on `redis_url` if given (a Redis of the test's own), else on a free database of
+    the machine's Redis."""
     port = free_port()
     env = _base_env(tmp_path, port)
     password = secrets.token_urlsafe(12)
@@ -89,7 +91,7 @@ def live_stack(mode: Mode, tmp_path: Path) -> Iterator[LiveStack]:
     with contextlib.ExitStack() as cleanup:
         try:
             if mode == "services":
-                env["REDIS_URL"] = cleanup.enter_context(_redis_database())
+                env["REDIS_URL"] = redis_url or cleanup.enter_context(_redis_database())
                 env["DATABASE_URL"] = cleanup.enter_context(_postgres_database())
                 # The worker is another process: it reaches the simulator the web process serves.
                 env["PRISM_SIMULATOR_URL"] = f"http://127.0.0.1:{port}/simulator/v1"

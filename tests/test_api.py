@@ -192,7 +192,7 @@ def test_a_prompt_fans_out_to_one_queued_response_per_model(api, alice_canvas, m
 
     assert response.status_code == 202
     body = response.json()
-    assert set(body) == {"prompt", "responses"}
+    assert set(body) == {"prompt", "responses", "warnings"} and body["warnings"] == []
     prompt = body["prompt"]
     assert_uuid(prompt["id"])
     assert prompt["kind"] == "prompt"

@@ -68,9 +68,14 @@ def ask(page: Page, text: str, models: list[str]) -> None:
     for checkbox in page.locator("input[name=models]").all():
         checkbox.uncheck()
     for name in models:
-        page.locator(".model-choice", has_text=name).locator("input").check()
+        page.locator(".model-choice", has_text=name).locator("input[name=models]").check()
     expect(page.locator("input[name=models]:checked")).to_have_count(len(models))
     page.get_by_role("button", name="Run").click()
+
+
+def shown_text(page: Page, node_id: str) -> str:
+    """The Markdown source of the node's text as the page holds it (the node shows it rendered)."""
+    return page.evaluate("(id) => window.prism.node(id).text", node_id)
 
 
 def stored_text(stack: LiveStack, node_id: str) -> str:
@@ -91,8 +96,9 @@ def test_two_models_answer_side_by_side(page, stack):
     boxes = []
     for response in responses.all():
         expect(response.locator("[data-field=status]")).to_have_text("done")
-        text = response.locator("[data-field=text]").text_content()
-        assert text and text == stored_text(stack, response.get_attribute("data-id"))
+        node_id = response.get_attribute("data-id")
+        text = shown_text(page, node_id)
+        assert text and text == stored_text(stack, node_id)
         boxes.append(response.bounding_box())
     left, right = sorted(boxes, key=lambda box: box["x"])
     assert left["y"] == right["y"]
@@ -109,23 +115,20 @@ def test_a_reload_mid_stream_keeps_the_text_and_goes_on(page, stack):
 
     response = page.locator(".node-response")
     expect(response.locator("[data-field=text]")).not_to_have_text("")
-    before = response.locator("[data-field=text]").text_content()
     node_id = response.get_attribute("data-id")
+    before = shown_text(page, node_id)
 
     page.reload()
     expect(page.locator("#connection")).to_have_text("live")
-    after_reload = response.locator("[data-field=text]").text_content()
+    after_reload = shown_text(page, node_id)
     assert after_reload.startswith(before)
     # The text keeps growing past what the reloaded page first showed, until the answer is done.
     page.wait_for_function(
-        """([id, shown]) => {
-            const node = document.getElementById(`node-${id}`);
-            return node.querySelector('[data-field=text]').textContent.length > shown;
-        }""",
+        "([id, shown]) => window.prism.node(id).text.length > shown",
         arg=[node_id, len(after_reload)],
         timeout=ANSWER_TIMEOUT_MS,
     )
     expect(response).to_have_class(re.compile(r"\bstatus-done\b"), timeout=ANSWER_TIMEOUT_MS)
-    final = response.locator("[data-field=text]").text_content()
+    final = shown_text(page, node_id)
     assert final.startswith(after_reload)
     assert final == stored_text(stack, node_id)

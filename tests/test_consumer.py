@@ -6,6 +6,7 @@ The consumer reads the database from worker threads, so these tests commit (tran
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import pytest_asyncio
@@ -56,8 +57,33 @@ def session_cookie(alice) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
+# Every new socket is also told who is present and the canvas's comments; these tests are about nodes.
+GREETINGS = {"presence", "comment.snapshot"}
+
+
+def _greeting(output: dict) -> bool:
+    return output.get("type") == "websocket.send" and json.loads(output.get("text") or "{}").get("type") in GREETINGS
+
+
+class NodeEvents(WebsocketCommunicator):
+    """A test socket that passes over the greetings."""
+
+    async def receive_output(self, timeout=1):
+        while True:
+            output = await super().receive_output(timeout)
+            if not _greeting(output):
+                return output
+
+    async def receive_nothing(self, timeout=0.1, interval=0.01):
+        await asyncio.sleep(timeout)
+        while not self.output_queue.empty():
+            if not _greeting(self.output_queue.get_nowait()):
+                return False
+        return True
+
+
 def socket(canvas_id, headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, f"/ws/canvases/{canvas_id}/", headers=headers)
+    return NodeEvents(application, f"/ws/canvases/{canvas_id}/", headers=headers)
 
 
 def bearer(token: str) -> list[tuple[bytes, bytes]]:

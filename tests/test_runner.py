@@ -353,3 +353,17 @@ async def test_cancelling_keeps_the_partial_text_and_closes_the_stream(
     assert [e["type"] for e in listener.terminals] == ["node.done"]
     await until(lambda: simulator_app.active_streams == 0)
     assert simulator_app.cancelled_streams == 1
+
+
+async def test_a_cancel_that_arrives_before_the_run_registers_still_stops_it(
+    alice, alice_canvas, sim_models, simulator_app
+) -> None:
+    """The node is already claimed (streaming) when the cancel comes, but its run has not registered
+    yet: the cancel is remembered, and the run stops itself as it registers, before calling anyone."""
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    await cancellation.request_cancel(str(node.id))
+    finished, listener = await run_and_listen(node)
+
+    assert finished.status == "cancelled"
+    assert simulator_app.request_count == 0
+    assert len(listener.terminals) == 1

@@ -81,20 +81,23 @@ class AnthropicAdapter(Adapter):
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """messages.create() arguments: system turns lifted out, same-role turns merged, params sorted."""
     params = dict(request.params)
-    system, messages = split_messages(request.messages)
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": messages,
+        **wire_messages(request.messages),
         "max_tokens": params.pop("max_tokens", None) or DEFAULT_MAX_TOKENS,
     }
-    if system:
-        body["system"] = system
     for key in _NAMED_PARAMS:
         if key in params:
             body[key] = params.pop(key)
     if params:
         body["extra_body"] = params
     return body
+
+
+def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
+    """The conversation part of a Messages API body, exactly as sent (also the context preview's)."""
+    system, turns = split_messages(messages)
+    return {"system": system, "messages": turns} if system else {"messages": turns}
 
 
 def split_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, str]]]:

@@ -126,13 +126,14 @@ class GeminiAdapter(Adapter):
         return error
 
 
-def to_contents(messages: tuple[Message, ...]) -> tuple[str | None, list[types.Content]]:
-    """System messages become the system instruction; turns alternate, consecutive same-role ones joined.
+def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
+    """``system_instruction`` and ``contents`` as the REST API takes them (also the context preview's).
 
+    System messages become the system instruction; turns alternate, consecutive same-role ones joined.
     Empty messages are dropped (the API rejects empty text parts). The output is the same for the same
     messages every time, so the provider's implicit prefix cache can hit.
     """
-    system = [m.content for m in messages if m.role == "system" and m.content]
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
     turns: list[tuple[str, list[str]]] = []
     for message in messages:
         if message.role == "system" or not message.content:
@@ -142,11 +143,23 @@ def to_contents(messages: tuple[Message, ...]) -> tuple[str | None, list[types.C
             turns[-1][1].append(message.content)
         else:
             turns.append((role, [message.content]))
-    contents = [types.Content(role=role, parts=[types.Part(text="\n\n".join(texts))]) for role, texts in turns]
-    return ("\n\n".join(system) or None), contents
+    body: dict[str, Any] = {}
+    if system:
+        # The SDK sends a plain-string system instruction as a user-role content; say so outright.
+        body["system_instruction"] = {"role": "user", "parts": [{"text": system}]}
+    body["contents"] = [{"role": role, "parts": [{"text": "\n\n".join(texts)}]} for role, texts in turns]
+    return body
 
 
-def generation_config(params: dict[str, Any], system: str | None) -> types.GenerateContentConfig:
+def to_contents(messages: tuple[Message, ...]) -> tuple[types.Content | None, list[types.Content]]:
+    """The SDK's objects for `wire_messages`, so what is previewed is what is sent."""
+    wire = wire_messages(messages)
+    system = wire.get("system_instruction")
+    contents = [types.Content.model_validate(content) for content in wire["contents"]]
+    return (types.Content.model_validate(system) if system else None), contents
+
+
+def generation_config(params: dict[str, Any], system: types.Content | str | None) -> types.GenerateContentConfig:
     params = dict(params)
     fields: dict[str, Any] = {}
     for param, field in _CONFIG_PARAMS.items():

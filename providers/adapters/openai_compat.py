@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import openai
 
-from providers.base import Adapter, ChatRequest, ProviderError, StreamEvent, Usage
+from providers.base import Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
 from providers.http import make_http_client
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
@@ -39,7 +40,7 @@ class OpenAICompatAdapter(Adapter):
         params = dict(request.params)
         body = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            **wire_messages(request.messages),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -66,6 +67,11 @@ class OpenAICompatAdapter(Adapter):
             return
         if not finished:
             yield StreamEvent("error", error=ProviderError("stream_cut", "The stream ended before the model finished."))
+
+
+def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
+    """The conversation part of a chat completions body, exactly as sent (also the context preview's)."""
+    return {"messages": [{"role": m.role, "content": m.content} for m in messages]}
 
 
 def events_from_delta(delta) -> list[StreamEvent]:

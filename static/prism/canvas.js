@@ -1,165 +1,261 @@
-// The canvas page: renders nodes, applies live events, and keeps the prompt form's parents.
+// The canvas page: wires the modules together, applies the WebSocket's events to the store and the
+// view, and opens the page to other modules (presence, comments) without their editing this one:
+// every event is re-published as a `prism:event` DOM event, and window.prism offers send(),
+// canvasId, selection() and node().
+
+import { Actions } from "./actions.js";
+import { api } from "./api.js";
+import { Composer } from "./composer.js";
+import { Dragging } from "./drag.js";
+import { Edges } from "./edges.js";
+import { FAR_ZOOM, MarkdownBacklog } from "./backlog.js";
+import { write } from "./frame.js";
+import { Gestures } from "./gestures.js";
+import { bindKeys } from "./keys.js";
+import { renderMarkdown } from "./markdown.js";
+import { canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
+import { NodeView } from "./node-view.js";
+import { Selection } from "./selection.js";
 import { connectCanvas } from "./socket.js";
+import { FINISHED, NodeStore, RUNNING } from "./store.js";
 import { NodeStreams } from "./stream.js";
+import { Viewport } from "./viewport.js";
 
 const page = document.getElementById("canvas-page");
-const world = document.getElementById("world");
-const models = JSON.parse(document.getElementById("models-data").textContent);
+const json = (id) => JSON.parse(document.getElementById(id).textContent);
+const store = new NodeStore();
 const streams = new NodeStreams();
-const selected = new Set();
-let socket = null;
+const app = {
+  canvasId: page.dataset.canvas,
+  canWrite: page.dataset.canWrite === "true",
+  models: json("models-data"),
+  store,
+  streams,
+};
 
-function field(element, name) {
-  return element.querySelector(`[data-field="${name}"]`);
+app.view = new NodeView({
+  container: document.getElementById("nodes"),
+  template: document.getElementById("node-template"),
+  store,
+  streams,
+  models: app.models,
+  onCreated: (node, element) => element.classList.toggle("selected", app.selection?.has(node.id) || false),
+});
+app.backlog = new MarkdownBacklog(app);
+app.view.backlog = app.backlog;
+app.edges = new Edges(document.getElementById("edges"), store);
+app.viewport = new Viewport(document.getElementById("viewport"), document.getElementById("world"), {
+  key: `prism.view.${app.canvasId}`,
+  zoomLabel: document.getElementById("zoom-level"),
+  onChange: onViewChange,
+});
+
+// Zoomed far out, nodes show their titles only: nothing to read at that size, and far less to paint;
+// further out still, where even a title is a smudge, they are plain boxes.
+const TINY_ZOOM = 0.15;
+function onViewChange(viewport) {
+  const far = viewport.k < FAR_ZOOM;
+  const tiny = viewport.k < TINY_ZOOM;
+  if (viewport.element.classList.contains("far") !== far) viewport.element.classList.toggle("far", far);
+  if (viewport.element.classList.contains("tiny") !== tiny) viewport.element.classList.toggle("tiny", tiny);
+  if (app.backlog.stale.size) setTimeout(() => app.backlog.pass(), 0);
+}
+app.selection = new Selection({ store, view: app.view, band: document.getElementById("band"), viewport: app.viewport });
+app.selection.onChange((selection) => write("edge-highlight", () => app.edges.highlight(selection.ids)));
+app.dragging = new Dragging(app);
+app.actions = new Actions(app);
+const form = document.getElementById("prompt-form");
+app.composer = form ? new Composer(app, form) : null;
+
+// What a press on the canvas means.
+app.gestures = new Gestures(app.viewport.element, {
+  pinch: (points) => app.viewport.startPinch(points),
+  choose(event) {
+    const target = event.target;
+    if (app.spaceHeld || event.button === 1) return app.viewport.startPan(event);
+    if (target.closest(".toolbar, .toast, button, a, input, textarea, select, summary, .note-editor")) return null;
+    const element = target.closest(".node");
+    if (!element) {
+      if (event.shiftKey || event.ctrlKey || event.metaKey) return app.selection.startBand(event);
+      return backgroundPan(event);
+    }
+    const id = element.dataset.id;
+    if (target.closest("[data-resize]") && app.canWrite) return app.dragging.startResize(event, id);
+    if (target.closest("[data-drag]")) {
+      if (app.canWrite) return app.dragging.startMove(event, id);
+      app.selection.press(id, event);
+    }
+    return null; // the text: left to the browser, so words can be selected (a click selects the node)
+  },
+});
+
+// A drag on the background pans; a click there (no drag) clears the selection.
+function backgroundPan(event) {
+  const pan = app.viewport.startPan(event);
+  const start = { x: event.clientX, y: event.clientY };
+  let moved = false;
+  return {
+    move(e) { moved ||= Math.hypot(e.clientX - start.x, e.clientY - start.y) > 3; pan.move(e); },
+    end(e) { pan.end(e); if (!moved) app.selection.clear(); },
+    cancel() { pan.cancel(); },
+  };
 }
 
-function nodeElement(node) {
-  let element = document.getElementById(`node-${node.id}`);
-  if (element) return element;
-  const template = document.getElementById("node-template");
-  element = template.content.firstElementChild.cloneNode(true);
-  element.id = `node-${node.id}`;
-  element.dataset.id = node.id;
-  world.appendChild(element);
-  return element;
-}
-
-function metricsText(node) {
-  const m = node.metrics || {};
-  const parts = [];
-  if (m.ttft_ms != null) parts.push(`TTFT ${m.ttft_ms} ms`);
-  if (m.tokens_per_s) parts.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
-  if (m.output_tokens != null) parts.push(`${m.input_tokens} in · ${m.output_tokens} out${m.usage_estimated ? " (est.)" : ""}`);
-  if (["done", "error", "cancelled", "interrupted"].includes(node.status)) {
-    parts.push(node.cost == null ? "no price" : `$${node.cost}`);
+// Merges a node payload (from the socket or an HTTP reply) into the store and repaints it.
+app.apply = (payload, { seen = false } = {}) => {
+  let incoming = payload;
+  if (app.dragging.holds(payload.id)) {
+    const { x, y, w, h, ...rest } = payload; // our own drag or save decides where it is for now
+    incoming = { ...store.get(payload.id), ...rest };
   }
-  return parts.join("  ");
-}
-
-// Text is always set with textContent: model output never becomes HTML here.
-function render(node) {
-  const element = nodeElement(node);
-  element.className = `node node-${node.kind}` + (node.status ? ` status-${node.status}` : "");
-  element.dataset.kind = node.kind;
-  element.dataset.parents = (node.parents || []).join(",");
-  element.style.left = `${node.x}px`;
-  element.style.top = `${node.y}px`;
-  element.style.width = `${node.w}px`;
-  const title = node.kind === "response" ? (models[node.model]?.display_name || "Model") : node.kind[0].toUpperCase() + node.kind.slice(1);
-  field(element, "title").textContent = title;
-  field(element, "status").textContent = node.status || "";
+  const before = store.get(payload.id);
+  const geometry = before && `${before.x},${before.y},${before.w},${before.h}`;
+  const status = before?.status;
+  const node = store.upsert(incoming);
   if (node.kind === "response") {
-    streams.snapshot(node);
-    paintText(node.id);
-    field(element, "metrics").textContent = metricsText(node);
-    const error = field(element, "error");
-    error.hidden = !node.error;
-    error.textContent = node.error ? `${node.error.code}: ${node.error.message}` : "";
-  } else {
-    field(element, "text").textContent = node.text;
+    streams.snapshot(payload);
+    if (seen && RUNNING.has(node.status)) noteSeen(node.id);
   }
-  drawEdges();
-}
+  app.view.paint(node.id);
+  if (!before || geometry !== `${node.x},${node.y},${node.w},${node.h}`) app.edges.touch(node.id);
+  if (node.kind === "response" && status !== node.status) {
+    for (const parent of node.parents) app.view.paint(parent); // the question's "running" mark
+    if (FINISHED.has(node.status)) { forget(node.id); updateCost(); }
+  }
+  return node;
+};
 
-function paintText(id) {
-  const element = document.getElementById(`node-${id}`);
-  if (!element) return;
-  const state = streams.state(id);
-  field(element, "text").textContent = state.text;
-  field(element, "reasoning").textContent = state.reasoning;
-  field(element, "reasoning-block").hidden = !state.reasoning;
-  element.dataset.seq = state.seq;
-}
-
-function setStatus(id, status) {
-  const element = document.getElementById(`node-${id}`);
-  if (!element || element.classList.contains(`status-${status}`)) return;
-  element.className = element.className.replace(/status-\S+/, "") + ` status-${status}`;
-  field(element, "status").textContent = status;
+function onDelta(event) {
+  const result = streams.delta(event);
+  if (result === "gap") { socket?.reconnect(); return; } // a fresh snapshot closes any gap
+  if (result !== "applied") return;
+  noteDelta(event.node, (event.text || "").length);
+  const node = store.get(event.node);
+  if (node && node.status === "queued") {
+    node.status = "streaming";
+    app.view.paint(node.id);
+    for (const parent of node.parents) app.view.paint(parent);
+  } else {
+    app.view.text.request(event.node);
+  }
 }
 
 const handlers = {
-  "node.snapshot": (event) => render(event.node),
-  "node.created": (event) => render(event.node),
-  "node.updated": (event) => render(event.node),
-  "node.done": (event) => render(event.node),
-  "node.error": (event) => render(event.node),
-  "node.delta": (event) => {
-    const result = streams.delta(event);
-    if (result === "applied") { paintText(event.node); setStatus(event.node, "streaming"); }
-    if (result === "gap") socket?.reconnect(); // a fresh snapshot closes any gap
-  },
+  "node.snapshot": (event) => app.apply(event.node),
+  "node.created": (event) => app.apply(event.node, { seen: true }),
+  "node.updated": (event) => app.apply(event.node),
+  "node.done": (event) => app.apply(event.node),
+  "node.error": (event) => app.apply(event.node),
+  "node.delta": onDelta,
 };
 
-function drawEdges() {
-  const svg = document.getElementById("edges");
-  const lines = [];
-  for (const child of world.querySelectorAll(".node")) {
-    for (const parentId of (child.dataset.parents || "").split(",").filter(Boolean)) {
-      const parent = document.getElementById(`node-${parentId}`);
-      if (!parent) continue;
-      const x1 = parent.offsetLeft + parent.offsetWidth / 2, y1 = parent.offsetTop + parent.offsetHeight;
-      const x2 = child.offsetLeft + child.offsetWidth / 2, y2 = child.offsetTop;
-      lines.push(`<path d="M${x1},${y1} C${x1},${(y1 + y2) / 2} ${x2},${(y1 + y2) / 2} ${x2},${y2}" />`);
-    }
+function updateCost() {
+  write("cost", () => {
+    const { total, unpriced } = canvasCost(store.all());
+    const element = document.getElementById("canvas-cost");
+    element.querySelector("[data-field=total]").textContent = total;
+    const note = element.querySelector("[data-field=unpriced]");
+    note.hidden = unpriced === 0;
+    note.textContent = `(${unpriced} without a price)`;
+  });
+}
+
+// Helpers other modules use.
+app.textOf = (id) => {
+  const node = store.get(id);
+  return node?.kind === "response" ? streams.state(id).text : node?.text || "";
+};
+app.describe = (id) => {
+  const node = store.get(id);
+  if (!node) return id;
+  const title = app.view.title(node);
+  const text = app.textOf(id).replace(/\s+/g, " ").trim();
+  return `${title}: ${text.length > 60 ? `${text.slice(0, 60)}…` : text || "(empty)"}`;
+};
+let toastTimer = null;
+app.toast = (message) => {
+  const toast = document.getElementById("toast");
+  toast.textContent = message;
+  toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { toast.hidden = true; }, 4000);
+};
+
+// First paint: every node placed with its plain text at once; the Markdown of the nodes in view
+// follows at once, the rest in idle time (backlog.js), so a large canvas is usable straight away.
+function boot() {
+  for (const payload of json("nodes-data")) {
+    store.upsert(payload);
+    if (payload.kind === "response") streams.snapshot(payload);
   }
-  svg.innerHTML = lines.join("");
+  for (const node of store.all()) {
+    app.view.ensure(node);
+    app.view.paintNow(node.id, "plain");
+    if (app.textOf(node.id)) app.backlog.add(node.id);
+  }
+  app.edges.drawAll();
+  if (!app.viewport.restore()) app.actions.fit();
+  updateCost();
+  app.viewport.apply();
+  performance.mark("prism:placed"); // every node is in the page, placed, with its plain text
+  app.backlog.onVisibleDone = ready;
+  app.backlog.pass();
 }
 
-function seedFromPage() {
-  for (const element of world.querySelectorAll(".node-response")) {
-    streams.snapshot({
-      id: element.dataset.id,
-      text: field(element, "text").textContent,
-      reasoning: field(element, "reasoning").textContent,
-      seq: Number(element.dataset.seq || 0),
-    });
+function ready() {
+  performance.mark("prism:ready"); // and the Markdown of every node in view is rendered
+  document.documentElement.dataset.canvasReady = "true";
+  document.dispatchEvent(new CustomEvent("prism:ready"));
+}
+
+// The elapsed time of running responses moves on even between deltas.
+setInterval(() => {
+  for (const node of store.all()) {
+    if (node.kind === "response" && RUNNING.has(node.status)) write(`metrics:${node.id}`, () => app.view.paintMetrics(node.id));
+  }
+}, 1000);
+
+boot();
+bindKeys(app);
+
+const socket = connectCanvas(
+  app.canvasId,
+  (event) => {
+    handlers[event.type]?.(event);
+    document.dispatchEvent(new CustomEvent("prism:event", { detail: event }));
+  },
+  (state) => {
+    const badge = document.getElementById("connection");
+    if (state === "live" && badge.dataset.state === "offline") resync();
+    badge.dataset.state = state;
+    badge.textContent = state;
+  },
+);
+
+// After a lost connection the snapshots cover only what still runs: answers that ended, and nodes
+// made or moved meanwhile, come from the API. (A share-link guest may not call it; its page stays as
+// the socket leaves it.)
+async function resync() {
+  try {
+    const canvas = await api("GET", `/canvases/${app.canvasId}`);
+    for (const node of canvas.nodes) app.apply(node);
+  } catch {
+    /* the next reconnect tries again */
   }
 }
 
-function updateFollowing() {
-  const parents = document.getElementById("prompt-parents");
-  if (!parents) return;
-  parents.value = [...selected].join(",");
-  document.getElementById("following").hidden = selected.size === 0;
-  document.getElementById("following-count").textContent = selected.size;
-  for (const element of world.querySelectorAll(".node")) element.classList.toggle("selected", selected.has(element.dataset.id));
-}
-
-world.addEventListener("click", (event) => {
-  const button = event.target.closest("[data-action='follow-up']");
-  if (!button) return;
-  const id = button.closest(".node").dataset.id;
-  if (!(event.shiftKey || event.metaKey || event.ctrlKey)) selected.clear();
-  selected.add(id);
-  updateFollowing();
-  document.getElementById("prompt-text")?.focus();
-});
-
-document.getElementById("clear-parents")?.addEventListener("click", () => { selected.clear(); updateFollowing(); });
-
-// The socket's node.created may have drawn a node before the form's response arrived; the socket's
-// copy is the live one, and it comes first in the page.
-function dropDuplicates() {
-  const seen = new Set();
-  for (const element of world.querySelectorAll(".node")) {
-    if (seen.has(element.id)) element.remove();
-    else seen.add(element.id);
-  }
-}
-
-document.body.addEventListener("htmx:afterSwap", () => { dropDuplicates(); seedFromPage(); drawEdges(); selected.clear(); updateFollowing(); });
-document.body.addEventListener("htmx:responseError", (event) => {
-  const error = document.getElementById("prompt-error");
-  error.hidden = false;
-  error.textContent = event.detail.xhr.responseText || "The prompt could not be sent.";
-});
-document.body.addEventListener("htmx:beforeRequest", () => { const e = document.getElementById("prompt-error"); if (e) e.hidden = true; });
-
-seedFromPage();
-drawEdges();
-socket = connectCanvas(page.dataset.canvas, (event) => handlers[event.type]?.(event), (state) => {
-  const badge = document.getElementById("connection");
-  badge.dataset.state = state;
-  badge.textContent = state;
-});
+window.prism = {
+  canvasId: app.canvasId,
+  send: (message) => socket.send(message),
+  selection: () => app.selection.list(),
+  // A copy of the node as this page knows it, with the text streamed so far.
+  node(id) {
+    const node = store.get(id);
+    if (!node) return null;
+    const copy = structuredClone(node);
+    if (node.kind === "response") Object.assign(copy, streams.state(id));
+    return copy;
+  },
+  renderMarkdown,
+  viewport: app.viewport,
+};

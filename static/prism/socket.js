@@ -24,5 +24,11 @@ export function connectCanvas(canvasId, onEvent, onState) {
   return {
     reconnect() { socket.close(); },
     close() { closed = true; socket.close(); },
+    // Client → server messages (presence, comments); false when the socket is not open.
+    send(message) {
+      if (socket.readyState !== WebSocket.OPEN) return false;
+      socket.send(JSON.stringify(message));
+      return true;
+    },
   };
 }

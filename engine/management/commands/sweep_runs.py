@@ -10,7 +10,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--all", action="store_true",
+            "--all",
+            action="store_true",
             help="Every streaming response, however recent: for a single process that is just starting.",
         )
 

@@ -1,0 +1,135 @@
+"""Team rules shared by the team pages and the API: creating teams, inviting, roles, leaving, moving canvases.
+
+Who may call each of these is decided before, in canvas.access; these functions keep the team whole:
+a team never loses its last owner, and an invitation is used at most once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import digest_token
+from canvas.errors import ApiError, invalid, not_found
+from canvas.models import Canvas, Invite, Membership, Role, Team
+from engine.events import group_name
+
+MAX_EXPIRY_DAYS = 365
+# The consumer's handler for "look again at who you are serving" (CanvasConsumer.access_recheck).
+RECHECK = "access.recheck"
+
+
+def last_owner() -> ApiError:
+    return ApiError(409, "last_owner", "A team needs an owner: make someone else an owner first.")
+
+
+def expiry(days: int | None):
+    """When something given `days` to live expires; None for never."""
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_EXPIRY_DAYS:
+        raise invalid(f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days, or none.")
+    return timezone.now() + timedelta(days=days)
+
+
+def role_from(value) -> str:
+    if value not in Role.values:
+        raise invalid(f"Role must be one of: {', '.join(Role.values)}.")
+    return value
+
+
+@transaction.atomic
+def create_team(user, name: str) -> Team:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise invalid("A team needs a name of at most 100 characters.")
+    team = Team.objects.create(name=name)
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    return team
+
+
+def invite(team: Team, by, role: str, expires_in_days: int | None) -> tuple[Invite, str]:
+    return Invite.issue(team, role_from(role), by, expiry(expires_in_days))
+
+
+def invite_for_token(raw: str | None) -> Invite:
+    """The usable invitation this token opens: 404 for a wrong, used, revoked or expired one alike."""
+    invite = Invite.objects.usable().select_related("team").filter(digest=digest_token(raw or "")).first()
+    if invite is None:
+        raise not_found("invitation (it may have been used, revoked or have expired)")
+    return invite
+
+
+@transaction.atomic
+def accept(user, raw: str | None) -> tuple[Membership, bool]:
+    """Join the team with the invited role; (membership, joined). A member already in the team keeps
+    the role they have, and the invitation stays unused for someone else."""
+    invite = invite_for_token(raw)
+    # Two people accepting one invitation at once: the second finds it used.
+    if Invite.objects.usable().select_for_update().filter(pk=invite.pk).first() is None:
+        raise not_found("invitation (it may have been used, revoked or have expired)")
+    existing = Membership.objects.filter(team=invite.team, user=user).first()
+    if existing is not None:
+        return existing, False
+    membership = Membership.objects.create(team=invite.team, user=user, role=invite.role)
+    Invite.objects.filter(pk=invite.pk).update(accepted_by=user, accepted_at=timezone.now())
+    return membership, True
+
+
+def revoke_invite(invite: Invite) -> None:
+    Invite.objects.filter(pk=invite.pk).update(revoked_at=timezone.now())
+
+
+def _owners_locked(team: Team) -> int:
+    # Locking the owners' rows makes two owners demoting each other at once take turns.
+    return len(list(Membership.objects.select_for_update().filter(team=team, role=Role.OWNER).values_list("pk")))
+
+
+@transaction.atomic
+def change_role(membership: Membership, role: str) -> Membership:
+    role = role_from(role)
+    if membership.role == Role.OWNER and role != Role.OWNER and _owners_locked(membership.team) <= 1:
+        raise last_owner()
+    membership.role = role
+    membership.save(update_fields=["role"])
+    access_changed(membership.team)
+    return membership
+
+
+@transaction.atomic
+def remove(membership: Membership) -> None:
+    """Remove a member (or leave). Their open sockets on the team's canvases close within moments."""
+    if membership.role == Role.OWNER and _owners_locked(membership.team) <= 1:
+        raise last_owner()
+    membership.delete()
+    access_changed(membership.team)
+
+
+@transaction.atomic
+def move_canvas(canvas: Canvas, team: Team) -> Canvas:
+    if canvas.team_id != team.id:
+        canvas.team = team
+        canvas.save(update_fields=["team", "updated_at"])
+        notify_recheck([canvas.id])
+    return canvas
+
+
+def access_changed(team: Team) -> None:
+    notify_recheck(list(team.canvases.values_list("id", flat=True)))
+
+
+def notify_recheck(canvas_ids: list) -> None:
+    """After commit, tell every socket on these canvases to check its access again now."""
+    if not canvas_ids:
+        return
+
+    def send() -> None:
+        layer = get_channel_layer()
+        for canvas_id in canvas_ids:
+            async_to_sync(layer.group_send)(group_name(canvas_id), {"type": RECHECK})
+
+    transaction.on_commit(send)

@@ -1,0 +1,205 @@
+// The composer: the question, the models to ask (each as many times as wanted, within the limit),
+// the nodes it follows (the selection), a preview of exactly what the first model will be sent, and
+// "edit and run again" for an earlier question, which runs as a new branch beside the old one.
+
+import { api } from "./api.js";
+
+const PREVIEW_DELAY_MS = 300;
+
+export class Composer {
+  constructor(app, form) {
+    this.app = app;
+    this.form = form;
+    this.max = Number(form.dataset.maxModels) || 8;
+    this.text = form.querySelector("#prompt-text");
+    this.runButton = form.querySelector("#run-button");
+    this.hint = form.querySelector("#run-hint");
+    this.error = form.querySelector("#prompt-error");
+    this.following = form.querySelector("#following");
+    this.preview = form.querySelector("#context-preview");
+    this.banner = form.querySelector("#rerun-banner");
+    this.choices = [...form.querySelectorAll(".model-choice")];
+    this.rerun = null; // the prompt being edited and run again, or null
+    this.busy = false;
+    this.previewTimer = null;
+    this.previewRequest = 0;
+
+    form.addEventListener("submit", (event) => { event.preventDefault(); this.submit(); });
+    this.text.addEventListener("keydown", (event) => this.onKey(event));
+    this.text.addEventListener("input", () => this.changed());
+    for (const choice of this.choices) {
+      const box = choice.querySelector("input[type=checkbox]");
+      const count = choice.querySelector(".model-count");
+      box.addEventListener("change", () => { count.value = box.checked ? Math.max(1, Number(count.value) || 0) : 0; this.changed(); });
+      count.addEventListener("input", () => { box.checked = Number(count.value) > 0; this.changed(); });
+    }
+    form.querySelector("#clear-parents").addEventListener("click", () => app.selection.clear());
+    this.banner.querySelector("#rerun-cancel").addEventListener("click", () => this.leaveRerun());
+    this.preview.addEventListener("toggle", () => { if (this.preview.open) this.refreshPreview(); });
+    app.selection.onChange(() => { if (!this.rerun) this.showParents(); });
+    this.changed();
+  }
+
+  focus() { this.text.focus(); }
+
+  onKey(event) {
+    if (event.key !== "Enter" || event.isComposing) return;
+    if (event.shiftKey && !(event.ctrlKey || event.metaKey)) return; // Shift+Enter: a new line
+    event.preventDefault();
+    this.submit();
+  }
+
+  // The chosen models in the form's order, each repeated as many times as asked.
+  models() {
+    const ids = [];
+    for (const choice of this.choices) {
+      const box = choice.querySelector("input[type=checkbox]");
+      const count = box.checked ? Math.max(1, Math.floor(Number(choice.querySelector(".model-count").value) || 1)) : 0;
+      for (let i = 0; i < count; i += 1) ids.push(box.value);
+    }
+    return ids;
+  }
+
+  parents() {
+    return this.rerun ? [...(this.app.store.get(this.rerun)?.parents || [])] : this.app.selection.list();
+  }
+
+  changed() {
+    const total = this.models().length;
+    const over = total > this.max;
+    this.form.querySelector("#models-total").textContent = total ? `(${total} of at most ${this.max})` : "";
+    this.hint.textContent = over ? `At most ${this.max} answers per question.` : "";
+    this.runButton.disabled = this.busy || over;
+    this.schedulePreview();
+  }
+
+  showParents() {
+    const ids = this.parents();
+    this.following.hidden = ids.length === 0;
+    this.following.querySelector("#following-count").textContent = ids.length;
+    this.following.querySelector("#clear-parents").hidden = Boolean(this.rerun);
+    const list = this.following.querySelector("#following-list");
+    list.replaceChildren(...ids.slice(0, 6).map((id) => {
+      const item = document.createElement("li");
+      item.textContent = this.app.describe(id);
+      return item;
+    }));
+    if (ids.length > 6) list.append(Object.assign(document.createElement("li"), { textContent: `and ${ids.length - 6} more` }));
+    this.schedulePreview();
+  }
+
+  // "Edit and run again": the composer takes the old question's text, parents and models.
+  editPrompt(id) {
+    const prompt = this.app.store.get(id);
+    if (!prompt || prompt.kind !== "prompt") return;
+    this.rerun = id;
+    this.banner.hidden = false;
+    this.runButton.textContent = "Run as a new branch";
+    this.text.value = prompt.text;
+    const counts = new Map();
+    for (const child of this.app.store.childrenOf(id)) {
+      const model = this.app.store.get(child)?.model;
+      if (model) counts.set(model, (counts.get(model) || 0) + 1);
+    }
+    if (counts.size) this.setCounts(counts);
+    this.showParents();
+    this.changed();
+    this.text.focus();
+    this.text.select();
+  }
+
+  leaveRerun() {
+    if (!this.rerun) return;
+    this.rerun = null;
+    this.banner.hidden = true;
+    this.runButton.textContent = "Run";
+    this.showParents();
+  }
+
+  setCounts(counts) {
+    for (const choice of this.choices) {
+      const box = choice.querySelector("input[type=checkbox]");
+      const n = counts.get(box.value) || 0;
+      box.checked = n > 0;
+      choice.querySelector(".model-count").value = n;
+    }
+  }
+
+  showError(message) {
+    this.error.hidden = !message;
+    this.error.textContent = message || "";
+  }
+
+  async submit() {
+    if (this.busy) return;
+    const text = this.text.value;
+    const models = this.models();
+    if (!text.trim()) { this.showError("Write a question first."); return; }
+    if (!models.length) { this.showError("Choose at least one model."); return; }
+    if (models.length > this.max) { this.showError(`At most ${this.max} answers per question.`); return; }
+    this.busy = true;
+    this.changed();
+    this.showError("");
+    try {
+      const result = this.rerun
+        ? await api("POST", `/nodes/${this.rerun}/rerun`, { text, models })
+        : await api("POST", `/canvases/${this.app.canvasId}/prompts`, { text, models, parents: this.parents() });
+      const created = [result.prompt, ...result.responses];
+      for (const node of created) this.app.apply(node, { seen: true });
+      for (const warning of result.warnings || []) this.app.toast(warning.message);
+      this.text.value = "";
+      this.leaveRerun();
+      this.app.selection.clear();
+      this.app.viewport.reveal(created);
+    } catch (error) {
+      this.showError(error.message);
+    } finally {
+      this.busy = false;
+      this.changed();
+    }
+  }
+
+  schedulePreview() {
+    if (!this.preview.open) return;
+    clearTimeout(this.previewTimer);
+    this.previewTimer = setTimeout(() => this.refreshPreview(), PREVIEW_DELAY_MS);
+  }
+
+  // Exactly the messages the first chosen model would be sent, each role and text shown as plain text.
+  async refreshPreview() {
+    const field = (name) => this.preview.querySelector(`[data-field="${name}"]`);
+    const [model] = this.models();
+    if (!model) { field("status").textContent = "Choose a model to see its context."; field("messages").replaceChildren(); return; }
+    const request = ++this.previewRequest;
+    field("status").textContent = "Loading…";
+    try {
+      const result = await api("POST", `/canvases/${this.app.canvasId}/context`, { text: this.text.value, parents: this.parents(), model });
+      if (request !== this.previewRequest) return; // a newer preview is on its way
+      const name = this.app.models[model]?.display_name || "the model";
+      field("status").textContent = result.messages.length
+        ? `${result.messages.length} message(s) to ${name}:`
+        : "Nothing to send yet: write a question or select nodes to follow.";
+      field("messages").replaceChildren(...result.messages.map(messageItem));
+      field("wire").textContent = JSON.stringify(result.wire, null, 2);
+      field("wire-block").hidden = false;
+    } catch (error) {
+      if (request !== this.previewRequest) return;
+      field("status").textContent = `No preview: ${error.message}`;
+      field("messages").replaceChildren();
+      field("wire-block").hidden = true;
+    }
+  }
+}
+
+function messageItem(message) {
+  const item = document.createElement("li");
+  item.className = `message role-${message.role}`;
+  const role = document.createElement("span");
+  role.className = "role";
+  role.textContent = message.role;
+  const text = document.createElement("pre");
+  text.className = "message-text";
+  text.textContent = message.content;
+  item.append(role, text);
+  return item;
+}

@@ -1,0 +1,81 @@
+// The figures under each response and the canvas's total cost. While a response streams, time to
+// first token, speed and tokens are estimated here from the deltas as they arrive; node.done then
+// brings the provider's real figures.
+
+import { FINISHED, RUNNING } from "./store.js";
+
+const CHARS_PER_TOKEN = 4; // a rough, provider-neutral estimate, shown with "~"
+const live = new Map(); // id -> {seen, first, last, chars}
+
+export function noteSeen(id) {
+  if (!live.has(id)) live.set(id, { seen: performance.now(), first: null, last: null, chars: 0, seenQueued: true });
+}
+
+export function noteDelta(id, chars) {
+  const now = performance.now();
+  let entry = live.get(id);
+  // A response already streaming when the page loaded: its TTFT is not ours to measure.
+  if (!entry) live.set(id, (entry = { seen: now, first: null, last: null, chars: 0, seenQueued: false }));
+  if (entry.first == null) entry.first = now;
+  entry.last = now;
+  entry.chars += chars;
+}
+
+export function forget(id) { live.delete(id); }
+
+function seconds(ms) { return ms < 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`; }
+
+export function dollars(value) {
+  if (value === 0) return "$0";
+  const digits = value < 0.01 ? 6 : 4;
+  return `$${value.toFixed(digits).replace(/0+$/, "").replace(/\.$/, "")}`;
+}
+
+// {ttft, speed, tokens, cost}: the text of each metric slot ("" hides it).
+export function metricsText(node, text) {
+  const m = node.metrics || {};
+  if (RUNNING.has(node.status)) return liveText(node, text);
+  const out = { ttft: "", speed: "", tokens: "", cost: "" };
+  if (m.ttft_ms != null) out.ttft = `TTFT ${m.ttft_ms} ms`;
+  const speed = [];
+  if (m.tokens_per_s) speed.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
+  if (m.duration_ms != null) speed.push(seconds(m.duration_ms));
+  out.speed = speed.join(" · ");
+  if (m.output_tokens != null) {
+    const extra = [];
+    if (m.cached_input_tokens) extra.push(`${m.cached_input_tokens} cached`);
+    if (m.reasoning_tokens) extra.push(`${m.reasoning_tokens} reasoning`);
+    out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out${extra.length ? ` (${extra.join(", ")})` : ""}${m.usage_estimated ? " (est.)" : ""}`;
+  }
+  if (FINISHED.has(node.status)) out.cost = node.cost == null ? "no price" : `$${node.cost}`;
+  return out;
+}
+
+function liveText(node, text) {
+  const out = { ttft: "", speed: "", tokens: "", cost: "" };
+  const entry = live.get(node.id);
+  if (!entry || entry.first == null) {
+    if (entry?.seenQueued) out.ttft = `waiting ${seconds(performance.now() - entry.seen)}`;
+    return out;
+  }
+  if (entry.seenQueued) out.ttft = `TTFT ~${Math.round(entry.first - entry.seen)} ms`;
+  const elapsed = performance.now() - entry.first;
+  const tokens = Math.max(1, Math.round((text || "").length / CHARS_PER_TOKEN));
+  const streamed = entry.chars / CHARS_PER_TOKEN;
+  const rate = entry.last > entry.first ? streamed / ((entry.last - entry.first) / 1000) : 0;
+  out.speed = [rate ? `~${rate.toFixed(1)} tok/s` : "", seconds(elapsed)].filter(Boolean).join(" · ");
+  out.tokens = `~${tokens} out`;
+  return out;
+}
+
+// The canvas's spend so far: the sum of its finished responses' costs, and how many had no price.
+export function canvasCost(nodes) {
+  let total = 0;
+  let unpriced = 0;
+  for (const node of nodes) {
+    if (node.kind !== "response" || !FINISHED.has(node.status)) continue;
+    if (node.cost == null) unpriced += 1;
+    else total += Number(node.cost);
+  }
+  return { total: dollars(total), unpriced };
+}

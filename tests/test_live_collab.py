@@ -1,0 +1,379 @@
+"""Live collaboration on one canvas: who is there, comments, catching up after a drop, and sockets that
+lose their access (a removed member, a revoked or expired link, a moved canvas) being closed with 4403.
+
+The consumer reads the database from worker threads, so these tests commit (transaction=True).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import ApiToken
+from canvas import consumers
+from canvas.models import Comment, Membership, Node, NodeKind, Role, ShareLink, Team
+from canvas.presence import RedisPresence, people
+from config.asgi import application
+from engine import events
+from tests.stack import _redis_database
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+RECEIVE_S = 5
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def clean_up():
+    yield
+    await get_channel_layer().flush()
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", first_name="Bob", last_name="Builder", email="bob@example.com")
+
+
+@pytest.fixture
+def team(alice, bob, alice_canvas):
+    """Alice's personal team, where bob is a viewer, holding alice_canvas."""
+    Membership.objects.create(team=alice_canvas.team, user=bob, role=Role.VIEWER)
+    return alice_canvas.team
+
+
+@pytest.fixture
+def note(alice_canvas, alice):
+    return Node.objects.create(canvas=alice_canvas, kind=NodeKind.NOTE, text="A note", created_by=alice)
+
+
+def token(user) -> str:
+    return ApiToken.issue(user)[1]
+
+
+async def join(canvas, user=None, share: str | None = None) -> WebsocketCommunicator:
+    if share is not None:
+        communicator = WebsocketCommunicator(application, f"/ws/canvases/{canvas.id}/?share={share}")
+    else:
+        raw = await sync_to_async(token)(user)
+        headers = [(b"authorization", f"Bearer {raw}".encode())]
+        communicator = WebsocketCommunicator(application, f"/ws/canvases/{canvas.id}/", headers=headers)
+    connected, _ = await communicator.connect(timeout=RECEIVE_S)
+    assert connected
+    return communicator
+
+
+async def next_of(communicator: WebsocketCommunicator, kind: str) -> dict:
+    while True:
+        event = await communicator.receive_json_from(timeout=RECEIVE_S)
+        if event["type"] == kind:
+            return event
+
+
+async def presence_becomes(communicator: WebsocketCommunicator, names: list[str]) -> dict:
+    while True:
+        event = await next_of(communicator, "presence")
+        if [person["name"] for person in event["users"]] == names:
+            return event
+
+
+async def close_code(communicator: WebsocketCommunicator, *, stale_events: int = 0) -> int:
+    """Read until the server closes the socket; what it sends on the way must not be node events,
+    but for `stale_events` delivered while a stale access check is being renewed."""
+    while True:
+        output = await communicator.receive_output(timeout=RECEIVE_S)
+        if output["type"] == "websocket.close":
+            return output["code"]
+        if json.loads(output["text"])["type"].startswith("node."):
+            assert stale_events > 0, output
+            stale_events -= 1
+
+
+async def nothing_but(communicator: WebsocketCommunicator, *allowed: str) -> bool:
+    """True when nothing arrives in a moment except events of the `allowed` types."""
+    while not await communicator.receive_nothing(timeout=0.3):
+        event = await communicator.receive_json_from()
+        if event["type"] not in allowed:
+            return False
+    return True
+
+
+def share_token(canvas, by) -> str:
+    return ShareLink.issue(canvas, by)[1]
+
+
+# --- presence ----------------------------------------------------------------------------------------
+
+
+async def test_everyone_on_a_canvas_sees_who_is_there(alice, bob, team, alice_canvas):
+    first = await join(alice_canvas, alice)
+    await presence_becomes(first, ["alice"])
+
+    second = await join(alice_canvas, bob)
+
+    seen_by_alice = await presence_becomes(first, ["alice", "Bob Builder"])
+    seen_by_bob = await presence_becomes(second, ["alice", "Bob Builder"])
+    assert seen_by_alice == seen_by_bob
+    assert all(set(person) == {"name", "guest"} for person in seen_by_bob["users"])
+    assert "example.com" not in json.dumps(seen_by_bob)
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_someone_leaving_is_gone_from_presence(alice, bob, team, alice_canvas):
+    first = await join(alice_canvas, alice)
+    second = await join(alice_canvas, bob)
+    await presence_becomes(first, ["alice", "Bob Builder"])
+
+    await second.disconnect()
+
+    await presence_becomes(first, ["alice"])
+    await first.disconnect()
+
+
+async def test_a_share_link_holder_shows_as_guest(alice, alice_canvas):
+    raw = await sync_to_async(share_token)(alice_canvas, alice)
+    first = await join(alice_canvas, alice)
+
+    guest = await join(alice_canvas, share=raw)
+
+    event = await presence_becomes(first, ["alice", "guest"])
+    assert event["users"][1] == {"name": "guest", "guest": True}
+    await presence_becomes(guest, ["alice", "guest"])
+    await first.disconnect()
+    await guest.disconnect()
+
+
+async def test_two_tabs_of_one_person_show_them_once(alice, alice_canvas):
+    first = await join(alice_canvas, alice)
+    second = await join(alice_canvas, alice)
+
+    await presence_becomes(second, ["alice"])
+    await second.disconnect()
+
+    await presence_becomes(first, ["alice"])
+    await first.disconnect()
+
+
+# --- comments ----------------------------------------------------------------------------------------
+
+
+async def test_a_viewers_comment_reaches_everyone_on_the_canvas(alice, bob, team, alice_canvas, note):
+    first = await join(alice_canvas, alice)
+    second = await join(alice_canvas, bob)
+
+    await second.send_json_to({"type": "comment.create", "node": str(note.id), "text": "  Looks right.  "})
+
+    for communicator in (first, second):
+        event = await next_of(communicator, "comment.created")
+        assert event["comment"]["author"] == "Bob Builder"
+        assert (event["comment"]["node"], event["comment"]["text"]) == (str(note.id), "Looks right.")
+    stored = await sync_to_async(Comment.objects.select_related("author").get)()
+    assert (stored.author.username, stored.node_id, stored.text) == ("bob", note.id, "Looks right.")
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_comment_through_the_api_reaches_the_sockets(alice, bob, team, alice_canvas, note):
+    first = await join(alice_canvas, alice)
+
+    def post():
+        client = Client()
+        client.force_login(bob)
+        body = json.dumps({"text": "From a script"})
+        return client.post(f"/api/nodes/{note.id}/comments", body, content_type="application/json")
+
+    response = await sync_to_async(post)()
+
+    assert response.status_code == 201
+    event = await next_of(first, "comment.created")
+    assert event["comment"] == response.json()
+    await first.disconnect()
+
+
+async def test_a_client_that_reconnects_catches_up_on_comments(alice, bob, team, alice_canvas, note):
+    first = await join(alice_canvas, alice)
+    await first.disconnect()
+    await sync_to_async(Comment.objects.create)(node=note, author=bob, text="While you were away")
+
+    again = await join(alice_canvas, alice)
+
+    snapshot = await next_of(again, "comment.snapshot")
+    assert [(c["author"], c["text"]) for c in snapshot["comments"]] == [("Bob Builder", "While you were away")]
+    await again.disconnect()
+
+
+async def test_an_empty_comment_is_refused(alice, alice_canvas, note):
+    first = await join(alice_canvas, alice)
+
+    await first.send_json_to({"type": "comment.create", "node": str(note.id), "text": "   ", "ref": "c1"})
+
+    reply = await next_of(first, "error")
+    assert reply == {
+        "type": "error",
+        "error": {"code": "invalid", "message": "A comment needs some text."},
+        "ref": "c1",
+    }
+    await first.disconnect()
+
+
+async def test_guests_see_no_comments(alice, alice_canvas, note):
+    await sync_to_async(Comment.objects.create)(node=note, author=alice, text="Internal")
+    raw = await sync_to_async(share_token)(alice_canvas, alice)
+    guest = await join(alice_canvas, share=raw)
+    first = await join(alice_canvas, alice)
+
+    await first.send_json_to({"type": "comment.create", "node": str(note.id), "text": "Also internal"})
+    await next_of(first, "comment.created")
+
+    assert await nothing_but(guest, "presence")
+    await guest.disconnect()
+    await first.disconnect()
+
+
+async def test_an_unknown_message_is_answered_with_an_error(alice, alice_canvas):
+    first = await join(alice_canvas, alice)
+
+    await first.send_json_to({"type": "node.delete", "node": "x"})
+
+    assert (await next_of(first, "error"))["error"]["code"] == "unsupported"
+    await first.disconnect()
+
+
+# --- losing access -----------------------------------------------------------------------------------
+
+
+async def test_a_removed_members_socket_is_closed(alice, bob, team, alice_canvas):
+    watching = await join(alice_canvas, bob)
+
+    def remove():
+        client = Client()
+        client.force_login(alice)
+        key = Membership.objects.get(team=team, user=bob).key
+        return client.delete(f"/api/teams/{team.id}/members/{key}")
+
+    assert (await sync_to_async(remove)()).status_code == 204
+
+    assert await close_code(watching) == consumers.CLOSE_NOT_ALLOWED
+
+
+async def test_a_revoked_links_socket_is_closed(alice, alice_canvas):
+    link, raw = await sync_to_async(ShareLink.issue)(alice_canvas, alice)
+    guest = await join(alice_canvas, share=raw)
+
+    def revoke():
+        client = Client()
+        client.force_login(alice)
+        return client.delete(f"/api/canvases/{alice_canvas.id}/share-links/{link.id}")
+
+    assert (await sync_to_async(revoke)()).status_code == 204
+
+    assert await close_code(guest) == consumers.CLOSE_NOT_ALLOWED
+
+
+async def test_a_moved_canvas_closes_the_old_teams_sockets(alice, bob, team, alice_canvas):
+    watching = await join(alice_canvas, bob)
+    owner = await join(alice_canvas, alice)
+
+    def move():
+        elsewhere = Team.objects.create(name="Elsewhere")
+        Membership.objects.create(team=elsewhere, user=alice, role=Role.OWNER)
+        client = Client()
+        client.force_login(alice)
+        body = json.dumps({"team": str(elsewhere.id)})
+        return client.post(f"/api/canvases/{alice_canvas.id}/move", body, content_type="application/json")
+
+    assert (await sync_to_async(move)()).status_code == 200
+
+    assert await close_code(watching) == consumers.CLOSE_NOT_ALLOWED
+    assert await nothing_but(owner, "presence", "comment.snapshot")
+    await owner.disconnect()
+
+
+async def test_every_event_is_checked_again_even_when_no_one_announced_a_change(
+    alice, bob, team, alice_canvas, monkeypatch
+):
+    """Access taken away behind the app's back (in the database directly): the next event delivered
+    renews the check (in the background, so streams never wait on the database) and the socket closes."""
+    monkeypatch.setattr(consumers, "RECHECK_S", 0.0)
+    watching = await join(alice_canvas, bob)
+    await sync_to_async(Membership.objects.filter(user=bob, team=team).delete)()
+
+    for n in range(3):
+        await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": f"n{n}"}))
+
+    assert await close_code(watching, stale_events=3) == consumers.CLOSE_NOT_ALLOWED
+
+
+async def test_an_expired_links_socket_stops_receiving(alice, alice_canvas, monkeypatch):
+    monkeypatch.setattr(consumers, "RECHECK_S", 0.0)
+    link, raw = await sync_to_async(ShareLink.issue)(alice_canvas, alice, "", timezone.now() + timedelta(days=1))
+    guest = await join(alice_canvas, share=raw)
+    past = timezone.now() - timedelta(seconds=1)
+    await sync_to_async(ShareLink.objects.filter(pk=link.pk).update)(expires_at=past)
+
+    for n in range(3):
+        await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": f"n{n}"}))
+
+    assert await close_code(guest, stale_events=3) == consumers.CLOSE_NOT_ALLOWED
+
+
+async def test_a_promoted_viewer_is_served_with_the_new_role(alice, bob, team, alice_canvas, note, monkeypatch):
+    monkeypatch.setattr(consumers, "RECHECK_S", 0.0)
+    watching = await join(alice_canvas, bob)
+    await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.EDITOR)
+
+    await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": "n1"}))
+
+    assert (await next_of(watching, "node.created"))["node"] == {"id": "n1"}
+    await watching.disconnect()
+
+
+async def test_a_malformed_message_is_answered_and_the_socket_stays(alice, alice_canvas):
+    first = await join(alice_canvas, alice)
+
+    await first.send_to(text_data="{not json")
+    await first.send_to(text_data="[1, 2]")
+
+    assert (await next_of(first, "error"))["error"]["code"] == "invalid"
+    assert (await next_of(first, "error"))["error"]["code"] == "invalid"
+    await first.send_json_to({"type": "ping"})
+    assert (await next_of(first, "error"))["error"]["code"] == "unsupported"
+    await first.disconnect()
+
+
+# --- presence across processes ----------------------------------------------------------------------
+
+
+async def test_presence_is_shared_between_web_processes_through_redis():
+    """Two stores on one Redis stand for two web processes; an entry nobody refreshes expires."""
+    with _redis_database() as url:
+        one, other = RedisPresence(url), RedisPresence(url)
+        try:
+            await one.join("canvas-1", "socket-a", {"user": 1, "name": "alice"})
+            await other.join("canvas-1", "socket-b", {"user": None, "name": "guest"})
+            assert people(await one.entries("canvas-1")) == [ALICE, GUEST]
+
+            await other.leave("canvas-1", "socket-b")
+            assert people(await one.entries("canvas-1")) == [ALICE]
+
+            # An entry last refreshed a while ago: its process died without saying goodbye.
+            await other.join("canvas-1", "socket-c", {"user": 2, "name": "bob"}, ttl=-1)
+            assert people(await one.entries("canvas-1")) == [ALICE]
+            assert people(await one.entries("canvas-2")) == []
+        finally:
+            for store in (one, other):
+                for client in store._clients.values():
+                    await client.aclose()
+
+
+ALICE = {"name": "alice", "guest": False}
+GUEST = {"name": "guest", "guest": True}
