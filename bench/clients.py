@@ -37,6 +37,7 @@ class Stream:
     metrics: dict = field(default_factory=dict)  # the stored node's metrics (queue_ms, ttft_ms, ...)
     headers: dict[str, str] = field(default_factory=dict)  # Prism: the stream's user's Authorization
     problems: list[str] = field(default_factory=list)
+    ended: float | None = None  # when the stream ended: its node.done / node.error, or the end of the SSE
 
     def take(self, fragment: str, at: float) -> None:
         if not fragment:
@@ -67,6 +68,12 @@ async def run_direct(base_url: str, model: str, options: dict, prompts: list[str
         if isinstance(result, BaseException):
             stream.problems.append(f"direct request failed: {result!r}")
     return streams
+
+
+async def read_direct(client: httpx.AsyncClient, model: str, options: dict, stream: Stream) -> None:
+    """Read one chat completion stream straight from the simulator, noting when it ended."""
+    await _read_direct(client, model, options, stream)
+    stream.ended = time.perf_counter()
 
 
 async def _read_direct(client: httpx.AsyncClient, model: str, options: dict, stream: Stream) -> None:

@@ -126,3 +126,11 @@ def cpu_seconds(pid: int) -> float:
 
 def cpu_clocks(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident set size (VmRSS) in MiB, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"No VmRSS for pid {pid}")

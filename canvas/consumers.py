@@ -138,6 +138,13 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json(payload)
 
+    async def canvas_batch(self, event: dict) -> None:
+        """One tick of a worker's deltas for this canvas: still one WebSocket message per delta."""
+        if not self._still_allowed():
+            return
+        for payload in event["payloads"]:
+            await self.send_json(payload)
+
     async def access_recheck(self, event: dict) -> None:
         await self._allowed(force=True)
 

@@ -176,9 +176,10 @@ PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", True)
 PRISM_SIMULATOR_URL = env_str("PRISM_SIMULATOR_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}/simulator/v1")
 PRISM_SYSTEM_PROMPT = env_str("PRISM_SYSTEM_PROMPT")
 
-# Streaming relay: deltas are sent to browsers in batches at most this far apart, and partial text is
-# written to the database this often so a reload or a crash loses little.
-PRISM_FLUSH_MS = env_int("PRISM_FLUSH_MS", 30)
+# Streaming relay: each process sends every stream's new text in one batch, at most once per
+# PRISM_FLUSH_MS (under load batches coalesce on their own); partial text is written to the database
+# every PRISM_PERSIST_MS, so a reload or a crash loses little.
+PRISM_FLUSH_MS = env_int("PRISM_FLUSH_MS", 10)
 PRISM_PERSIST_MS = env_int("PRISM_PERSIST_MS", 1000)
 # A run whose heartbeat is older than this is taken for dead and marked interrupted by the sweeper.
 PRISM_STALE_AFTER_S = env_float("PRISM_STALE_AFTER_S", 30.0)

@@ -13,6 +13,7 @@ state instead. A joining client therefore never reads text with a hole in it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,7 @@ import redis.retry
 from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 TTL_S = 24 * 3600
@@ -42,11 +44,23 @@ return 1
 """
 
 
+# Connections one client may open; past that a command waits for a free one instead of failing with
+# "Too many connections" (hundreds of streams share one loop's client).
+MAX_CONNECTIONS = 64
+
+
 def redis_async(url: str) -> aioredis.Redis:
     """A client whose pooled connections survive Redis restarting: a connection Redis dropped is
     reconnected and the command tried again, a few times, briefly (every command we send may be)."""
     retry = redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
-    return aioredis.Redis.from_url(url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=30,
+        retry=retry,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def redis_sync(url: str) -> redis.Redis:
@@ -54,11 +68,24 @@ def redis_sync(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+
+
 @dataclass
 class LiveState:
     text: str = ""
     reasoning: str = ""
     seq: int = 0
+
+
+@dataclass(frozen=True)
+class Append:
+    """Delta `seq` of a node's live state."""
+
+    node_id: str
+    seq: int
+    text: str
+    reasoning: str
 
 
 class MemoryLiveStore:
@@ -77,9 +104,16 @@ class MemoryLiveStore:
             state.seq = seq
             return True
 
+    async def append_many(self, appends: list[Append]) -> list[bool]:
+        return [await self.append(a.node_id, a.seq, a.text, a.reasoning) for a in appends]
+
     async def replace(self, node_id: str, state: LiveState) -> None:
         with self._lock:
             self._states[node_id] = LiveState(state.text, state.reasoning, state.seq)
+
+    async def replace_many(self, states: dict[str, LiveState]) -> None:
+        for node_id, state in states.items():
+            await self.replace(node_id, state)
 
     async def read(self, node_id: str) -> LiveState | None:
         return self.read_sync(node_id)
@@ -117,11 +151,37 @@ class RedisLiveStore:
         """Add delta `seq` to the state; False (and nothing changed) if the state is not at `seq - 1`."""
         return bool(await self._client().eval(_APPEND, 3, *self._keys(node_id), seq, text, reasoning, TTL_S))
 
+    async def append_many(self, appends: list[Append]) -> list[bool]:
+        """Every append in one round trip (EVALSHA in a pipeline); True for each one applied."""
+        results = await self._evalsha_all(appends)
+        if any(isinstance(result, NoScriptError) for result in results):
+            # Redis restarted or flushed its scripts: load it once, then run the refused appends again
+            # (an append refused with NOSCRIPT changed nothing).
+            await self._client().script_load(_APPEND)
+            again = [a for a, result in zip(appends, results, strict=True) if isinstance(result, NoScriptError)]
+            retried = iter(await self._evalsha_all(again))
+            results = [next(retried) if isinstance(result, NoScriptError) else result for result in results]
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return [bool(result) for result in results]
+
+    async def _evalsha_all(self, appends: list[Append]) -> list:
+        # Not pipe.scripts: the pipeline would then ask SCRIPT EXISTS first, one more round trip each time.
+        async with self._client().pipeline(transaction=False) as pipe:
+            for a in appends:
+                pipe.evalsha(_APPEND_SHA, 3, *self._keys(a.node_id), a.seq, a.text, a.reasoning, TTL_S)
+            return await pipe.execute(raise_on_error=False)
+
     async def replace(self, node_id: str, state: LiveState) -> None:
-        text_key, reasoning_key, seq_key = self._keys(node_id)
+        await self.replace_many({node_id: state})
+
+    async def replace_many(self, states: dict[str, LiveState]) -> None:
         async with self._client().pipeline(transaction=True) as pipe:
-            pipe.set(text_key, state.text, ex=TTL_S).set(reasoning_key, state.reasoning, ex=TTL_S)
-            pipe.set(seq_key, state.seq, ex=TTL_S)
+            for node_id, state in states.items():
+                text_key, reasoning_key, seq_key = self._keys(node_id)
+                pipe.set(text_key, state.text, ex=TTL_S).set(reasoning_key, state.reasoning, ex=TTL_S)
+                pipe.set(seq_key, state.seq, ex=TTL_S)
             await pipe.execute()
 
     async def read(self, node_id: str) -> LiveState | None:

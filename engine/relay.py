@@ -1,4 +1,4 @@
-"""Batches a stream's deltas for browsers and keeps its partial text saved."""
+"""A stream's text as it arrives: buffered here, published in batches by the loop's Publisher."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ import asyncio
 import logging
 import time
 
-from channels.db import database_sync_to_async
-from django.conf import settings
-from redis.exceptions import RedisError
-
-from engine import events, store
-from engine.live import LiveState, live_store
+from engine import events
+from engine.live import live_store
+from engine.publisher import SHARED_STATE_ERRORS, publisher
 
 log = logging.getLogger(__name__)
 
-# Redis (live state, channel layer) may restart under a stream; the stream goes on without it.
-SHARED_STATE_ERRORS = (RedisError, OSError)
 FINAL_EVENT_ATTEMPTS = 5
 
 
@@ -24,17 +19,16 @@ class Relay:
     def __init__(self, node_id: str, canvas_id: str):
         self.node_id = node_id
         self.canvas_id = canvas_id
-        self.flush_s = settings.PRISM_FLUSH_MS / 1000
-        self.persist_s = settings.PRISM_PERSIST_MS / 1000
         self.seq = 0
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
-        self._last_flush = time.monotonic()
-        self._last_persist = time.monotonic()
-        self._persisted_seq = 0
-        self._redis_failing = False  # so an outage is logged once per stream, not at every flush
+        # The publisher's: the tick publishing this stream's last delta, and what is saved in the database
+        # (the claim has just written the heartbeat).
+        self.in_flight: asyncio.Future | None = None
+        self.persisted_seq = 0
+        self.saved_at = time.monotonic()
 
     @property
     def text(self) -> str:
@@ -50,59 +44,25 @@ class Relay:
 
     def add(self, kind: str, fragment: str) -> None:
         (self._pending_text if kind == "text" else self._pending_reasoning).append(fragment)
+        publisher().mark_dirty(self)
 
-    def seconds_to_flush(self) -> float | None:
-        """How long the pending deltas may still wait; None when nothing waits."""
-        if not self.has_pending:
-            return None
-        return max(0.0, self._last_flush + self.flush_s - time.monotonic())
-
-    async def flush_if_due(self) -> None:
-        wait = self.seconds_to_flush()
-        if wait is not None and wait <= 0:
-            await self.flush()
-        if time.monotonic() - self._last_persist >= self.persist_s:
-            await self.persist()
-
-    async def flush(self) -> None:
-        if not self.has_pending:
-            return
+    def take(self) -> events.NodeDelta:
+        """The pending fragments as the next delta (the publisher's tick calls this)."""
         text, reasoning = "".join(self._pending_text), "".join(self._pending_reasoning)
         self._pending_text.clear()
         self._pending_reasoning.clear()
         self._text.append(text)
         self._reasoning.append(reasoning)
         self.seq += 1
-        self._last_flush = time.monotonic()
-        # Live state first, then the event: a client that joins in between reads it from the snapshot.
-        try:
-            await self._write_live(text, reasoning)
-            await events.send(
-                self.canvas_id,
-                events.NodeDelta(type="node.delta", node=self.node_id, seq=self.seq, text=text, reasoning=reasoning),
-            )
-        except SHARED_STATE_ERRORS as exc:
-            # The text stays here and goes on being saved; the next flush repairs the live state, and
-            # browsers that missed a delta see a gap in seq and resynchronise from the snapshot.
-            if not self._redis_failing:
-                log.warning("Stream %s goes on without Redis for now (%s)", self.node_id, exc)
-            self._redis_failing = True
-        else:
-            if self._redis_failing:
-                log.warning("Stream %s reaches Redis again at seq %s", self.node_id, self.seq)
-            self._redis_failing = False
+        return events.NodeDelta(type="node.delta", node=self.node_id, seq=self.seq, text=text, reasoning=reasoning)
 
-    async def _write_live(self, text: str, reasoning: str) -> None:
-        store_ = live_store()
-        if not await store_.append(self.node_id, self.seq, text, reasoning):
-            # The store lost a write or its state (Redis restarted): put back the whole text.
-            await store_.replace(self.node_id, LiveState(self.text, self.reasoning, self.seq))
+    async def drain(self) -> None:
+        """Return once every fragment added so far is in the live state and sent to the canvas."""
+        await publisher().drain(self)
 
-    async def persist(self) -> None:
-        """Save the partial text (and the heartbeat the sweeper watches)."""
-        self._last_persist = time.monotonic()
-        await database_sync_to_async(store.save_partial)(self.node_id, self.text, self.reasoning, self.seq)
-        self._persisted_seq = self.seq
+    def running(self):
+        """Keep the partial text saved and the heartbeat fresh while the run lives (a context manager)."""
+        return publisher().running(self)
 
 
 async def send_event(canvas_id: str, payload: events.CanvasEvent, *, final: bool = False) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from channels.db import database_sync_to_async
 
 from canvas.models import NodeStatus
-from engine import cancellation, events, store, sweeper
+from engine import cancellation, events, store
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay, forget_live, send_event
 from engine.slots import provider_slots
@@ -40,7 +40,7 @@ async def run_response(node_id: str) -> None:
     await send_event(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
     run = StreamRun(plan)
     # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
-    async with sweeper.heartbeat(run.relay):
+    async with run.relay.running():
         async with cancellation.registered(node_id):
             try:
                 outcome = await run.execute()
@@ -102,7 +102,8 @@ class StreamRun:
         return await self.stop(NodeStatus.ERROR if self.error else NodeStatus.DONE)
 
     async def stop(self, status: str) -> Outcome:
-        await self.relay.flush()
+        # Every delta is in the live state and sent before the closing event can be.
+        await self.relay.drain()
         text, reasoning = self.relay.text, self.relay.reasoning
         usage = self.usage or estimated_usage(self.plan.request.messages, text, reasoning)
         ended = time.monotonic()
@@ -129,7 +130,6 @@ class StreamRun:
                 done, _ = await asyncio.wait({pending}, timeout=self._wait_s())
                 if not done:
                     self._check_deadline()
-                    await self.relay.flush_if_due()
                     continue
                 try:
                     event = pending.result()
@@ -139,7 +139,6 @@ class StreamRun:
                     pending = None
                 if self._handle(event):
                     return
-                await self.relay.flush_if_due()
         finally:
             if pending is not None:
                 pending.cancel()
@@ -148,10 +147,7 @@ class StreamRun:
             await iterator.aclose()
 
     def _wait_s(self) -> float:
-        flush = self.relay.seconds_to_flush()
-        deadline = self._deadline() - time.monotonic()
-        until_persist = self.relay.persist_s
-        return max(0.0, min(x for x in (flush, deadline, until_persist) if x is not None))
+        return max(0.0, self._deadline() - time.monotonic())
 
     def _deadline(self) -> float:
         account = self.plan.account

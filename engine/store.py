@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -51,10 +51,56 @@ def claim(node_id: str) -> RunPlan | None:
     )
 
 
+@dataclass(frozen=True)
+class Partial:
+    """A running response's text so far; saving it is also its heartbeat."""
+
+    node_id: str
+    text: str
+    reasoning: str
+    seq: int
+
+
 def save_partial(node_id: str, text: str, reasoning: str, seq: int) -> None:
-    Node.objects.filter(id=node_id, status=NodeStatus.STREAMING).update(
-        text=text, reasoning=reasoning, seq=seq, heartbeat_at=timezone.now()
+    save_partials([Partial(node_id, text, reasoning, seq)])
+
+
+def save_partials(partials: list[Partial]) -> None:
+    """Save many runs' partial text at once (one statement on PostgreSQL, one transaction elsewhere),
+    however many streams a process holds. Only a response still streaming is touched: an ended one
+    keeps its final text."""
+    if not partials:
+        return
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        _save_partials_in_one_statement(partials, now)
+        return
+    with transaction.atomic():
+        for partial in partials:
+            Node.objects.filter(id=partial.node_id, status=NodeStatus.STREAMING).update(
+                text=partial.text, reasoning=partial.reasoning, seq=partial.seq, heartbeat_at=now
+            )
+
+
+def _save_partials_in_one_statement(partials: list[Partial], now: datetime) -> None:
+    column = {name: connection.ops.quote_name(Node._meta.get_field(name).column) for name in _PARTIAL_FIELDS}
+    rows = ", ".join(["(%s::uuid, %s, %s, %s::integer)"] * len(partials))
+    sql = (
+        f"UPDATE {connection.ops.quote_name(Node._meta.db_table)} AS n"
+        f" SET {column['text']} = v.text, {column['reasoning']} = v.reasoning, {column['seq']} = v.seq,"
+        f" {column['heartbeat_at']} = %s"
+        f" FROM (VALUES {rows}) AS v(id, text, reasoning, seq)"
+        f" WHERE n.{column['id']} = v.id AND n.{column['status']} = %s"
     )
+    params: list = [now]
+    for partial in partials:
+        params += [str(partial.node_id), partial.text, partial.reasoning, partial.seq]
+    params.append(NodeStatus.STREAMING)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_PARTIAL_FIELDS = ("id", "text", "reasoning", "seq", "heartbeat_at", "status")
 
 
 @transaction.atomic

@@ -10,9 +10,7 @@ queued again; the claim is conditional, so a duplicate task finds nothing to do.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -37,26 +35,6 @@ QUEUED_GIVE_UP_S = 3600.0
 
 def heartbeat_interval_s() -> float:
     return max(1.0, min(10.0, settings.PRISM_STALE_AFTER_S / 3))
-
-
-@asynccontextmanager
-async def heartbeat(relay):
-    """Keep a run's heartbeat fresh for as long as it lives, waiting for a slot or a retry included."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(heartbeat_interval_s())
-            try:
-                await relay.persist()
-            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the run goes on
-                log.warning("Heartbeat of %s not saved (%s)", relay.node_id, exc)
-
-    task = asyncio.ensure_future(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def sweep_stale_runs(stale_after_s: float | None = None, *, requeue: bool | None = None) -> int:

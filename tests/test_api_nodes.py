@@ -597,8 +597,9 @@ class Listener:
 
     async def next(self, timeout: float = 5.0) -> dict:
         message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-        self.events.append(message["payload"])
-        return message["payload"]
+        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
+        self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
+        return payloads[-1]
 
     async def until(self, kind: str, node_id, timeout: float = 5.0) -> dict:
         """The first event of `kind` about `node_id`, waiting for it if it has not come yet."""

@@ -243,12 +243,13 @@ class Client:
         elif kind == "node.snapshot":
             self.snapshot(event["node"])
 
-    async def receive(self, timeout: float) -> dict | None:
+    async def receive(self, timeout: float) -> list[dict] | None:
         try:
             message = await asyncio.wait_for(get_channel_layer().receive(self.channel), timeout)
         except TimeoutError:
             return None
-        return message["payload"]
+        # A tick's deltas for the canvas come as one batch, which a browser gets as one message each.
+        return message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.join()
@@ -257,13 +258,13 @@ class Client:
                 await self.leave()
                 await asyncio.sleep(self.rng.uniform(0.02, 0.3))
                 await self.join()
-            event = await self.receive(0.05)
-            if event is not None:
+            for event in await self.receive(0.05) or []:
                 await self.apply(event)
                 if self.kind == "sluggish" and event["type"] == "node.delta" and self.rng.random() < 0.1:
                     await asyncio.sleep(self.rng.uniform(0.1, 0.5))  # not reading while text streams
-        while (event := await self.receive(0.2)) is not None:  # what was sent before the end
-            await self.apply(event)
+        while (batch := await self.receive(0.2)) is not None:  # what was sent before the end
+            for event in batch:
+                await self.apply(event)
 
 
 @pytest.fixture

@@ -84,8 +84,9 @@ class Listener:
             message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
         except TimeoutError:
             return None
-        self.events.append(message["payload"])
-        return message["payload"]
+        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
+        self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
+        return payloads[-1]
 
     async def drain(self) -> list[dict]:
         while await self.receive(0.05) is not None:
