@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from engine import events, store
+from engine.db import in_db_thread
 from engine.live import Append, LiveState, live_store
 from engine.sweeper import heartbeat_interval_s
 
@@ -226,7 +226,7 @@ class Publisher:
             return
         partials = [store.Partial(r.node_id, r.text, r.reasoning, r.seq) for r in relays]
         try:
-            await database_sync_to_async(store.save_partials)(partials)
+            await in_db_thread(store.save_partials, partials)
         except Exception as exc:  # noqa: BLE001 - saved at the next period; the streams go on
             log.warning("Partial text of %s streams not saved (%s)", len(partials), exc)
             return

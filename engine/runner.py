@@ -8,10 +8,9 @@ import random
 import time
 from collections.abc import AsyncIterator
 
-from channels.db import database_sync_to_async
-
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
+from engine.db import in_db_thread
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay, forget_live, send_event
 from engine.slots import provider_slots
@@ -34,7 +33,7 @@ class _RetryBeforeFirstToken(Exception):
 
 
 async def run_response(node_id: str) -> None:
-    plan = await database_sync_to_async(store.claim)(node_id)
+    plan = await in_db_thread(store.claim, node_id)
     if plan is None:
         return
     await send_event(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
@@ -51,7 +50,7 @@ async def run_response(node_id: str) -> None:
                 log.exception("Run of %s failed", node_id)
                 run.error = ProviderError("server", "The run failed inside Prism.")
                 outcome = await run.stop(NodeStatus.ERROR)
-    payload = await database_sync_to_async(store.finish)(plan, outcome)
+    payload = await in_db_thread(store.finish, plan, outcome)
     await forget_live(node_id)
     if payload is None:
         return  # the sweeper took this run for dead and has ended the node already
