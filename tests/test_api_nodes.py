@@ -13,7 +13,6 @@ import uuid
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connections
 from django.test import AsyncClient, Client
 
@@ -21,10 +20,10 @@ from accounts.models import ApiToken
 from canvas.models import Edge, Membership, Node, NodeKind, NodeStatus, Role
 from canvas.services import create_note, create_prompt
 from engine import loops, store
-from engine.events import group_name
 from engine.runner import run_response
 from providers.adapters import openai_compat  # noqa: F401 - imported up front, not inside a timed run
 from providers.models import Model, ProviderAccount
+from tests.listening import Listener
 
 pytestmark = pytest.mark.django_db
 
@@ -579,42 +578,6 @@ def test_the_openapi_document_describes_every_endpoint_with_its_shapes(api):
 
 
 # --- events and real runs (committed, against the simulator) -------------------------------------------
-
-
-class Listener:
-    """A channel in the canvas's group, as a browser's consumer would have."""
-
-    def __init__(self, canvas_id) -> None:
-        self.layer = get_channel_layer()
-        self.group = group_name(canvas_id)
-        self.channel = ""
-        self.events: list[dict] = []
-
-    async def open(self) -> Listener:
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(self.group, self.channel)
-        return self
-
-    async def next(self, timeout: float = 5.0) -> dict:
-        message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
-        self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
-        return payloads[-1]
-
-    async def until(self, kind: str, node_id, timeout: float = 5.0) -> dict:
-        """The first event of `kind` about `node_id`, waiting for it if it has not come yet."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            for event in self.events:
-                node = event.get("node")
-                if event["type"] == kind and (node == str(node_id) or (node or {}).get("id") == str(node_id)):
-                    return event
-            left = deadline - asyncio.get_running_loop().time()
-            assert left > 0, f"no {kind} for {node_id}"
-            try:
-                await self.next(left)
-            except TimeoutError:
-                pass
 
 
 async def until(condition, timeout: float = 5.0) -> None:

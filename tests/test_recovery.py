@@ -27,7 +27,6 @@ import pytest
 import pytest_asyncio
 import redis
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.db import connections
 from django.utils import timezone
@@ -37,7 +36,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from canvas.models import Node, NodeStatus
 from canvas.services import create_prompt
 from engine import store
-from engine.events import group_name
 from engine.live import LiveState, RedisLiveStore, live_store
 from engine.runner import run_response
 from engine.sweeper import sweep_stale_runs
@@ -47,10 +45,10 @@ from engine.tasks import run_response_task
 from providers.adapters import openai_compat  # noqa: F401
 from providers.simulator import catalogue
 from providers.simulator.plan import build_plan
+from tests.listening import TERMINAL, Listener
 from tests.stack import PYTHON, ROOT, WORKER_COMMAND, LiveStack, free_port, live_stack
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
-TERMINAL = ("node.done", "node.error")
 EVENT_TIMEOUT_S = 60.0
 
 
@@ -63,50 +61,6 @@ async def close_runner_connections():
     can be dropped at the end of the session."""
     yield
     await sync_to_async(connections.close_all)()
-
-
-class Listener:
-    """A channel in the canvas's group, as a browser's consumer would have."""
-
-    def __init__(self, canvas_id) -> None:
-        self.layer = get_channel_layer()
-        self.group = group_name(canvas_id)
-        self.channel = ""
-        self.events: list[dict] = []
-
-    async def open(self) -> Listener:
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(self.group, self.channel)
-        return self
-
-    async def receive(self, timeout: float) -> dict | None:
-        try:
-            message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-        except TimeoutError:
-            return None
-        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
-        self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
-        return payloads[-1]
-
-    async def drain(self) -> list[dict]:
-        while await self.receive(0.05) is not None:
-            pass
-        return self.events
-
-    async def wait_for_deltas(self, count: int, timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.deltas) < count:
-            left = deadline - asyncio.get_running_loop().time()
-            assert left > 0, f"only {len(self.deltas)} deltas arrived"
-            await self.receive(left)
-
-    @property
-    def deltas(self) -> list[dict]:
-        return [e for e in self.events if e["type"] == "node.delta"]
-
-    @property
-    def terminals(self) -> list[dict]:
-        return [e for e in self.events if e["type"] in TERMINAL]
 
 
 def joined(deltas: list[dict], up_to: int | None = None) -> str:

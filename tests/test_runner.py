@@ -12,14 +12,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connections
 from django.utils import timezone
 
 from canvas.models import Node
 from canvas.services import create_prompt
 from engine import cancellation
-from engine.events import group_name
 from engine.live import live_store
 from engine.runner import run_response
 
@@ -28,11 +26,11 @@ from engine.runner import run_response
 from providers.adapters import openai_compat  # noqa: F401
 from providers.models import Price
 from providers.simulator.text import count_tokens
+from tests.listening import Listener
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
-TERMINAL = ("node.done", "node.error")
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -41,51 +39,6 @@ async def close_runner_connections():
     can be dropped at the end of the session."""
     yield
     await sync_to_async(connections.close_all)()
-
-
-class Listener:
-    """A channel in the canvas's group, as a browser's consumer would have."""
-
-    def __init__(self, canvas_id) -> None:
-        self.layer = get_channel_layer()
-        self.group = group_name(canvas_id)
-        self.channel = ""
-        self.events: list[dict] = []
-
-    async def open(self) -> Listener:
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(self.group, self.channel)
-        return self
-
-    async def receive(self, timeout: float) -> dict | None:
-        try:
-            message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-        except TimeoutError:
-            return None
-        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
-        self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
-        return payloads[-1]
-
-    async def drain(self) -> list[dict]:
-        """Everything sent so far: a run has sent all its events by the time it returns."""
-        while await self.receive(0.05) is not None:
-            pass
-        return self.events
-
-    async def wait_for_deltas(self, count: int, timeout: float = 5.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.deltas) < count:
-            left = deadline - asyncio.get_running_loop().time()
-            assert left > 0, f"only {len(self.deltas)} deltas arrived"
-            await self.receive(left)
-
-    @property
-    def deltas(self) -> list[dict]:
-        return [e for e in self.events if e["type"] == "node.delta"]
-
-    @property
-    def terminals(self) -> list[dict]:
-        return [e for e in self.events if e["type"] in TERMINAL]
 
 
 def set_params(model, **simulator: Any) -> None:

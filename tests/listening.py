@@ -1,0 +1,67 @@
+"""A test's seat in a canvas's channel-layer group: it hears what a browser's consumer would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.layers import get_channel_layer
+
+from engine.events import group_name
+
+TERMINAL = ("node.done", "node.error")
+
+
+class Listener:
+    def __init__(self, canvas_id) -> None:
+        self.layer = get_channel_layer()
+        self.group = group_name(canvas_id)
+        self.channel = ""
+        self.events: list[dict] = []
+
+    async def open(self) -> Listener:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(self.group, self.channel)
+        return self
+
+    async def receive(self, timeout: float) -> dict | None:
+        """The next message's last event, or None when nothing came in `timeout` seconds."""
+        try:
+            message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
+        except TimeoutError:
+            return None
+        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
+        self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
+        return payloads[-1]
+
+    async def drain(self) -> list[dict]:
+        """Everything sent so far: a run has sent all its events by the time it returns."""
+        while await self.receive(0.05) is not None:
+            pass
+        return self.events
+
+    async def wait_for_deltas(self, count: int, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.deltas) < count:
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0, f"only {len(self.deltas)} deltas arrived"
+            await self.receive(left)
+
+    async def until(self, kind: str, node_id, timeout: float = 5.0) -> dict:
+        """The first event of `kind` about `node_id`, waiting for it if it has not come yet."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for event in self.events:
+                node = event.get("node")
+                if event["type"] == kind and (node == str(node_id) or (node or {}).get("id") == str(node_id)):
+                    return event
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0, f"no {kind} for {node_id}"
+            await self.receive(left)
+
+    @property
+    def deltas(self) -> list[dict]:
+        return [e for e in self.events if e["type"] == "node.delta"]
+
+    @property
+    def terminals(self) -> list[dict]:
+        return [e for e in self.events if e["type"] in TERMINAL]
