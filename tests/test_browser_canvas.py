@@ -7,10 +7,10 @@ import re
 import subprocess
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.browser import chromium
 from tests.stack import PYTHON, ROOT, LiveStack, live_stack
-from tests.test_browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -57,10 +57,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

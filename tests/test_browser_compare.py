@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from tests.browser import ARTIFACTS, chromium
 from tests.stack import LiveStack, live_stack
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, sign_in
+from tests.test_browser import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,10 +26,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

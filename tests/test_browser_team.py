@@ -9,14 +9,15 @@ import secrets
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.stack import ROOT, live_stack
-from tests.test_browser import CHROMIUM_ARGS, ask, open_new_canvas, shown_text, sign_in, stored_text
+from tests.browser import ARTIFACTS, chromium
+from tests.stack import live_stack
+from tests.test_browser import ask, open_new_canvas, shown_text, sign_in, stored_text
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = ROOT / "test-artifacts"
+
 ANSWER_TIMEOUT_MS = 60_000
 MODELS = ["Simulator · Swift", "Simulator · Reasoner"]
 
@@ -29,10 +30,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def new_page(browser: Browser) -> Page:

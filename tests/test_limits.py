@@ -285,15 +285,14 @@ def _spent_team(stack, budget: str) -> str:
 
 @pytest.mark.browser
 def test_the_page_shows_why_a_prompt_was_refused_and_a_budget_nearing_its_end(tmp_path_factory):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
+    from tests.browser import chromium
     from tests.stack import live_stack
-    from tests.test_browser import CHROMIUM_ARGS
     from tests.test_browser_canvas import SWIFT, choose
 
-    with live_stack("embedded", tmp_path_factory.mktemp("limits-ui")) as stack, sync_playwright() as playwright:
+    with live_stack("embedded", tmp_path_factory.mktemp("limits-ui")) as stack, chromium() as browser:
         canvas_id = _spent_team(stack, "1.00")
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(15_000)
         page.goto(f"{stack.base_url}/accounts/login/")
@@ -313,4 +312,3 @@ def test_the_page_shows_why_a_prompt_was_refused_and_a_budget_nearing_its_end(tm
         page.get_by_role("button", name="Run").click()
         expect(page.locator("#toast")).to_contain_text("83% of this month's budget is spent")
         expect(page.locator("#prompt-error")).to_be_hidden()
-        browser.close()

@@ -10,6 +10,7 @@ import anthropic
 import httpx2
 
 from providers.base import AccountConfig, Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
+from providers.errors import retry_after, transport_error, unexpected
 from providers.http import make_httpx2_client
 
 # max_tokens is required by the API; this is the answer length when a model's params do not say.
@@ -184,15 +185,17 @@ def provider_error(exc: Exception, api_key: str = "") -> ProviderError:
 def _classify(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APIStatusError):
         return _status_error(exc)
-    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return ProviderError("timeout", "The provider took too long to answer.", retryable=True)
-    if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
-        return ProviderError("stream_cut", "The provider closed the connection mid-stream.")
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        return ProviderError("network", "The provider could not be reached.", retryable=True)
+    transport = transport_error(
+        exc,
+        timeouts=(anthropic.APITimeoutError, httpx2.TimeoutException),
+        cuts=(httpx2.RemoteProtocolError, httpx2.ReadError),
+        unreachable=(anthropic.APIConnectionError, httpx2.TransportError),
+    )
+    if transport is not None:
+        return transport
     if isinstance(exc, anthropic.APIError):
         return ProviderError("server", str(exc.message)[:2000])
-    return ProviderError("server", f"Unexpected failure: {type(exc).__name__}")
+    return unexpected(exc)
 
 
 def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
@@ -216,15 +219,3 @@ def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
     if any(hint in message.lower() for hint in _CONTEXT_HINTS):
         return ProviderError("context_length", message)
     return ProviderError("bad_request", message)
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds to wait, from `retry-after-ms` or `retry-after` (seconds); the SDK honours both."""
-    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(header)
-        if raw:
-            try:
-                return max(0.0, float(raw) * scale)
-            except ValueError:
-                continue
-    return None

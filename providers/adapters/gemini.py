@@ -21,6 +21,7 @@ from google import genai
 from google.genai import errors, types
 
 from providers.base import AccountConfig, Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
+from providers.errors import transport_error, unexpected
 from providers.http import make_http_client
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
@@ -233,13 +234,13 @@ def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, pydantic.ValidationError):
         fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
         return ProviderError("bad_request", f"The model's parameters are not valid for Gemini ({fields}).")
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError("timeout", "The provider took too long to answer.", retryable=True)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return ProviderError("stream_cut", "The provider closed the connection mid-stream.")
-    if isinstance(exc, httpx.TransportError):
-        return ProviderError("network", "The provider could not be reached.", retryable=True)
-    return ProviderError("server", f"Unexpected failure: {type(exc).__name__}")
+    transport = transport_error(
+        exc,
+        timeouts=(httpx.TimeoutException,),
+        cuts=(httpx.RemoteProtocolError, httpx.ReadError),
+        unreachable=(httpx.TransportError,),
+    )
+    return transport if transport is not None else unexpected(exc)
 
 
 def _api_error(exc: errors.APIError) -> ProviderError:

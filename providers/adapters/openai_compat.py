@@ -9,6 +9,7 @@ import httpx
 import openai
 
 from providers.base import Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
+from providers.errors import retry_after, transport_error, unexpected
 from providers.http import make_http_client
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
@@ -116,15 +117,17 @@ def mid_stream(error: ProviderError) -> ProviderError:
 def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc)
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return ProviderError("timeout", "The provider took too long to answer.", retryable=True)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return ProviderError("stream_cut", "The provider closed the connection mid-stream.")
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        return ProviderError("network", "The provider could not be reached.", retryable=True)
+    transport = transport_error(
+        exc,
+        timeouts=(openai.APITimeoutError, httpx.TimeoutException),
+        cuts=(httpx.RemoteProtocolError, httpx.ReadError),
+        unreachable=(openai.APIConnectionError, httpx.TransportError),
+    )
+    if transport is not None:
+        return transport
     if isinstance(exc, openai.APIError):
         return ProviderError("server", _message(exc.body, str(exc.message)))
-    return ProviderError("server", f"Unexpected failure: {type(exc).__name__}")
+    return unexpected(exc)
 
 
 def _status_error(exc: openai.APIStatusError) -> ProviderError:
@@ -138,15 +141,15 @@ def _status_error(exc: openai.APIStatusError) -> ProviderError:
     if status == 429 and "insufficient_quota" in (code, kind):
         return ProviderError("quota", message)
     if status == 429:
-        return ProviderError("rate_limited", message, retryable=True, retry_after=retry_after(exc.response))
+        return ProviderError("rate_limited", message, retryable=True, retry_after=_wait(exc.response))
     if status == 402:
         return ProviderError("quota", message)
     if status == 400 and "context_length" in code:
         return ProviderError("context_length", message)
     if status in (503, 529):
-        return ProviderError("overloaded", message, retryable=True, retry_after=retry_after(exc.response))
+        return ProviderError("overloaded", message, retryable=True, retry_after=_wait(exc.response))
     if status >= 500:
-        return ProviderError("server", message, retryable=True, retry_after=retry_after(exc.response))
+        return ProviderError("server", message, retryable=True, retry_after=_wait(exc.response))
     if status == 408:
         return ProviderError("timeout", message, retryable=True)
     return ProviderError("bad_request", message)
@@ -160,15 +163,5 @@ def _message(body, default: str) -> str:
     return default
 
 
-def retry_after(response: httpx.Response | None) -> float | None:
-    """Seconds to wait, from `retry-after-ms` (OpenAI) or `retry-after` (seconds)."""
-    if response is None:
-        return None
-    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = response.headers.get(header)
-        if raw:
-            try:
-                return max(0.0, float(raw) * scale)
-            except ValueError:
-                continue
-    return None
+def _wait(response: httpx.Response | None) -> float | None:
+    return retry_after(response.headers if response is not None else None)
