@@ -8,6 +8,7 @@ from functools import lru_cache
 import certifi
 import httpx
 import httpx2
+import openai
 
 CONNECT_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
@@ -30,6 +31,18 @@ def make_http_client(*, read_timeout_s: float = 60.0) -> httpx.AsyncClient:
             connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
         ),
         limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
+        follow_redirects=False,
+        verify=tls_context(),
+    )
+
+
+def make_aiohttp_client(*, read_timeout_s: float = 60.0) -> httpx2.AsyncClient:
+    """The client for the openai SDK's streams: httpx2's interface over aiohttp's transport."""
+    return openai.DefaultAioHttpClient(
+        timeout=httpx2.Timeout(
+            connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+        ),
+        limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
         follow_redirects=False,
         verify=tls_context(),
     )
