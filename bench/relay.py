@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     options = {"tokens_per_s": args.tokens_per_s, "ttft_ms": args.ttft_ms, "length": args.length}
     print(f"Prism relay benchmark: mode {args.mode}, {os.cpu_count()} CPUs, streams {args.streams}")
-    print(f"Simulator per stream: {options}; Prism flushes every {os.environ.get('PRISM_FLUSH_MS', '30')} ms")
+    print(f"Simulator per stream: {options}; PRISM_FLUSH_MS {os.environ.get('PRISM_FLUSH_MS', 'unset (the default)')}")
     print(f"Users: {args.users or 'one per stream'}; Celery worker threads: {args.worker_concurrency} (services)")
     users = args.users or max(args.streams)
     # The bench measures relaying, not the per-user limit on runs going at once.

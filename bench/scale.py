@@ -657,7 +657,8 @@ def main(argv: list[str] | None = None) -> None:
     say(
         f"Streams {args.streams} at {args.tokens_per_s:g} tok/s, {args.length} tokens, TTFT {args.ttft_ms} ms"
         f"; ramp {args.ramp_s:g} s{' and 0 s' if args.burst else ''}; worker threads {args.worker_concurrency}; "
-        f"DB pool {args.db_pool} each for web and worker; flush {os.environ.get('PRISM_FLUSH_MS', '30')} ms"
+        f"DB pool {args.db_pool} each for web and worker; "
+        f"PRISM_FLUSH_MS {os.environ.get('PRISM_FLUSH_MS', 'unset (the default)')}"
     )  # fmt: skip
     os.environ["PRISM_MAX_RUNS_PER_USER"] = "100000"  # the bench measures relaying, not the per-user limit
     os.environ.setdefault("PRISM_DB_POOL_SIZE", str(args.db_pool))

@@ -123,9 +123,9 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     models = services.usable_models(body.models)
     parents = services.parent_nodes(canvas, body.parents)
     prompt, responses = services.create_prompt(canvas, request.user, body.text, models, parents, body.x, body.y)
-    announce([prompt, *responses])
-    start_runs([r.id for r in responses])
     payloads = nodes_payload([prompt, *responses])
+    announce([prompt, *responses], payloads=payloads)
+    start_runs([r.id for r in responses])
     return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(canvas)})
 
 
@@ -178,9 +178,9 @@ def rerun(request, node_id: str, body: RerunIn):
     """A new prompt beside this one (same parents), with its text edited, asked again; the old branch stays."""
     old = access.node_for(request.user, node_id, write=True)
     prompt, responses = services.rerun(old, request.user, body.text, body.models)
-    announce([prompt, *responses])
-    start_runs([r.id for r in responses])
     payloads = nodes_payload([prompt, *responses])
+    announce([prompt, *responses], payloads=payloads)
+    start_runs([r.id for r in responses])
     return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(old.canvas)})
 
 

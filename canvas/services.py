@@ -82,8 +82,8 @@ def create_prompt(
     )
     _link(parents, prompt)
     left = prompt.x + prompt.w / 2 - total_w / 2
-    responses = [
-        Node.objects.create(
+    responses = Node.objects.bulk_create(
+        Node(
             canvas=canvas,
             kind=NodeKind.RESPONSE,
             model=model,
@@ -95,7 +95,7 @@ def create_prompt(
             h=RESPONSE_H,
         )
         for i, model in enumerate(models)
-    ]
+    )
     Edge.objects.bulk_create([Edge(parent=prompt, child=r) for r in responses])
     canvas.save(update_fields=["updated_at"])
     return prompt, responses

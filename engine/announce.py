@@ -9,14 +9,12 @@ from canvas.payloads import nodes_payload
 from engine import events
 
 
-def announce(nodes: list, kind: str = "node.created") -> None:
+def announce(nodes: list, kind: str = "node.created", payloads: list[dict] | None = None) -> None:
+    """`payloads`: the nodes' payloads when the caller has them already."""
     if not nodes:
         return
     canvas_id = nodes[0].canvas_id
-    payloads = nodes_payload(nodes)
-
-    def send() -> None:
-        for payload in payloads:
-            async_to_sync(events.send)(canvas_id, {"type": kind, "node": payload})
-
-    transaction.on_commit(send)
+    batch = [{"type": kind, "node": payload} for payload in (payloads or nodes_payload(nodes))]
+    # One group message for all of them: a request thread's every hop to the event loop and to Redis
+    # holds up its answer.
+    transaction.on_commit(lambda: async_to_sync(events.send_batch)(canvas_id, batch))

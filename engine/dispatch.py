@@ -19,7 +19,6 @@ def _enqueue(node_ids: list[str]) -> None:
         for node_id in node_ids:
             loops.spawn(run_response(node_id))
         return
-    from engine.tasks import run_response_task
+    from engine.tasks import run_responses_task
 
-    for node_id in node_ids:
-        run_response_task.delay(node_id)
+    run_responses_task.delay(node_ids)

@@ -44,6 +44,8 @@ CanvasEvent = NodeSnapshot | NodeCreated | NodeUpdated | NodeDelta | NodeDone | 
 
 # The consumer's handler for every canvas event (Channels maps "canvas.event" to `canvas_event`).
 HANDLER = "canvas.event"
+# Its handler for several events in one group message, sent in order ("canvas.batch" → `canvas_batch`).
+BATCH_HANDLER = "canvas.batch"
 
 
 def group_name(canvas_id) -> str:
@@ -52,3 +54,8 @@ def group_name(canvas_id) -> str:
 
 async def send(canvas_id, payload: CanvasEvent) -> None:
     await get_channel_layer().group_send(group_name(canvas_id), {"type": HANDLER, "payload": payload})
+
+
+async def send_batch(canvas_id, payloads: list[CanvasEvent]) -> None:
+    """Several events in one group message: one publish to Redis, however many there are."""
+    await get_channel_layer().group_send(group_name(canvas_id), {"type": BATCH_HANDLER, "payloads": payloads})

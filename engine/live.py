@@ -30,17 +30,27 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 TTL_S = 24 * 3600
 
-# KEYS: text, reasoning, seq. ARGV: seq, text, reasoning, ttl. 1 when appended, 0 when out of step.
-_APPEND = """
-local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
-if stored ~= tonumber(ARGV[1]) - 1 then
-  return 0
+# A tick's appends in one script call. KEYS: text, reasoning, seq of each append, in order. ARGV: the
+# TTL, then seq, text, reasoning of each append. Returns 1 for each append applied, 0 for each refused
+# because the stored seq is not the one before its own.
+_APPEND_MANY = """
+local ttl = ARGV[1]
+local applied = {}
+for i = 0, #KEYS / 3 - 1 do
+  local text, reasoning, seq = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local new_seq = tonumber(ARGV[3 * i + 2])
+  if tonumber(redis.call('GET', seq) or '0') == new_seq - 1 then
+    redis.call('APPEND', text, ARGV[3 * i + 3])
+    redis.call('APPEND', reasoning, ARGV[3 * i + 4])
+    redis.call('SET', seq, new_seq, 'EX', ttl)
+    redis.call('EXPIRE', text, ttl)
+    redis.call('EXPIRE', reasoning, ttl)
+    applied[i + 1] = 1
+  else
+    applied[i + 1] = 0
+  end
 end
-redis.call('APPEND', KEYS[1], ARGV[2])
-redis.call('APPEND', KEYS[2], ARGV[3])
-redis.call('SET', KEYS[3], ARGV[1])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
-return 1
+return applied
 """
 
 
@@ -68,7 +78,7 @@ def redis_sync(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 
-_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+_APPEND_MANY_SHA = hashlib.sha1(_APPEND_MANY.encode()).hexdigest()
 
 
 @dataclass
@@ -149,29 +159,24 @@ class RedisLiveStore:
 
     async def append(self, node_id: str, seq: int, text: str, reasoning: str) -> bool:
         """Add delta `seq` to the state; False (and nothing changed) if the state is not at `seq - 1`."""
-        return bool(await self._client().eval(_APPEND, 3, *self._keys(node_id), seq, text, reasoning, TTL_S))
+        return (await self.append_many([Append(node_id, seq, text, reasoning)]))[0]
 
     async def append_many(self, appends: list[Append]) -> list[bool]:
-        """Every append in one round trip (EVALSHA in a pipeline); True for each one applied."""
-        results = await self._evalsha_all(appends)
-        if any(isinstance(result, NoScriptError) for result in results):
-            # Redis restarted or flushed its scripts: load it once, then run the refused appends again
-            # (an append refused with NOSCRIPT changed nothing).
-            await self._client().script_load(_APPEND)
-            again = [a for a, result in zip(appends, results, strict=True) if isinstance(result, NoScriptError)]
-            retried = iter(await self._evalsha_all(again))
-            results = [next(retried) if isinstance(result, NoScriptError) else result for result in results]
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
+        """Every append in one round trip and one script call; True for each one applied."""
+        if not appends:
+            return []
+        keys: list[str] = []
+        args: list = [TTL_S]
+        for a in appends:
+            keys.extend(self._keys(a.node_id))
+            args.extend((a.seq, a.text, a.reasoning))
+        client = self._client()
+        try:
+            results = await client.evalsha(_APPEND_MANY_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            # Redis restarted or flushed its scripts; a refused call changed nothing.
+            results = await client.eval(_APPEND_MANY, len(keys), *keys, *args)
         return [bool(result) for result in results]
-
-    async def _evalsha_all(self, appends: list[Append]) -> list:
-        # Not pipe.scripts: the pipeline would then ask SCRIPT EXISTS first, one more round trip each time.
-        async with self._client().pipeline(transaction=False) as pipe:
-            for a in appends:
-                pipe.evalsha(_APPEND_SHA, 3, *self._keys(a.node_id), a.seq, a.text, a.reasoning, TTL_S)
-            return await pipe.execute(raise_on_error=False)
 
     async def replace(self, node_id: str, state: LiveState) -> None:
         await self.replace_many({node_id: state})

@@ -31,11 +31,21 @@ def background_loop() -> asyncio.AbstractEventLoop:
     global _background_loop
     with _background_lock:
         if _background_loop is None or _background_loop.is_closed():
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="prism-streams", daemon=True)
             thread.start()
             _background_loop = loop
         return _background_loop
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    # uvloop (which uvicorn runs on too) spends about a fifth less CPU per socket read than asyncio's
+    # own loop, and every relayed token is a read.
+    try:
+        import uvloop
+    except ImportError:  # not on every platform (Windows)
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def _keep(task: asyncio.Task) -> None:

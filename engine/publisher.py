@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
@@ -36,9 +35,6 @@ if TYPE_CHECKING:
     from engine.relay import Relay
 
 log = logging.getLogger(__name__)
-
-# The consumer's handler for a tick's deltas of one canvas (Channels maps it to `canvas_batch`).
-BATCH_HANDLER = "canvas.batch"
 
 # Redis (live state, channel layer) may restart under a stream; the stream goes on without it.
 SHARED_STATE_ERRORS = (RedisError, OSError)
@@ -162,12 +158,8 @@ class Publisher:
         by_canvas: dict[str, list[events.NodeDelta]] = {}
         for relay, delta in zip(relays, deltas, strict=True):
             by_canvas.setdefault(relay.canvas_id, []).append(delta)
-        layer = get_channel_layer()
         results = await asyncio.gather(
-            *(
-                layer.group_send(events.group_name(canvas_id), {"type": BATCH_HANDLER, "payloads": payloads})
-                for canvas_id, payloads in by_canvas.items()
-            ),
+            *(events.send_batch(canvas_id, payloads) for canvas_id, payloads in by_canvas.items()),
             return_exceptions=True,
         )
         for result in results:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
@@ -30,6 +30,14 @@ class _StreamOver(Exception):
 class _RetryBeforeFirstToken(Exception):
     def __init__(self, error: ProviderError):
         self.error = error
+
+
+async def run_responses(node_ids: list[str]) -> None:
+    """Several responses at once; each one ends on its own, whatever becomes of the others."""
+    results = await asyncio.gather(*(run_response(node_id) for node_id in node_ids), return_exceptions=True)
+    for node_id, result in zip(node_ids, results, strict=True):
+        if isinstance(result, BaseException):
+            log.error("Run of %s failed outside its own error handling", node_id, exc_info=result)
 
 
 async def run_response(node_id: str) -> None:
@@ -121,32 +129,21 @@ class StreamRun:
 
     async def _consume(self, stream: AsyncIterator[StreamEvent]) -> None:
         iterator = aiter(stream)
-        pending: asyncio.Future | None = None
+        timer = SilenceTimer(self._deadline)
         try:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(iterator))
-                done, _ = await asyncio.wait({pending}, timeout=self._wait_s())
-                if not done:
-                    self._check_deadline()
-                    continue
-                try:
-                    event = pending.result()
-                except StopAsyncIteration:
-                    return
-                finally:
-                    pending = None
+            async for event in iterator:
+                self._last_event_at = time.monotonic()
                 if self._handle(event):
                     return
+        except asyncio.CancelledError:
+            if timer.fired and asyncio.current_task().uncancel() == 0:
+                what = "first token" if self.first_token_at is None else "next token"
+                self.error = ProviderError("timeout", f"The provider sent no {what} in time.")
+                raise _StreamOver from None
+            raise
         finally:
-            if pending is not None:
-                pending.cancel()
-                # The generator must have stopped running before it can be closed.
-                await asyncio.gather(pending, return_exceptions=True)
+            timer.stop()
             await iterator.aclose()
-
-    def _wait_s(self) -> float:
-        return max(0.0, self._deadline() - time.monotonic())
 
     def _deadline(self) -> float:
         account = self.plan.account
@@ -154,15 +151,8 @@ class StreamRun:
             return self.started + account.first_token_timeout_s
         return self._last_event_at + account.idle_timeout_s
 
-    def _check_deadline(self) -> None:
-        if time.monotonic() >= self._deadline():
-            what = "first token" if self.first_token_at is None else "next token"
-            self.error = ProviderError("timeout", f"The provider sent no {what} in time.")
-            raise _StreamOver
-
     def _handle(self, event: StreamEvent) -> bool:
         """Apply one event; True when the stream is over."""
-        self._last_event_at = time.monotonic()
         if event.kind in ("text", "reasoning"):
             if self.first_token_at is None:
                 self.first_token_at = self._last_event_at
@@ -178,6 +168,32 @@ class StreamRun:
             self.error = error
             return True
         return False
+
+
+class SilenceTimer:
+    """Cancels the running task once `deadline()` (a time.monotonic() value that moves on with every
+    event) has passed. The timer is re-armed only when it wakes before the deadline, so the hundreds of
+    events a second of a busy loop cost no timer each, as asyncio.wait or asyncio.timeout would."""
+
+    def __init__(self, deadline: Callable[[], float]):
+        self._deadline = deadline
+        self._task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self.fired = False
+        self._handle = self._arm()
+
+    def _arm(self) -> asyncio.TimerHandle:
+        return self._loop.call_later(max(0.0, self._deadline() - time.monotonic()), self._wake)
+
+    def _wake(self) -> None:
+        if time.monotonic() >= self._deadline():
+            self.fired = True
+            self._task.cancel()
+        else:
+            self._handle = self._arm()
+
+    def stop(self) -> None:
+        self._handle.cancel()
 
 
 def backoff_s(error: ProviderError, attempt: int) -> float:

@@ -29,6 +29,12 @@ def run_response_task(node_id: str) -> None:
     loops.run_and_wait(runner.run_response(node_id))
 
 
+@shared_task(name="engine.tasks.run_responses", acks_late=False, ignore_result=True)
+def run_responses_task(node_ids: list[str]) -> None:
+    """A prompt's responses in one message: one publish for the request that posts it, not one per model."""
+    loops.run_and_wait(runner.run_responses(node_ids))
+
+
 @shared_task(name="engine.tasks.sweep_stale_runs", ignore_result=True)
 def sweep_stale_runs() -> int:
     return sweeper.sweep_stale_runs()

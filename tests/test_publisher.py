@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from canvas.models import Node
 from canvas.services import create_prompt
-from engine.events import group_name
+from engine.events import BATCH_HANDLER, group_name
 from engine.live import Append, LiveState, RedisLiveStore, live_store
-from engine.publisher import BATCH_HANDLER, publisher
+from engine.publisher import publisher
 from engine.relay import Relay
 from engine.runner import run_response
 from tests.test_recovery import RedisServer
