@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from django.conf import settings
 
-from engine.live import redis_async
+from engine.live import loop_client, redis_async
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,8 @@ async def _was_requested(node_id: str) -> bool:
         return False
 
 
-_clients: dict[asyncio.AbstractEventLoop, object] = {}
-
-
 def _client():
-    """One client per event loop (a redis.asyncio client belongs to the loop it was made on)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _clients:
-        _clients[loop] = redis_async(settings.REDIS_URL)
-    return _clients[loop]
+    return loop_client(settings.REDIS_URL)
 
 
 def cancel_local(node_id: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -71,6 +72,21 @@ def redis_async(url: str) -> aioredis.Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     return aioredis.Redis(connection_pool=pool)
+
+
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_client(url: str) -> aioredis.Redis:
+    """The running loop's client for `url`, shared by everything on that loop (a redis.asyncio client
+    belongs to the loop it was made on)."""
+    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(url)
+    if client is None:
+        client = clients[url] = redis_async(url)
+    return client
 
 
 def redis_sync(url: str) -> redis.Redis:
@@ -142,15 +158,9 @@ class RedisLiveStore:
     def __init__(self, url: str) -> None:
         self._url = url
         self._sync = redis_sync(url)
-        self._async: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
     def _client(self) -> aioredis.Redis:
-        # A redis.asyncio client belongs to the loop it was made on.
-        loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
-            client = self._async[loop] = redis_async(self._url)
-        return client
+        return loop_client(self._url)
 
     @staticmethod
     def _keys(node_id: str) -> tuple[str, str, str]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from engine import events, store
+from engine import events, fanout, store
 from engine.db import in_db_thread
 from engine.live import Append, LiveState, live_store
 from engine.sweeper import heartbeat_interval_s
@@ -158,16 +158,11 @@ class Publisher:
         by_canvas: dict[str, list[events.NodeDelta]] = {}
         for relay, delta in zip(relays, deltas, strict=True):
             by_canvas.setdefault(relay.canvas_id, []).append(delta)
-        results = await asyncio.gather(
-            *(events.send_batch(canvas_id, payloads) for canvas_id, payloads in by_canvas.items()),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, SHARED_STATE_ERRORS):
-                self._failing(result)
-                return
-            if isinstance(result, BaseException):
-                raise result
+        try:
+            await fanout.send_batches(by_canvas)
+        except SHARED_STATE_ERRORS as exc:
+            self._failing(exc)
+            return
         if self._redis_failing:
             log.warning("Streams reach Redis again")
         self._redis_failing = False

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from engine.live import redis_async
+from engine.live import loop_client
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,9 @@ class MemorySlots:
 class RedisSlots:
     def __init__(self, url: str) -> None:
         self._url = url
-        self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
     def _client(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        if loop not in self._clients:
-            self._clients[loop] = redis_async(self._url)
-        return self._clients[loop]
+        return loop_client(self._url)
 
     async def _try(self, key: str, limit: int, holder: str) -> bool:
         now = time.time()

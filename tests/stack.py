@@ -62,6 +62,8 @@ class LiveStack:
     env: dict[str, str]
     logs: dict[str, Path] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)  # process name ("web", "worker") → pid, for benchmarks
+    # ws://host:port of every further web process (`live_stack(..., web_processes=N)`), on the same Redis.
+    more_ws_urls: tuple[str, ...] = ()
 
     @property
     def headers(self) -> dict[str, str]:
@@ -70,8 +72,8 @@ class LiveStack:
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=10.0, **kwargs)
 
-    def canvas_ws_url(self, canvas_id: str) -> str:
-        return f"{self.ws_url}/ws/canvases/{canvas_id}/"
+    def canvas_ws_url(self, canvas_id: str, ws_url: str | None = None) -> str:
+        return f"{ws_url or self.ws_url}/ws/canvases/{canvas_id}/"
 
     def log_tails(self, chars: int = 4000) -> str:
         """The end of every process's output, for a failure message: the cause is often there."""
@@ -79,11 +81,13 @@ class LiveStack:
 
 
 @contextlib.contextmanager
-def live_stack(mode: Mode, tmp_path: Path, redis_url: str | None = None) -> Iterator[LiveStack]:
+def live_stack(mode: Mode, tmp_path: Path, redis_url: str | None = None, web_processes: int = 1) -> Iterator[LiveStack]:
     """Start the app (and in ``services`` mode a Celery worker) and yield how to reach it; in
     ``services`` mode on `redis_url` if given (a Redis of the test's own), else on a free database of
-    the machine's Redis."""
+    the machine's Redis, with `web_processes` uvicorn processes sharing it."""
+    assert web_processes == 1 or mode == "services", "only the services mode has more than one web process"
     port = free_port()
+    more_ports = [free_port() for _ in range(web_processes - 1)]
     env = _base_env(tmp_path, port)
     password = secrets.token_urlsafe(12)
     logs: dict[str, Path] = {}
@@ -101,12 +105,16 @@ def live_stack(mode: Mode, tmp_path: Path, redis_url: str | None = None) -> Iter
             if mode == "services":
                 worker = WORKER_COMMAND + ["-n", f"prism-it-{secrets.token_hex(4)}@%h"]
                 processes.append(_spawn("worker", worker, env, tmp_path, logs))
+            for number, more_port in enumerate(more_ports, start=2):
+                processes.append(_spawn(f"web{number}", WEB_COMMAND + ["--port", str(more_port)], env, tmp_path, logs))
             base_url = f"http://127.0.0.1:{port}"
-            _wait_for(lambda: _healthy(base_url), "the web server to answer /healthz", processes)
+            for url in [base_url, *(f"http://127.0.0.1:{p}" for p in more_ports)]:
+                _wait_for(lambda url=url: _healthy(url), "the web server to answer /healthz", processes)
             if mode == "services":
                 _wait_for(lambda: _worker_answers(env["REDIS_URL"]), "the Celery worker to answer a ping", processes)
             pids = {name: process.pid for name, process in zip(logs, processes, strict=True)}
-            yield LiveStack(mode, base_url, f"ws://127.0.0.1:{port}", "u", password, token, env, logs, pids)
+            more_ws = tuple(f"ws://127.0.0.1:{p}" for p in more_ports)
+            yield LiveStack(mode, base_url, f"ws://127.0.0.1:{port}", "u", password, token, env, logs, pids, more_ws)
         except BaseException:
             _report(logs)
             raise
