@@ -17,6 +17,7 @@ from django.conf import settings  # noqa: E402
 from canvas.routing import websocket_urlpatterns  # noqa: E402
 from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402
+from engine.runtime import freeze_startup_heap  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
 
@@ -32,6 +33,7 @@ async def _lifespan(receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             loops.bind_server_loop(asyncio.get_running_loop())
+            freeze_startup_heap()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})

@@ -16,12 +16,14 @@ from celery import shared_task
 from celery.signals import worker_init
 
 from engine import loops, runner, sweeper
+from engine.runtime import freeze_startup_heap
 from providers.registry import preload
 
 
 @worker_init.connect
-def _preload_adapters(**kwargs) -> None:
+def _settle_worker(**kwargs) -> None:
     preload()
+    freeze_startup_heap()
 
 
 @shared_task(name="engine.tasks.run_response", acks_late=False, ignore_result=True)
