@@ -23,38 +23,30 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def make_http_client(*, read_timeout_s: float = 60.0) -> httpx.AsyncClient:
-    # The read timeout bounds the silence between two chunks; the engine enforces the (longer)
-    # wait for the first token itself, per provider.
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(
+def _client_options(library, read_timeout_s: float) -> dict:
+    """Timeouts, limits and TLS for a client of `library` (httpx or httpx2: the same names in both).
+
+    The read timeout bounds the silence between two chunks; the engine enforces the (longer) wait for
+    the first token itself, per provider."""
+    return {
+        "timeout": library.Timeout(
             connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
         ),
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
-        follow_redirects=False,
-        verify=tls_context(),
-    )
+        "limits": library.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
+        "follow_redirects": False,
+        "verify": tls_context(),
+    }
+
+
+def make_http_client(*, read_timeout_s: float = 60.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(**_client_options(httpx, read_timeout_s))
 
 
 def make_aiohttp_client(*, read_timeout_s: float = 60.0) -> httpx2.AsyncClient:
     """The client for the openai SDK's streams: httpx2's interface over aiohttp's transport."""
-    return openai.DefaultAioHttpClient(
-        timeout=httpx2.Timeout(
-            connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
-        ),
-        limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
-        follow_redirects=False,
-        verify=tls_context(),
-    )
+    return openai.DefaultAioHttpClient(**_client_options(httpx2, read_timeout_s))
 
 
 def make_httpx2_client(*, read_timeout_s: float = 60.0) -> httpx2.AsyncClient:
     """The same client for SDKs built on httpx2 (anthropic 2.x), which refuse httpx objects."""
-    return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(
-            connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
-        ),
-        limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
-        follow_redirects=False,
-        verify=tls_context(),
-    )
+    return httpx2.AsyncClient(**_client_options(httpx2, read_timeout_s))
