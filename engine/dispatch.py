@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from engine import loops
-from engine.runner import run_response
+from engine.runner import run_responses
 
 
 def start_runs(node_ids: list) -> None:
@@ -16,8 +16,7 @@ def start_runs(node_ids: list) -> None:
 
 def _enqueue(node_ids: list[str]) -> None:
     if settings.EMBEDDED:
-        for node_id in node_ids:
-            loops.spawn(run_response(node_id))
+        loops.spawn(run_responses(node_ids))
         return
     from engine.tasks import run_responses_task
 

@@ -26,13 +26,7 @@ async def send_batches(batches: dict[str, list[events.CanvasEvent]]) -> None:
     layer = get_channel_layer()
     shards = getattr(layer, "_shards", ()) if isinstance(layer, RedisPubSubChannelLayer) else ()
     if len(shards) != 1 or not settings.REDIS_URL:
-        results = await asyncio.gather(
-            *(events.send_batch(canvas_id, payloads) for canvas_id, payloads in batches.items()),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await asyncio.gather(*(events.send_batch(canvas_id, payloads) for canvas_id, payloads in batches.items()))
         return
     async with loop_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
         for canvas_id, payloads in batches.items():

@@ -61,10 +61,6 @@ class Partial:
     seq: int
 
 
-def save_partial(node_id: str, text: str, reasoning: str, seq: int) -> None:
-    save_partials([Partial(node_id, text, reasoning, seq)])
-
-
 def save_partials(partials: list[Partial]) -> None:
     """Save many runs' partial text at once (one statement on PostgreSQL, one transaction elsewhere),
     however many streams a process holds. Only a response still streaming is touched: an ended one

@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import httpx2
 import openai
 
@@ -137,32 +136,16 @@ def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc)
     transport = transport_error(
-        _aiohttp_cause(exc) or exc,
-        timeouts=(aiohttp.ServerTimeoutError, openai.APITimeoutError, httpx2.TimeoutException),
-        cuts=(
-            aiohttp.ClientPayloadError,
-            aiohttp.ServerDisconnectedError,
-            httpx2.RemoteProtocolError,
-            httpx2.ReadError,
-        ),
-        unreachable=(aiohttp.ClientError, openai.APIConnectionError, httpx2.TransportError),
+        exc,
+        timeouts=(openai.APITimeoutError, httpx2.TimeoutException),
+        cuts=(httpx2.RemoteProtocolError, httpx2.ReadError),
+        unreachable=(openai.APIConnectionError, httpx2.TransportError),
     )
     if transport is not None:
         return transport
     if isinstance(exc, openai.APIError):
         return ProviderError("server", _message(exc.body, str(exc.message)))
     return unexpected(exc)
-
-
-def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
-    """The aiohttp failure under the SDK's and httpx2's wrappers: the wrappers map a dropped connection
-    to a connect timeout, the original says what happened."""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, aiohttp.ClientError):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
 
 
 def _status_error(exc: openai.APIStatusError) -> ProviderError:

@@ -1,9 +1,12 @@
 // The comparison page of one prompt: a column per response, a sortable metrics table and a word
 // diff of two responses, all kept live from the canvas WebSocket.
-// Model output is untrusted: answers are Markdown sanitised by DOMPurify after rendering; every other
-// piece of model text (reasoning, errors, the diff) is set with textContent.
+// Model output is untrusted: answers go through the canvas's own Markdown renderer (markdown.js: raw
+// HTML shown as text, DOMPurify after rendering); every other piece of model text (reasoning, errors,
+// the diff) is set with textContent.
 import { diffWords } from "./diff.js";
+import { renderMarkdown } from "./markdown.js";
 import { connectCanvas } from "./socket.js";
+import { FINISHED } from "./store.js";
 import { NodeStreams } from "./stream.js";
 
 const data = JSON.parse(document.getElementById("compare-data").textContent);
@@ -14,7 +17,6 @@ const pickB = document.getElementById("diff-b");
 const streams = new NodeStreams();
 const responses = new Map(); // id -> the latest node payload, in column order
 const dirty = new Set();
-const FINISHED = ["done", "error", "cancelled", "interrupted"];
 let sort = { key: null, dir: 1 };
 let socket = null;
 let frame = 0;
@@ -42,7 +44,7 @@ const METRICS = {
   },
   cost: {
     value: (node) => (node.cost == null ? null : Number(node.cost)),
-    text: (node) => (node.cost != null ? `$${node.cost}` : FINISHED.includes(node.status) ? "no price" : "—"),
+    text: (node) => (node.cost != null ? `$${node.cost}` : FINISHED.has(node.status) ? "no price" : "—"),
   },
 };
 
@@ -94,18 +96,6 @@ function paintColumn(node) {
   field(element, "reasoning-block").hidden = !state.reasoning;
   field(element, "reasoning").textContent = state.reasoning;
   renderMarkdown(field(element, "text"), state.text);
-}
-
-// Beyond DOMPurify's defaults: no styles or forms, so an answer cannot restyle or mimic the page.
-const SANITIZE = { FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"], FORBID_ATTR: ["style"] };
-
-function renderMarkdown(element, text) {
-  if (!window.marked || !window.DOMPurify) {
-    element.textContent = text;
-    return;
-  }
-  element.innerHTML = window.DOMPurify.sanitize(window.marked.parse(text), SANITIZE);
-  for (const block of element.querySelectorAll("pre code")) window.hljs?.highlightElement(block);
 }
 
 function sorted() {
