@@ -13,7 +13,7 @@ The rules, one a line:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.utils import timezone
 
@@ -48,10 +48,6 @@ class Principal:
     name: str = GUEST_NAME
     role: str | None = None
     share_link_id: uuid.UUID | None = None
-
-    @property
-    def is_guest(self) -> bool:
-        return self.role is None
 
     @property
     def can_write(self) -> bool:
@@ -108,11 +104,6 @@ def node_for(user, node_id, *, write: bool = False) -> Node:
     if write and not can_write(role_on(user, node.canvas)):
         raise forbidden("You may view this canvas but not change it.")
     return node
-
-
-def node_to_comment(user, node_id) -> Node:
-    """Any member who sees the node may comment on it, viewers included."""
-    return node_for(user, node_id)
 
 
 def node_to_comment_on(principal: Principal, node_id) -> Node:
@@ -265,7 +256,7 @@ def principal_for(user, canvas_id, *, share_token: str | None = None, share_link
     if link is None or link.canvas_id != pk:
         ids = [i for i in (_uuid(v) for v in share_link_ids) if i]
         link = ShareLink.objects.active().filter(pk__in=ids, canvas_id=pk).first() if ids else None
-    if link is None or link.canvas_id != pk:
+    if link is None:
         return None
     return Principal(canvas_id=pk, share_link_id=link.id)
 
@@ -283,4 +274,4 @@ def recheck(principal: Principal) -> Principal | None:
     )
     if role is None:
         return None
-    return principal if role == principal.role else Principal(**{**principal.__dict__, "role": role})
+    return principal if role == principal.role else replace(principal, role=role)

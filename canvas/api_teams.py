@@ -245,7 +245,7 @@ def list_comments(request, node_id: str):
 @router.post("/nodes/{node_id}/comments", response=answers({201: CommentOut}, 400, 404), tags=["comments"])
 def create_comment(request, node_id: str, body: CommentIn):
     """Any member may comment, viewers included; everyone on the canvas gets `comment.created`."""
-    node = access.node_to_comment(request.user, node_id)
+    node = access.node_for(request.user, node_id)  # viewers may comment too
     comment = comments.create(node, request.user, body.text)
     comments.announce(node.canvas_id, comments.created_event(comment))
     return Status(201, comments.comment_payload(comment))

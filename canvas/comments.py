@@ -6,13 +6,12 @@ Members comment (viewers included); share-link guests neither comment nor see co
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from canvas.access import display_name
 from canvas.errors import invalid
 from canvas.models import Comment, Node
-from engine.events import HANDLER, group_name
+from engine import events
 
 MAX_CHARS = 10_000
 # What a socket is sent on connect: enough to catch up after a drop, bounded for a busy canvas.
@@ -62,7 +61,4 @@ def deleted_event(comment: Comment) -> dict:
 def announce(canvas_id, event: dict) -> None:
     """From a request: tell the canvas once the comment is committed."""
 
-    def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(group_name(canvas_id), {"type": HANDLER, "payload": event})
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: async_to_sync(events.send)(canvas_id, event))

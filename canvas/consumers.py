@@ -23,6 +23,7 @@ from canvas import access, comments
 from canvas.errors import ApiError
 from canvas.presence import people, presence_store
 from canvas.ws_auth import SHARE_SCOPE_KEY
+from engine import events
 from engine.events import BATCH_HANDLER, HANDLER, group_name
 from engine.snapshots import snapshots
 
@@ -135,7 +136,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         except ApiError as exc:
             await self._error(content, exc.code, exc.message)
             return
-        await self.channel_layer.group_send(self.group, {"type": HANDLER, "payload": event})
+        await events.send(self.canvas_id, event)
 
     async def _error(self, content, code: str, message: str) -> None:
         reply = {"type": "error", "error": {"code": code, "message": message}}

@@ -158,6 +158,10 @@ def responses_of(prompt: Node) -> list[Node]:
     return list(Node.objects.filter(parent_edges__parent=prompt, kind=NodeKind.RESPONSE).order_by("created_at"))
 
 
+def _parents_of(node: Node) -> list[Node]:
+    return [edge.parent for edge in node.parent_edges.select_related("parent").order_by("position")]
+
+
 def _right_edge(nodes: list[Node]) -> float:
     return max(n.x + n.w for n in nodes)
 
@@ -170,8 +174,8 @@ def regenerate(response: Node, user) -> Node:
     if response.model_id is None or not Model.objects.usable().filter(id=response.model_id).exists():
         raise invalid("This response's model is no longer offered.")
     limits.check_runs(user, response.canvas, 1)
-    parents = [edge.parent for edge in response.parent_edges.select_related("parent").order_by("position")]
-    siblings = [child for parent in parents for child in Node.objects.filter(parent_edges__parent=parent)]
+    parents = _parents_of(response)
+    siblings = list(Node.objects.filter(parent_edges__parent__in=parents))
     node = Node.objects.create(
         canvas=response.canvas,
         kind=NodeKind.RESPONSE,
@@ -197,9 +201,9 @@ def rerun(prompt: Node, user, text: str | None, model_ids: list | None) -> tuple
     if model_ids is None:
         model_ids = [str(r.model_id) for r in responses_of(prompt) if r.model_id]
     models = usable_models(model_ids)
-    parents = [edge.parent for edge in prompt.parent_edges.select_related("parent").order_by("position")]
-    siblings = [n for p in parents for n in Node.objects.filter(parent_edges__parent=p)] or [prompt]
-    branch = siblings + [n for s in siblings for n in Node.objects.filter(parent_edges__parent=s)]
+    parents = _parents_of(prompt)
+    siblings = list(Node.objects.filter(parent_edges__parent__in=parents)) or [prompt]
+    branch = siblings + list(Node.objects.filter(parent_edges__parent__in=siblings))
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
     # The new fan-out starts right of everything the old branch and its siblings already take up.
     x = _right_edge(branch) + 2 * GAP + (total_w - RESPONSE_W) / 2
