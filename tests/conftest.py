@@ -5,7 +5,10 @@ integration tests start real servers and workers in subprocesses for the Redis m
 from __future__ import annotations
 
 import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
 from django.db import connections
+from django.test import Client
 
 from tests.fakes.openai_compat import create_app
 from tests.fakes.server import serve
@@ -56,6 +59,20 @@ def alice_token(alice) -> str:
     from accounts.models import ApiToken
 
     return ApiToken.issue(alice)[1]
+
+
+@pytest.fixture
+def api(alice_token) -> Client:
+    """Alice's API client, authenticated by her bearer token."""
+    return Client(headers={"authorization": f"Bearer {alice_token}"})
+
+
+@pytest_asyncio.fixture
+async def close_runner_connections():
+    """The runner's ORM work happens on asgiref's threads; close their connections so the test database
+    can be dropped at the end of the session."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

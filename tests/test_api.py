@@ -41,12 +41,6 @@ def fast_passwords(settings):
 
 
 @pytest.fixture
-def api(alice_token) -> Client:
-    """Alice's API client, authenticated by her bearer token."""
-    return Client(headers={"authorization": f"Bearer {alice_token}"})
-
-
-@pytest.fixture
 def outsider(charlie) -> Client:
     from accounts.models import ApiToken
 

@@ -36,11 +36,6 @@ def client_for(user) -> Client:
 
 
 @pytest.fixture
-def api(alice_token) -> Client:
-    return Client(headers={"authorization": f"Bearer {alice_token}"})
-
-
-@pytest.fixture
 def bob(django_user_model, alice_team):
     """A viewer in alice's team: sees her canvases, changes nothing."""
     user = django_user_model.objects.create_user("bob", password="bob-password-1")

@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
-from django.db import connections
 
 from canvas.models import Canvas, Node
 from canvas.services import create_note, create_prompt
@@ -32,7 +30,11 @@ from tests.fakes.gemini import create_app as create_gemini
 from tests.fakes.openai_compat import SimulatorApp
 from tests.fakes.server import serve
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_runner_connections"),
+]
 
 ANTHROPIC_KEY = "sk-ant-api03-wire-test-0123456789"
 GEMINI_KEY = "AIza-wire-test-0123456789"
@@ -60,13 +62,6 @@ def gemini_server() -> Iterator[tuple[GeminiSimulatorApp, str]]:
 @pytest.fixture(autouse=True)
 def no_default_system_prompt(settings):
     settings.PRISM_SYSTEM_PROMPT = ""
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def close_runner_connections():
-    """The runner's ORM work happens on asgiref's thread; its connection must not outlive the test."""
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @dataclass

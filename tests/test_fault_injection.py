@@ -26,10 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connections
 
 from canvas.models import Canvas, Node
 from canvas.services import create_prompt
@@ -279,12 +277,6 @@ def roomy_channel_layer(settings):
         }
     }
     settings.PRISM_MAX_RUNS_PER_USER = PROMPTS * FAN_OUT
-
-
-@pytest_asyncio.fixture
-async def close_runner_connections():
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.mark.usefixtures("roomy_channel_layer", "close_runner_connections")

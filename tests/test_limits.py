@@ -27,11 +27,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(alice_token) -> Client:
-    return Client(headers={"authorization": f"Bearer {alice_token}"})
-
-
-@pytest.fixture
 def swift(sim_models):
     return sim_models["sim-swift"]
 

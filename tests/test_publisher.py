@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connections
 from django.utils import timezone
 
 from canvas.models import Node
@@ -26,17 +24,11 @@ from engine.relay import Relay
 from engine.runner import run_response
 from tests.test_recovery import RedisServer
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("close_runner_connections")]
 
 CANVASES = 3
 STREAMS_PER_CANVAS = 4
 TICKS = 5
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def close_runner_connections():
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture(scope="module")

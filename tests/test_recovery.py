@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import pytest_asyncio
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
@@ -53,14 +52,6 @@ EVENT_TIMEOUT_S = 60.0
 
 
 # --- in process -------------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def close_runner_connections():
-    """The runner's ORM work happens on asgiref's sync thread; close its connection so the test database
-    can be dropped at the end of the session."""
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 def joined(deltas: list[dict], up_to: int | None = None) -> str:

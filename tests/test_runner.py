@@ -10,9 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.utils import timezone
 
 from canvas.models import Node
@@ -28,17 +26,13 @@ from providers.models import Price
 from providers.simulator.text import count_tokens
 from tests.listening import Listener
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_runner_connections"),
+]
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def close_runner_connections():
-    """The runner's ORM work happens on asgiref's sync thread; close its connection so the test database
-    can be dropped at the end of the session."""
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 def set_params(model, **simulator: Any) -> None:
