@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import openai
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
+from tests.live_api import (
+    EVENT_TIMEOUT_S,
+    FINAL_EVENTS,
+    call_api,
+    events_until_done,
+    model_ids_named,
+    new_canvas,
+    open_socket,
+)
 from tests.stack import LiveStack, live_stack
-
-EVENT_TIMEOUT_S = 60.0
-FINAL_EVENTS = ("node.done", "node.error")
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("services", marks=pytest.mark.services)])
@@ -39,47 +43,13 @@ def two_models(stack) -> dict:
     (body, events), *direct = asyncio.run(run_and_ask_directly())
 
     async def stored():
-        names = {m["id"]: m["model"] for m in await _api(stack, "GET", "/api/models")}
-        nodes = await asyncio.gather(*(_api(stack, "GET", f"/api/nodes/{r['id']}") for r in body["responses"]))
+        names = {m["id"]: m["model"] for m in await call_api(stack, "GET", "/api/models")}
+        nodes = await asyncio.gather(*(call_api(stack, "GET", f"/api/nodes/{r['id']}") for r in body["responses"]))
         return {names[node["model"]]: node for node in nodes}
 
     nodes = asyncio.run(stored())
     answers = [(model, nodes[model], answer) for model, answer in zip(models, direct, strict=True)]
     return {"text": text, "body": body, "events": events, "answers": answers}
-
-
-async def _api(stack: LiveStack, method: str, path: str, **kwargs) -> dict | list:
-    async with httpx.AsyncClient(base_url=stack.base_url, headers=stack.headers, timeout=10.0) as client:
-        response = await client.request(method, path, **kwargs)
-    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}\n{stack.log_tails()}"
-    return response.json()
-
-
-async def _model_ids(stack: LiveStack, *names: str) -> list[str]:
-    by_name = {m["model"]: m["id"] for m in await _api(stack, "GET", "/api/models")}
-    return [by_name[name] for name in names]
-
-
-async def _new_canvas(stack: LiveStack, title: str) -> str:
-    return (await _api(stack, "POST", "/api/canvases", json={"title": title}))["id"]
-
-
-def _socket(stack: LiveStack, canvas_id: str):
-    return connect(stack.canvas_ws_url(canvas_id), additional_headers=stack.headers, open_timeout=10)
-
-
-async def _events_until_done(stack: LiveStack, ws: ClientConnection, response_ids: set[str], into: list[dict]) -> None:
-    """Read events into `into` until every response in `response_ids` has ended."""
-    ended: set[str] = set()
-    try:
-        async with asyncio.timeout(EVENT_TIMEOUT_S):
-            while ended != response_ids:
-                event = json.loads(await ws.recv())
-                into.append(event)
-                if event["type"] in FINAL_EVENTS and event["node"]["id"] in response_ids:
-                    ended.add(event["node"]["id"])
-    except TimeoutError:
-        pytest.fail(f"Not every response ended within {EVENT_TIMEOUT_S:.0f} s; got {into!r}\n{stack.log_tails()}")
 
 
 async def _simulator_answer(stack: LiveStack, model: str, text: str) -> tuple[str, str, openai.types.CompletionUsage]:
@@ -104,14 +74,14 @@ async def _simulator_answer(stack: LiveStack, model: str, text: str) -> tuple[st
 
 async def _fan_out(stack: LiveStack, text: str, models: list[str]) -> tuple[dict, list[dict]]:
     """Submit a prompt with the socket already open; return the prompt's 202 body and every event."""
-    canvas_id = await _new_canvas(stack, f"Integration {stack.mode}")
-    model_ids = await _model_ids(stack, *models)
+    canvas_id = await new_canvas(stack, f"Integration {stack.mode}")
+    model_ids = await model_ids_named(stack, *models)
     events: list[dict] = []
-    async with _socket(stack, canvas_id) as ws:
-        body = await _api(
+    async with open_socket(stack, canvas_id) as ws:
+        body = await call_api(
             stack, "POST", f"/api/canvases/{canvas_id}/prompts", json={"text": text, "models": model_ids, "parents": []}
         )
-        await _events_until_done(stack, ws, {r["id"] for r in body["responses"]}, events)
+        await events_until_done(stack, ws, {r["id"] for r in body["responses"]}, events)
     return body, events
 
 
@@ -155,10 +125,10 @@ def test_it_stores_the_answer_and_usage_the_provider_reported(two_models):
 
 @pytest.mark.asyncio
 async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
-    canvas_id = await _new_canvas(stack, f"Reconnect {stack.mode}")
-    [steady] = await _model_ids(stack, "sim-steady")
-    async with _socket(stack, canvas_id) as first:
-        body = await _api(
+    canvas_id = await new_canvas(stack, f"Reconnect {stack.mode}")
+    [steady] = await model_ids_named(stack, "sim-steady")
+    async with open_socket(stack, canvas_id) as first:
+        body = await call_api(
             stack,
             "POST",
             f"/api/canvases/{canvas_id}/prompts",
@@ -171,10 +141,10 @@ async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
                 if event["type"] == "node.delta" and event["seq"] >= 3:
                     break
         late_events: list[dict] = []
-        async with _socket(stack, canvas_id) as late:
-            await _events_until_done(stack, late, {node_id}, late_events)
+        async with open_socket(stack, canvas_id) as late:
+            await events_until_done(stack, late, {node_id}, late_events)
         # Read the first socket to its end too: a client that stops reading delays its own close.
-        await _events_until_done(stack, first, {node_id}, [])
+        await events_until_done(stack, first, {node_id}, [])
 
     snapshot = late_events[0]
     assert snapshot["type"] == "node.snapshot" and snapshot["node"]["id"] == node_id
@@ -184,7 +154,7 @@ async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
         if event["type"] == "node.delta" and event["node"] == node_id and event["seq"] > seq:
             assert event["seq"] == seq + 1, "a gap in the deltas after the snapshot"
             text, seq = text + event["text"], event["seq"]
-    stored = await _api(stack, "GET", f"/api/nodes/{node_id}")
+    stored = await call_api(stack, "GET", f"/api/nodes/{node_id}")
     assert stored["status"] == "done"
     assert text == stored["text"] == late_events[-1]["node"]["text"]
     assert seq == stored["seq"]

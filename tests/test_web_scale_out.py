@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from websockets.asyncio.client import connect
 
+from tests.live_api import call_api, events_until_done, model_ids_named, new_canvas, open_socket
 from tests.stack import live_stack
-from tests.test_integration import _api, _events_until_done, _model_ids, _new_canvas
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
@@ -32,23 +31,23 @@ def deltas_by_node(events: list[dict]) -> dict[str, list[dict]]:
 async def test_a_stream_reaches_sockets_on_either_web_process(two_webs):
     stack = two_webs
     (second_ws,) = stack.more_ws_urls
-    canvas_id = await _new_canvas(stack, "Two web processes")
-    model_ids = await _model_ids(stack, "sim-swift", "sim-reasoner")
+    canvas_id = await new_canvas(stack, "Two web processes")
+    model_ids = await model_ids_named(stack, "sim-swift", "sim-reasoner")
     on_first, on_second = [], []
     async with (
-        connect(stack.canvas_ws_url(canvas_id), additional_headers=stack.headers, open_timeout=10) as first,
-        connect(stack.canvas_ws_url(canvas_id, second_ws), additional_headers=stack.headers, open_timeout=10) as second,
+        open_socket(stack, canvas_id) as first,
+        open_socket(stack, canvas_id, second_ws) as second,
     ):
-        body = await _api(
+        body = await call_api(
             stack, "POST", f"/api/canvases/{canvas_id}/prompts", json={"text": "Scale out.", "models": model_ids}
         )
         responses = {r["id"] for r in body["responses"]}
         await asyncio.gather(
-            _events_until_done(stack, first, responses, on_first),
-            _events_until_done(stack, second, responses, on_second),
+            events_until_done(stack, first, responses, on_first),
+            events_until_done(stack, second, responses, on_second),
         )
 
-    stored = {node_id: await _api(stack, "GET", f"/api/nodes/{node_id}") for node_id in responses}
+    stored = {node_id: await call_api(stack, "GET", f"/api/nodes/{node_id}") for node_id in responses}
     for events in (on_first, on_second):
         deltas = deltas_by_node(events)
         assert set(deltas) == responses
