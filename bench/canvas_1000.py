@@ -32,7 +32,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from tests.stack import LiveStack, live_stack
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 ROUND_W, ROUND_H = 1300.0, 720.0  # the room one prompt and its three responses take
 
 
@@ -188,11 +187,10 @@ _FRAMES = """async ([kind, frames]) => {
 
 
 def browser_figures(stack: LiveStack, canvas_ids: dict[int, str]) -> dict[int, dict]:
-    from playwright.sync_api import sync_playwright
+    from tests.browser import chromium  # the browser tests' launcher: Debian's Chromium, same flags
 
     results = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         page.goto(f"{stack.base_url}/accounts/login/")
@@ -224,7 +222,6 @@ def browser_figures(stack: LiveStack, canvas_ids: dict[int, str]) -> dict[int, d
             figures["zoom_100"] = page.evaluate(_FRAMES, ["zoom", 60])
             results[size] = figures
             page.evaluate("sessionStorage.clear()")
-        browser.close()
     return results
 
 
