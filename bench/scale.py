@@ -301,7 +301,6 @@ class Round:
     cpu: dict[str, float]  # during the Prism run
     direct_cpu: dict[str, float]  # during the direct run
     breakdown: tuple[str, ...]
-    timed_out: bool
 
 
 TTFT_HEADER = (
@@ -409,7 +408,7 @@ class Bench:
         streams = [s for s, _ in prism]
         return Round(
             count, canvases, ramp_s, Figures.of(direct), Figures.of(streams, len(failed_posts)),
-            lost_stored, lost_relayed, wall_s, cpu, direct_cpu, breakdown_cells(count, streams), not finished,
+            lost_stored, lost_relayed, wall_s, cpu, direct_cpu, breakdown_cells(count, streams),
         )  # fmt: skip
 
     async def direct(
