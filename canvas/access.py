@@ -136,8 +136,9 @@ def comment_for(user, comment_id, *, delete: bool = False) -> Comment:
 # --- Teams -------------------------------------------------------------------------------------------
 
 
-def membership_for(user, team_id) -> Membership:
-    """The user's own membership of the team: 404 for a team they are not in."""
+def membership_for(user, team_id, *, manage: bool = False) -> Membership:
+    """The user's own membership of the team: 404 for a team they are not in. Managing the team
+    (members, invites, settings) takes an owner."""
     pk = _uuid(team_id)
     membership = (
         Membership.objects.select_related("team").filter(team_id=pk, user=user).first()
@@ -146,15 +147,14 @@ def membership_for(user, team_id) -> Membership:
     )
     if membership is None:
         raise not_found("team")
+    if manage and membership.role != Role.OWNER:
+        raise forbidden("Only the team's owners may manage its members and invitations.")
     return membership
 
 
 def team_for(user, team_id, *, manage: bool = False) -> Team:
-    """A team the user is in; managing it (members, invites, settings) takes an owner."""
-    membership = membership_for(user, team_id)
-    if manage and membership.role != Role.OWNER:
-        raise forbidden("Only the team's owners may manage its members and invitations.")
-    return membership.team
+    """A team the user is in; managing it takes an owner."""
+    return membership_for(user, team_id, manage=manage).team
 
 
 def member_of(user, team_id, member_id, *, or_self: bool = False) -> Membership:

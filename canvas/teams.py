@@ -52,7 +52,8 @@ def _team_page(request, mine, status: int = 200, invite_url: str | None = None):
 @login_required
 @require_POST
 def invite_create(request, team_id):
-    team = access.team_for(request.user, team_id, manage=True)
+    mine = access.membership_for(request.user, team_id, manage=True)
+    team = mine.team
     try:
         _, raw = membership.invite(team, request.user, request.POST.get("role", ""), _days(request))
     except ApiError as exc:
@@ -60,7 +61,7 @@ def invite_create(request, team_id):
         return redirect("team-detail", team_id=team.id)
     url = request.build_absolute_uri(reverse("team-join", args=[raw]))
     # Shown once, on this response: only the invitation's digest is kept.
-    return _team_page(request, access.membership_for(request.user, team.id), status=201, invite_url=url)
+    return _team_page(request, mine, status=201, invite_url=url)
 
 
 @login_required
