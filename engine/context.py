@@ -97,7 +97,21 @@ def messages_for(canvas: Canvas, nodes: list[Node], tail_text: str | None = None
 def context_for_response(response: Node) -> tuple[Message, ...]:
     """What a response node's model is sent: its prompt's ancestry, never the response's siblings."""
     parent_ids = list(Edge.objects.filter(child=response).order_by("position").values_list("parent_id", flat=True))
-    return messages_for(response.canvas, ancestry(parent_ids, response.canvas_id))
+    return contexts_for_responses([response], {response.id: parent_ids})[response.id]
+
+
+def contexts_for_responses(responses: list[Node], parents_of: Mapping) -> dict:
+    """Each response's context (as context_for_response), given each one's parent ids in order.
+
+    The responses of one prompt have the same parents, so their context is assembled once."""
+    by_parents: dict[tuple, tuple[Message, ...]] = {}
+    contexts = {}
+    for response in responses:
+        key = (response.canvas_id, tuple(parents_of.get(response.id, ())))
+        if key not in by_parents:
+            by_parents[key] = messages_for(response.canvas, ancestry(list(key[1]), response.canvas_id))
+        contexts[response.id] = by_parents[key]
+    return contexts
 
 
 def context_for_new_prompt(canvas: Canvas, parents: list[Node], text: str) -> tuple[Message, ...]:

@@ -126,25 +126,28 @@ class Publisher:
         done, self._next_tick = self._next_tick, None
         relays, self._dirty = list(self._dirty), {}
         try:
-            deltas = []
+            sends = []
             for relay in relays:
                 relay.in_flight = done
-                deltas.append(relay.take())
-            await self._publish(relays, deltas)
+                sends.append((relay, relay.take_events(), relay.take() if relay.has_pending else None))
+            await self._publish(sends)
         except Exception:
-            log.exception("Publishing %s deltas failed", len(relays))
+            log.exception("Publishing %s streams' deltas failed", len(relays))
         finally:
             _resolve(done)
 
-    async def _publish(self, relays: list[Relay], deltas: list[events.NodeDelta]) -> None:
+    async def _publish(self, sends: list[tuple[Relay, list[events.CanvasEvent], events.NodeDelta | None]]) -> None:
         live = live_store()
+        with_delta = [(relay, delta) for relay, _, delta in sends if delta is not None]
         try:
             # Live state first, then the events: a client that joins in between reads it from the snapshot.
-            applied = await live.append_many([Append(d["node"], d["seq"], d["text"], d["reasoning"]) for d in deltas])
+            applied = await live.append_many(
+                [Append(d["node"], d["seq"], d["text"], d["reasoning"]) for _, d in with_delta]
+            )
             # Out of step: the store lost a write or its state (Redis restarted); put back the whole text.
             lost = {
                 r.node_id: LiveState(r.text, r.reasoning, r.seq)
-                for r, ok in zip(relays, applied, strict=True)
+                for (r, _), ok in zip(with_delta, applied, strict=True)
                 if not ok
             }
             if lost:
@@ -155,9 +158,12 @@ class Publisher:
             # resynchronise from the snapshot.
             self._failing(exc)
             return
-        by_canvas: dict[str, list[events.NodeDelta]] = {}
-        for relay, delta in zip(relays, deltas, strict=True):
-            by_canvas.setdefault(relay.canvas_id, []).append(delta)
+        by_canvas: dict[str, list[events.CanvasEvent]] = {}
+        for relay, stream_events, delta in sends:
+            batch = by_canvas.setdefault(relay.canvas_id, [])
+            batch.extend(stream_events)
+            if delta is not None:
+                batch.append(delta)
         try:
             await fanout.send_batches(by_canvas)
         except SHARED_STATE_ERRORS as exc:

@@ -24,6 +24,7 @@ class Relay:
         self._reasoning: list[str] = []
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
+        self._pending_events: list[events.CanvasEvent] = []
         # The publisher's: the tick publishing this stream's last delta, and what is saved in the database
         # (the claim has just written the heartbeat).
         self.in_flight: asyncio.Future | None = None
@@ -45,6 +46,16 @@ class Relay:
     def add(self, kind: str, fragment: str) -> None:
         (self._pending_text if kind == "text" else self._pending_reasoning).append(fragment)
         publisher().mark_dirty(self)
+
+    def send_soon(self, payload: events.CanvasEvent) -> None:
+        """Send an event about this stream with the next tick, ahead of its deltas, without waiting for it
+        (drain waits for it as for a delta)."""
+        self._pending_events.append(payload)
+        publisher().mark_dirty(self)
+
+    def take_events(self) -> list[events.CanvasEvent]:
+        taken, self._pending_events = self._pending_events, []
+        return taken
 
     def take(self) -> events.NodeDelta:
         """The pending fragments as the next delta (the publisher's tick calls this)."""

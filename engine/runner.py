@@ -33,33 +33,39 @@ class _RetryBeforeFirstToken(Exception):
 
 
 async def run_responses(node_ids: list[str]) -> None:
-    """Several responses at once; each one ends on its own, whatever becomes of the others."""
-    results = await asyncio.gather(*(run_response(node_id) for node_id in node_ids), return_exceptions=True)
-    for node_id, result in zip(node_ids, results, strict=True):
+    """A prompt's responses: claimed together, then each one runs and ends on its own, whatever becomes
+    of the others. Those another run holds, or that are no longer queued, are left alone."""
+    plans = await in_db_thread(store.claim, node_ids)
+    results = await asyncio.gather(*(run_claimed(plan) for plan in plans), return_exceptions=True)
+    for plan, result in zip(plans, results, strict=True):
         if isinstance(result, BaseException):
-            log.error("Run of %s failed outside its own error handling", node_id, exc_info=result)
+            log.error("Run of %s failed outside its own error handling", plan.node_id, exc_info=result)
 
 
 async def run_response(node_id: str) -> None:
-    plan = await in_db_thread(store.claim, node_id)
-    if plan is None:
-        return
-    await send_event(plan.canvas_id, events.NodeUpdated(type="node.updated", node=plan.node))
+    """One response (the sweeper's re-run); unlike a gather, a cancelled run ends the node and returns."""
+    for plan in await in_db_thread(store.claim, [node_id]):
+        await run_claimed(plan)
+
+
+async def run_claimed(plan: store.RunPlan) -> None:
     run = StreamRun(plan)
+    # Goes out with the publisher's next tick, ahead of the first delta: the provider is called now.
+    run.relay.send_soon(events.NodeUpdated(type="node.updated", node=plan.node))
     # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
     async with run.relay.running():
-        async with cancellation.registered(node_id):
+        async with cancellation.registered(plan.node_id):
             try:
                 outcome = await run.execute()
             except asyncio.CancelledError:
                 outcome = await run.stop(NodeStatus.CANCELLED)
             except Exception:
                 # A fault of ours (or of Redis holding the provider slots) still ends the node.
-                log.exception("Run of %s failed", node_id)
+                log.exception("Run of %s failed", plan.node_id)
                 run.error = ProviderError("server", "The run failed inside Prism.")
                 outcome = await run.stop(NodeStatus.ERROR)
     payload = await in_db_thread(store.finish, plan, outcome)
-    await forget_live(node_id)
+    await forget_live(plan.node_id)
     if payload is None:
         return  # the sweeper took this run for dead and has ended the node already
     if outcome.is_error:

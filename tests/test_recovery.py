@@ -74,7 +74,7 @@ def reload(node: Node) -> Node:
 @sync_to_async
 def claim_as_a_worker_that_then_dies(node: Node, heartbeat_age_s: float = 60.0, **fields) -> None:
     """What a worker leaves behind when it is killed: a streaming node whose heartbeat has stopped."""
-    assert store.claim(str(node.id)) is not None
+    assert store.claim([str(node.id)])
     Node.objects.filter(id=node.id).update(heartbeat_at=timezone.now() - timedelta(seconds=heartbeat_age_s), **fields)
 
 

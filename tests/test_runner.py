@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from canvas.models import Node
 from canvas.services import create_prompt
-from engine import cancellation
+from engine import cancellation, store
 from engine.live import live_store
-from engine.runner import run_response
+from engine.runner import run_response, run_responses
 
 # Imported up front: the registry imports the SDK on first use (~0.6 s), which would otherwise eat into
 # the short first-token timeouts below when a test runs alone.
@@ -275,6 +275,45 @@ async def test_two_runs_of_one_node_make_one_request(alice, alice_canvas, sim_mo
     assert simulator_app.request_count == 1
     assert len(listener.terminals) == 1
     assert (await reload(node)).attempts == 1
+
+
+async def test_a_prompts_responses_are_claimed_together_and_each_runs_on_its_own(
+    alice, alice_canvas, sim_models, simulator_app
+) -> None:
+    models = [sim_models[name] for name in ("sim-swift", "sim-reasoner", "sim-steady")]
+    for model in models:
+        await sync_to_async(set_params)(model, length=20)
+    _, responses = await sync_to_async(create_prompt)(alice_canvas, alice, "Compare these, please", models, [])
+    held = responses[1]
+    assert [p.node_id for p in await sync_to_async(store.claim)([str(held.id)])] == [str(held.id)]  # another run's
+    listener = await Listener(alice_canvas.id).open()
+
+    await run_responses([str(r.id) for r in responses])
+    await listener.drain()
+    first, held, third = [await reload(r) for r in responses]
+
+    assert first.status == third.status == "done" and first.text and third.text
+    assert (held.status, held.attempts, held.text) == ("streaming", 1, "")  # left to the run that holds it
+    assert sorted(e["node"]["id"] for e in listener.terminals) == sorted([str(first.id), str(third.id)])
+    sent = simulator_app.recent_requests
+    assert sorted(body["model"] for body in sent) == ["sim-steady", "sim-swift"]
+    assert sent[0]["messages"] == sent[1]["messages"] == [{"role": "user", "content": "Compare these, please"}]
+
+
+async def test_a_claim_costs_the_same_queries_for_one_response_or_five(alice, alice_canvas, sim_models) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    @sync_to_async
+    def queries_to_claim(count: int) -> int:
+        models = list(sim_models.values())
+        _, responses = create_prompt(alice_canvas, alice, f"{count} answers", (models * 2)[:count], [])
+        with CaptureQueriesContext(connection) as queries:
+            plans = store.claim([str(r.id) for r in responses])
+        assert [p.node_id for p in plans] == [str(r.id) for r in responses]
+        return len(queries)
+
+    assert await queries_to_claim(1) == await queries_to_claim(5)
 
 
 @pytest.mark.parametrize("how", ["task_cancel", "request_cancel"])
