@@ -17,6 +17,7 @@ from django.conf import settings  # noqa: E402
 from canvas.routing import websocket_urlpatterns  # noqa: E402
 from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402
+from engine.adapters import close_adapters  # noqa: E402
 from engine.runtime import freeze_startup_heap  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
@@ -36,6 +37,7 @@ async def _lifespan(receive, send) -> None:
             freeze_startup_heap()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await close_adapters()  # the embedded mode's runs share the server loop's provider clients
             await send({"type": "lifespan.shutdown.complete"})
             return
 

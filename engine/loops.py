@@ -69,3 +69,12 @@ def spawn(coro: Coroutine) -> None:
 def run_and_wait(coro: Coroutine):
     """Run a coroutine on this process's stream loop and block the calling thread until it ends."""
     return asyncio.run_coroutine_threadsafe(coro, background_loop()).result()
+
+
+def run_last(coro: Coroutine, timeout_s: float = 10.0) -> None:
+    """At shutdown: run a coroutine on the stream loop if this process started one, and wait for it."""
+    loop = _background_loop
+    if loop is None or loop.is_closed():
+        coro.close()
+        return
+    asyncio.run_coroutine_threadsafe(coro, loop).result(timeout_s)

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Callable
 
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
+from engine.adapters import adapter_pool
 from engine.db import in_db_thread
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay, forget_live, send_event
 from engine.slots import provider_slots
 from providers.base import ProviderError, StreamEvent, Usage
-from providers.registry import adapter_for
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +98,18 @@ class StreamRun:
             return await self._attempts()
 
     async def _attempts(self) -> Outcome:
-        for attempt in range(MAX_ATTEMPTS):
-            adapter = adapter_for(self.plan.account)
-            try:
-                await self._consume(adapter.stream(self.plan.request))
-                break
-            except _StreamOver:
-                break
-            except _RetryBeforeFirstToken as retry:
-                if attempt == MAX_ATTEMPTS - 1:
-                    self.error = retry.error
+        async with adapter_pool().adapter(self.plan.account) as adapter:
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    await self._consume(adapter.stream(self.plan.request))
                     break
-                await asyncio.sleep(backoff_s(retry.error, attempt))
-            finally:
-                await asyncio.shield(adapter.aclose())
+                except _StreamOver:
+                    break
+                except _RetryBeforeFirstToken as retry:
+                    if attempt == MAX_ATTEMPTS - 1:
+                        self.error = retry.error
+                        break
+                    await asyncio.sleep(backoff_s(retry.error, attempt))
         return await self.stop(NodeStatus.ERROR if self.error else NodeStatus.DONE)
 
     async def stop(self, status: str) -> Outcome:

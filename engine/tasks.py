@@ -13,9 +13,10 @@ does nothing: the claim is a conditional UPDATE.
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_shutdown
 
 from engine import loops, runner, sweeper
+from engine.adapters import close_adapters
 from engine.runtime import freeze_startup_heap
 from providers.registry import preload
 
@@ -24,6 +25,11 @@ from providers.registry import preload
 def _settle_worker(**kwargs) -> None:
     preload()
     freeze_startup_heap()
+
+
+@worker_shutdown.connect
+def _close_provider_clients(**kwargs) -> None:
+    loops.run_last(close_adapters())
 
 
 @shared_task(name="engine.tasks.run_response", acks_late=False, ignore_result=True)

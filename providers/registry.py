@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from providers.base import AccountConfig, Adapter
+from providers.http import tls_context
 
 ADAPTERS = {
     "openai": "providers.adapters.openai_compat.OpenAICompatAdapter",
@@ -31,7 +32,9 @@ def adapter_for(account: AccountConfig) -> Adapter:
 
 
 def preload() -> None:
-    """Import every adapter now: a first import (the SDKs are large) would otherwise block a
-    process's event loop for most of a second, inside some user's time to first token."""
+    """Import every adapter and load the CA store now: a first import (the SDKs are large) would
+    otherwise block a process's event loop for most of a second, and a first client about 90 ms, inside
+    some user's time to first token."""
     for kind in ADAPTERS:
         adapter_class(kind)
+    tls_context()

@@ -70,8 +70,11 @@ def api(alice_token) -> Client:
 @pytest_asyncio.fixture
 async def close_runner_connections():
     """The runner's ORM work happens on asgiref's threads; close their connections so the test database
-    can be dropped at the end of the session."""
+    can be dropped at the end of the session. And close the provider clients the test's runs shared."""
     yield
+    from engine.adapters import close_adapters
+
+    await close_adapters()
     await sync_to_async(connections.close_all)()
 
 

@@ -657,6 +657,7 @@ async def test_an_edit_that_changes_nothing_is_not_broadcast(async_api, alice, a
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_runner_connections")
 async def test_a_cancelled_queued_response_ends_with_node_done_and_never_calls_the_provider(
     async_api, alice, alice_canvas, sim_models, simulator_app, runs_here
 ):
@@ -675,6 +676,7 @@ async def test_a_cancelled_queued_response_ends_with_node_done_and_never_calls_t
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_runner_connections")
 async def test_cancelling_a_streaming_response_keeps_its_partial_text_and_closes_the_stream(
     async_api, alice, alice_canvas, sim_models, simulator_app, runs_here
 ):
@@ -703,6 +705,7 @@ async def test_cancelling_a_streaming_response_keeps_its_partial_text_and_closes
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_runner_connections")
 async def test_a_regenerated_response_runs_beside_the_old_one(
     async_api, alice, alice_canvas, sim_models, simulator_app, runs_here
 ):
@@ -726,6 +729,7 @@ async def test_a_regenerated_response_runs_beside_the_old_one(
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_runner_connections")
 async def test_a_rerun_asks_again_with_the_edited_text_and_keeps_the_old_branch(
     async_api, alice, alice_canvas, sim_models, simulator_app, runs_here
 ):

@@ -24,7 +24,11 @@ from engine.live import live_store
 from engine.runner import run_response
 from providers.models import Model
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("close_runner_connections"),
+]
 
 RECEIVE_S = 5
 

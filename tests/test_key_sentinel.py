@@ -24,7 +24,11 @@ from tests.fakes import gemini as gemini_fake
 from tests.fakes import openai_compat
 from tests.fakes.server import serve
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("close_runner_connections"),
+]
 
 SENTINEL = f"sk-SENTINEL-{uuid.uuid4().hex}"
 FAST = {"simulator": {"ttft_ms": 0, "tokens_per_s": 0, "length": 12}}

@@ -300,6 +300,16 @@ async def test_a_prompts_responses_are_claimed_together_and_each_runs_on_its_own
     assert sent[0]["messages"] == sent[1]["messages"] == [{"role": "user", "content": "Compare these, please"}]
 
 
+async def test_runs_to_one_provider_reuse_a_connection(alice, alice_canvas, sim_models, simulator_app) -> None:
+    for model in ("sim-swift", "sim-reasoner", "sim-swift"):
+        node = await ask(alice, alice_canvas, sim_models[model], length=10)
+        await run_response(str(node.id))
+        assert (await reload(node)).status == "done"
+
+    assert simulator_app.request_count == 3
+    assert len(simulator_app.chat_clients) == 1
+
+
 async def test_a_claim_costs_the_same_queries_for_one_response_or_five(alice, alice_canvas, sim_models) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -55,7 +55,8 @@ class SimulatorApp:
     """The ASGI callable. Counters are public so tests can observe connection handling.
 
     ``active_streams`` counts chat completions being generated right now (streaming or not);
-    ``cancelled_streams`` counts those stopped because the client went away.
+    ``cancelled_streams`` counts those stopped because the client went away; ``chat_clients`` holds the
+    address (host, port) of each connection that asked for one, so a reused connection shows as one.
     """
 
     def __init__(self, prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False) -> None:
@@ -66,6 +67,7 @@ class SimulatorApp:
         self.active_streams = 0
         self.cancelled_streams = 0
         self.request_count = 0
+        self.chat_clients: set[tuple] = set()
         self.recent_requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=32)
         self.fail_counts: dict[str, int] = {}
 
@@ -100,6 +102,7 @@ class SimulatorApp:
             if await _guard_method(method, ("GET",), send, headers):
                 await send_json(send, 200, wire.models_body(catalogue.MODELS), headers)
         elif await _guard_method(method, ("POST",), send, headers):
+            self.chat_clients.add(tuple(scope.get("client") or ()))
             await self._chat(receive, send, headers)
 
     def _authorised(self, scope: Scope) -> bool:
