@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
 from django.db import transaction
 
 from canvas.payloads import nodes_payload
-from engine import events
+from engine.fanout import send_batch_from_thread
 
 
 def announce(nodes: list, kind: str = "node.created", payloads: list[dict] | None = None) -> None:
@@ -17,4 +16,4 @@ def announce(nodes: list, kind: str = "node.created", payloads: list[dict] | Non
     batch = [{"type": kind, "node": payload} for payload in (payloads or nodes_payload(nodes))]
     # One group message for all of them: a request thread's every hop to the event loop and to Redis
     # holds up its answer.
-    transaction.on_commit(lambda: async_to_sync(events.send_batch)(canvas_id, batch))
+    transaction.on_commit(lambda: send_batch_from_thread(canvas_id, batch))
