@@ -6,7 +6,8 @@ writes all of them to the live state in one round trip (live.append_many), and o
 group message per canvas carrying that canvas's deltas in order ("canvas.batch", which the consumer
 unpacks into one WebSocket message per delta). Ticks run one after the other, so each node's deltas
 go out numbered 1, 2, 3, … in order. Hundreds of streams thus cost a few Redis round trips per tick
-instead of two per delta each.
+instead of two per delta each. A stream's first text does not wait for the window to close: it is
+what its user is waiting for.
 
 Every PRISM_PERSIST_MS the same publisher saves the partial text of every stream that advanced, and
 the heartbeat of every registered run that is due one (the sweeper takes a run without a fresh
@@ -73,7 +74,11 @@ class Publisher:
 
     # --- deltas ------------------------------------------------------------------------------------
 
-    def mark_dirty(self, relay: Relay) -> None:
+    def mark_dirty(self, relay: Relay, *, at_once: bool = False) -> None:
+        """`at_once`: publish with a tick now instead of at the end of the window (a stream's first
+        text, which is its user's time to first token)."""
+        if at_once:
+            self._tick_now()
         if relay in self._dirty:
             return
         if not self._dirty:
@@ -87,14 +92,17 @@ class Publisher:
         has pending text, or the end of the tick that is publishing it."""
         if relay in self._dirty:
             waiting = self._next_tick
-            self._hurry = True
-            if self._wake is not None:
-                _resolve(self._wake)
+            self._tick_now()
         else:
             waiting = relay.in_flight
         if waiting is not None:
             # Shielded: a cancelled drain must not cancel the tick that every stream waits on.
             await asyncio.shield(waiting)
+
+    def _tick_now(self) -> None:
+        self._hurry = True
+        if self._wake is not None:
+            _resolve(self._wake)
 
     async def _flush_while_dirty(self) -> None:
         loop = asyncio.get_running_loop()

@@ -30,6 +30,8 @@ class Relay:
         self.in_flight: asyncio.Future | None = None
         self.persisted_seq = 0
         self.saved_at = time.monotonic()
+        # A stream lives on one loop, and so does that loop's publisher: looked up once, not per fragment.
+        self._publisher = publisher()
 
     @property
     def text(self) -> str:
@@ -45,13 +47,13 @@ class Relay:
 
     def add(self, kind: str, fragment: str) -> None:
         (self._pending_text if kind == "text" else self._pending_reasoning).append(fragment)
-        publisher().mark_dirty(self)
+        self._publisher.mark_dirty(self, at_once=self.seq == 0)
 
     def send_soon(self, payload: events.CanvasEvent) -> None:
         """Send an event about this stream with the next tick, ahead of its deltas, without waiting for it
         (drain waits for it as for a delta)."""
         self._pending_events.append(payload)
-        publisher().mark_dirty(self)
+        self._publisher.mark_dirty(self)
 
     def take_events(self) -> list[events.CanvasEvent]:
         taken, self._pending_events = self._pending_events, []
@@ -69,11 +71,11 @@ class Relay:
 
     async def drain(self) -> None:
         """Return once every fragment added so far is in the live state and sent to the canvas."""
-        await publisher().drain(self)
+        await self._publisher.drain(self)
 
     def running(self):
         """Keep the partial text saved and the heartbeat fresh while the run lives (a context manager)."""
-        return publisher().running(self)
+        return self._publisher.running(self)
 
 
 async def send_event(canvas_id: str, payload: events.CanvasEvent, *, final: bool = False) -> None:
