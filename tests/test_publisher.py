@@ -111,6 +111,29 @@ async def test_fragments_added_between_ticks_make_one_delta() -> None:
     assert not stream.has_pending
 
 
+async def test_a_streams_first_text_does_not_wait_for_the_flush_window(settings) -> None:
+    settings.PRISM_FLUSH_MS = 600_000  # a window no test would wait out
+    canvas = str(uuid.uuid4())
+    listener = await Listener(canvas).open()
+    running, starting = a_stream(canvas), a_stream(canvas)
+    running.add("text", "One.")
+    await running.drain()  # a tick: the next window starts now
+    assert len(await listener.messages()) == 1
+
+    running.add("text", " Two.")  # waits for the window to close
+    starting.add("text", "Hello")  # its first text: a tick now, which takes the other's text along
+    found: list[dict] = []
+    for _ in range(100):
+        found += await listener.messages()
+        if found:
+            break
+    [message] = found
+    assert [(p["node"], p["seq"], p["text"]) for p in message["payloads"]] == [
+        (running.node_id, 2, " Two."),
+        (starting.node_id, 1, "Hello"),
+    ]
+
+
 async def test_a_stream_keeps_its_own_order_across_ticks_that_pass_by_themselves() -> None:
     canvas = str(uuid.uuid4())
     listener = await Listener(canvas).open()
