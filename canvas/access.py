@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import digest_token
@@ -86,10 +87,14 @@ def canvas_for(user, canvas_id, *, write: bool = False) -> Canvas:
     """The canvas if the user may see it (404 otherwise, so outsiders learn nothing), and may change it
     when `write` (403 for a viewer)."""
     pk = _uuid(canvas_id)
-    canvas = visible_canvases(user).filter(pk=pk).first() if pk else None
+    canvas = None
+    if pk and user.is_authenticated:
+        # One query: the user's role comes from the very membership row that makes the canvas visible.
+        member_of_team = Canvas.objects.filter(pk=pk, team__memberships__user=user)
+        canvas = member_of_team.select_related("team").annotate(viewer_role=F("team__memberships__role")).first()
     if canvas is None:
         raise not_found("canvas")
-    if write and not can_write(role_on(user, canvas)):
+    if write and not can_write(canvas.viewer_role):
         raise forbidden("You may view this canvas but not change it.")
     return canvas
 

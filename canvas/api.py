@@ -123,7 +123,8 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     models = services.usable_models(body.models)
     parents = services.parent_nodes(canvas, body.parents)
     prompt, responses = services.create_prompt(canvas, request.user, body.text, models, parents, body.x, body.y)
-    payloads = nodes_payload([prompt, *responses])
+    edges = {prompt.id: [str(p.id) for p in parents], **{r.id: [str(prompt.id)] for r in responses}}
+    payloads = nodes_payload([prompt, *responses], edges)
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
     return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(canvas)})

@@ -66,8 +66,10 @@ def parent_ids_by_child(nodes: Iterable[Node]) -> dict:
     return parents
 
 
-def nodes_payload(nodes: list[Node]) -> list[dict]:
-    parents = parent_ids_by_child(nodes)
+def nodes_payload(nodes: list[Node], parents: dict | None = None) -> list[dict]:
+    """`parents`: each node's parent ids, in order, when the caller knows them (it saves a query)."""
+    if parents is None:
+        parents = parent_ids_by_child(nodes)
     return [node_payload(node, parents.get(node.id, [])) for node in nodes]
 
 

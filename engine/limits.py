@@ -47,7 +47,7 @@ class BudgetSpent(ApiError):
 def check_runs(user, canvas: Canvas, runs: int) -> None:
     """Refuse `runs` new responses for `user` on `canvas` if a limit forbids them (TooManyRuns,
     BudgetSpent). Call it in the transaction that creates them, before creating anything."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's transaction: no savepoint round trips
         if user is not None and user.is_authenticated:
             _check_user(user, runs)
         team = canvas.team

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from canvas.models import Canvas, Edge, Node, NodeKind
 from providers.models import Model, Price, ProviderAccount
@@ -213,6 +215,17 @@ def test_a_prompt_may_ask_the_same_model_twice(api, alice_canvas, models):
     answers = response.json()["responses"]
     assert [a["model"] for a in answers] == [chat, chat]
     assert answers[0]["id"] != answers[1]["id"]
+
+
+def test_a_prompt_costs_the_same_queries_however_many_models_it_asks(api, alice_canvas, models):
+    chat = str(models["chat"].id)
+
+    def queries_to_submit(count: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert submit(api, alice_canvas, text=f"{count} answers", models=[chat] * count).status_code == 202
+        return len(queries)
+
+    assert queries_to_submit(1) == queries_to_submit(5)
 
 
 def test_a_follow_up_names_its_parents(api, alice, alice_canvas, models):
