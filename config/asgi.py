@@ -14,6 +14,14 @@ django_http = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from config.threaded_http import ThreadedDjango  # noqa: E402
+
+if not settings.EMBEDDED:
+    # One thread per request instead of Django's hops between loop and threads (config/threaded_http.py).
+    # The embedded mode keeps Django's handler: SQLite takes one writer at a time, and there every request
+    # and the engine's database work share Django's one thread.
+    django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS)
+
 from canvas.routing import websocket_urlpatterns  # noqa: E402
 from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402

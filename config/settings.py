@@ -61,7 +61,6 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "canvas.middleware.ApiErrorMiddleware",
-    "canvas.handlers.PageErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -69,6 +68,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Synchronous, and last on purpose: under Django's ASGI handler (the embedded mode) a synchronous
+    # middleware innermost keeps the whole chain synchronous on one thread, where async-capable ones
+    # would each run their hooks through sync_to_async, two hops to a thread and back per middleware.
+    "canvas.handlers.PageErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -180,6 +183,9 @@ PRISM_SYSTEM_PROMPT = env_str("PRISM_SYSTEM_PROMPT")
 # PRISM_FLUSH_MS (under load batches coalesce on their own); partial text is written to the database
 # every PRISM_PERSIST_MS, so a reload or a crash loses little.
 PRISM_FLUSH_MS = env_int("PRISM_FLUSH_MS", 10)
+# Threads a web process runs HTTP requests on (with PostgreSQL; config/threaded_http.py). Each holds a
+# database connection while it serves a request, so keep it below PRISM_DB_POOL_SIZE.
+PRISM_HTTP_THREADS = env_int("PRISM_HTTP_THREADS", 6)
 PRISM_PERSIST_MS = env_int("PRISM_PERSIST_MS", 1000)
 # A run whose heartbeat is older than this is taken for dead and marked interrupted by the sweeper.
 PRISM_STALE_AFTER_S = env_float("PRISM_STALE_AFTER_S", 30.0)

@@ -1,0 +1,77 @@
+"""Django's HTTP requests under the ASGI server, each one run whole on one thread of a pool.
+
+Under Django's own ASGI handler a request went back and forth between the event loop and a thread many
+times: in async mode every built-in middleware runs its request and response hooks through
+sync_to_async, and the (synchronous) view is one more round trip. Each hop waits for its turn on the
+event loop, and a web process's loop also relays every token to the browsers: under load a prompt's
+POST spent most of its time in those waits. Here the loop reads the request body, one thread runs the
+whole request through Django's WSGI handler (middleware and view, synchronously), and the loop sends the
+answer: one hop there and one back. Requests run side by side on the pool's threads, each thread with
+its own database connection taken from the connection pool, as under a threaded WSGI server. WebSockets
+stay with Channels on the loop.
+
+A response is sent whole once the view returns: the app has no streaming responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from tempfile import SpooledTemporaryFile
+
+from asgiref.wsgi import WsgiToAsgiInstance
+from django.core.wsgi import get_wsgi_application
+
+BODY_IN_MEMORY_BYTES = 64 * 1024
+
+
+class ThreadedDjango:
+    """An ASGI app for Django's HTTP side (type "http" scopes only)."""
+
+    def __init__(self, threads: int):
+        self._django = get_wsgi_application()
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="http")
+
+    async def __call__(self, scope, receive, send) -> None:
+        with SpooledTemporaryFile(max_size=BODY_IN_MEMORY_BYTES) as body:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client left before sending its whole request
+                body.write(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            body.seek(0)
+            try:
+                environ = _environ(scope, body)
+            except ValueError:  # more repeated headers than asgiref allows
+                status, headers, content = 400, [(b"content-type", b"text/plain")], b"Too many repeated headers."
+            else:
+                loop = asyncio.get_running_loop()
+                status, headers, content = await loop.run_in_executor(self._threads, self._respond, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    def _respond(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        started: dict = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
+            started["status"] = int(status.split(" ", 1)[0])
+            # Django's WSGI handler writes cookies as " name=value…": the space is a WSGI server's to drop.
+            started["headers"] = [
+                (name.lower().encode("latin1"), value.strip().encode("latin1")) for name, value in headers
+            ]
+
+        response = self._django(environ, start_response)
+        try:
+            content = b"".join(response)
+        finally:
+            response.close()  # sends request_finished: the thread's database connection goes back to the pool
+        return started["status"], started["headers"], content
+
+
+def _environ(scope: dict, body) -> dict:
+    """The WSGI environ of an ASGI request, as asgiref's WSGI adapter builds it."""
+    adapter = WsgiToAsgiInstance(None)
+    adapter.scope = scope  # build_environ reads the headers from here
+    return adapter.build_environ(scope, body)
