@@ -70,7 +70,7 @@ def create_prompt(
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
     # Leave room for the whole fan-out right of the origin: a node at a negative x cannot be scrolled to.
     default_x = max(default_x, (total_w - RESPONSE_W) / 2)
-    prompt = Node.objects.create(
+    prompt = Node(
         canvas=canvas,
         kind=NodeKind.PROMPT,
         text=text,
@@ -80,9 +80,8 @@ def create_prompt(
         w=RESPONSE_W,
         h=140,
     )
-    _link(parents, prompt)
     left = prompt.x + prompt.w / 2 - total_w / 2
-    responses = Node.objects.bulk_create(
+    responses = [
         Node(
             canvas=canvas,
             kind=NodeKind.RESPONSE,
@@ -95,8 +94,16 @@ def create_prompt(
             h=RESPONSE_H,
         )
         for i, model in enumerate(models)
+    ]
+    # The prompt and its responses in one INSERT, every edge in another: this runs before any of the
+    # responses can start, so each round trip to the database is in their time to first token.
+    Node.objects.bulk_create([prompt, *responses])
+    Edge.objects.bulk_create(
+        [
+            *(Edge(parent=p, child=prompt, position=i) for i, p in enumerate(parents)),
+            *(Edge(parent=prompt, child=r) for r in responses),
+        ]
     )
-    Edge.objects.bulk_create([Edge(parent=prompt, child=r) for r in responses])
     canvas.save(update_fields=["updated_at"])
     return prompt, responses
 
