@@ -53,19 +53,27 @@ def creation_order(node: Node) -> tuple:
     return (node.created_at, str(node.id))
 
 
-def ancestry(start_ids: list, canvas_id) -> list[Node]:
-    """`start_ids` and all their ancestors, each once, parents before children, ties by creation."""
-    edges = Edge.objects.filter(child__canvas_id=canvas_id).values_list("child_id", "parent_id")
+def parents_on(canvas_ids: Iterable) -> dict:
+    """Every node's parent ids, in order, for all the nodes of these canvases, in one query."""
+    edges = Edge.objects.filter(child__canvas_id__in=canvas_ids).order_by("position")
     parents_of: dict = defaultdict(list)
-    for child_id, parent_id in edges:
+    for child_id, parent_id in edges.values_list("child_id", "parent_id"):
         parents_of[child_id].append(parent_id)
+    return parents_of
+
+
+def ancestry(start_ids: list, canvas_id, parents_of: Mapping | None = None) -> list[Node]:
+    """`start_ids` and all their ancestors, each once, parents before children, ties by creation.
+    `parents_of`: the canvas's parents_on, when the caller has it."""
+    if parents_of is None:
+        parents_of = parents_on([canvas_id])
     wanted: set = set()
     stack = list(start_ids)
     while stack:
         node_id = stack.pop()
         if node_id not in wanted:
             wanted.add(node_id)
-            stack.extend(parents_of[node_id])
+            stack.extend(parents_of.get(node_id, ()))
     nodes = {node.id: node for node in Node.objects.filter(id__in=wanted, canvas_id=canvas_id)}
     return [nodes[i] for i in topological(nodes, parents_of, lambda i: creation_order(nodes[i]))]
 
@@ -96,12 +104,12 @@ def messages_for(canvas: Canvas, nodes: list[Node], tail_text: str | None = None
 
 def context_for_response(response: Node) -> tuple[Message, ...]:
     """What a response node's model is sent: its prompt's ancestry, never the response's siblings."""
-    parent_ids = list(Edge.objects.filter(child=response).order_by("position").values_list("parent_id", flat=True))
-    return contexts_for_responses([response], {response.id: parent_ids})[response.id]
+    return contexts_for_responses([response], parents_on([response.canvas_id]))[response.id]
 
 
 def contexts_for_responses(responses: list[Node], parents_of: Mapping) -> dict:
-    """Each response's context (as context_for_response), given each one's parent ids in order.
+    """Each response's context (as context_for_response), given the parents_on of their canvases (at
+    least each response's own parent ids, in order).
 
     The responses of one prompt have the same parents, so their context is assembled once."""
     by_parents: dict[tuple, tuple[Message, ...]] = {}
@@ -109,7 +117,7 @@ def contexts_for_responses(responses: list[Node], parents_of: Mapping) -> dict:
     for response in responses:
         key = (response.canvas_id, tuple(parents_of.get(response.id, ())))
         if key not in by_parents:
-            by_parents[key] = messages_for(response.canvas, ancestry(list(key[1]), response.canvas_id))
+            by_parents[key] = messages_for(response.canvas, ancestry(list(key[1]), response.canvas_id, parents_of))
         contexts[response.id] = by_parents[key]
     return contexts
 

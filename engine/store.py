@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from canvas.models import Edge, Node, NodeStatus
+from canvas.models import Node, NodeStatus
 from canvas.payloads import node_payload
-from engine.context import contexts_for_responses
+from engine.context import contexts_for_responses, parents_on
 from engine.cost import cost_of
 from engine.outcome import Outcome
 from providers.base import AccountConfig, ChatRequest
@@ -41,11 +40,7 @@ def claim(node_ids: list[str]) -> list[RunPlan]:
     if not taken:
         return []
     nodes = Node.objects.select_related("canvas", "model__account").in_bulk(taken)
-    parents_of: dict = defaultdict(list)
-    for child_id, parent_id in (
-        Edge.objects.filter(child_id__in=taken).order_by("position").values_list("child_id", "parent_id")
-    ):
-        parents_of[child_id].append(parent_id)
+    parents_of = parents_on({node.canvas_id for node in nodes.values()})
     ordered = [nodes[node_id] for node_id in map(_node_pk, node_ids) if node_id in taken]
     contexts = contexts_for_responses(ordered, parents_of)
     accounts: dict = {}
