@@ -39,6 +39,8 @@ def _valid_uuids(values: list) -> list[str]:
 
 
 def parent_nodes(canvas: Canvas, parent_ids: list) -> list[Node]:
+    if not parent_ids:
+        return []
     found = {str(n.id): n for n in canvas.nodes.filter(id__in=_valid_uuids(parent_ids))}
     missing = [str(p) for p in parent_ids if str(p) not in found]
     if missing:
@@ -66,7 +68,8 @@ def create_prompt(
     if not text.strip():
         raise invalid("The prompt is empty.")
     limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
-    default_x, default_y = _below(parents, canvas)
+    # Where it goes unless the caller says (the composer does): finding the lowest node is a query.
+    default_x, default_y = _below(parents, canvas) if x is None or y is None else (x, y)
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
     # Leave room for the whole fan-out right of the origin: a node at a negative x cannot be scrolled to.
     default_x = max(default_x, (total_w - RESPONSE_W) / 2)
