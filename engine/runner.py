@@ -167,7 +167,9 @@ class StreamRun:
             self.finish_reason = event.finish_reason
         elif event.kind == "error":
             error = event.error
-            if self.first_token_at is None and error.retryable:
+            # Before the first token nothing has been shown, so a connection cut then is asked again too:
+            # most often it is a pooled connection the provider closed as the request went out.
+            if self.first_token_at is None and (error.retryable or error.code == "stream_cut"):
                 raise _RetryBeforeFirstToken(error)
             self.error = error
             return True

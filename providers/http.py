@@ -15,6 +15,10 @@ WRITE_TIMEOUT_S = 30.0
 POOL_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 1000
 MAX_KEEPALIVE = 100
+# An idle pooled connection is dropped after this long: under the 5 s that uvicorn, and so vLLM, keeps
+# one open. At exactly 5 s (the clients' default) a stream could take a connection the server was
+# closing at that moment, and fail before its first token.
+KEEPALIVE_S = 4.0
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +36,9 @@ def _client_options(library, read_timeout_s: float) -> dict:
         "timeout": library.Timeout(
             connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
         ),
-        "limits": library.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
+        "limits": library.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE, keepalive_expiry=KEEPALIVE_S
+        ),
         "follow_redirects": False,
         "verify": tls_context(),
     }

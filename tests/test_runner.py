@@ -220,6 +220,18 @@ async def test_a_cut_stream_keeps_its_partial_text(alice, alice_canvas, sim_mode
     assert [e["type"] for e in listener.terminals] == ["node.error"]
 
 
+@pytest.mark.parametrize("how", [{}, {"drop": True}])
+async def test_a_stream_cut_before_its_first_token_is_asked_again(
+    alice, alice_canvas, sim_models, simulator, simulator_app, how: dict
+) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=20, fail={"cut_after": 0, "times": 1, **how})
+    node, listener = await run_and_listen(node)
+
+    assert simulator_app.request_count == 2
+    assert (node.status, node.error_code, node.attempts) == ("done", "", 1)
+    assert node.text == joined(listener.deltas) and count_tokens(node.text) == 20
+
+
 async def test_an_error_mid_stream_keeps_its_partial_text(alice, alice_canvas, sim_models, simulator) -> None:
     node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30, fail={"error_after": 8})
     node, listener = await run_and_listen(node)
