@@ -532,6 +532,7 @@ class Bench:
         canvases_needed = min(len(self.setup.tokens), wave // MODELS_PER_CANVAS)
         rows = [(0, 0.0, procs.rss_mib(self.pids["worker"]), procs.rss_mib(self.pids["web"]), 0)]
         finished = failed = 0
+        problems: list[str] = []
         checkpoints = sorted({100, total} | {c for c in (1000, 2500, 5000) if c < total})
         async with self.api() as api, clients.prism_seats(self.live, api, self.setup.tokens[:canvases_needed]) as seats:
             watches = [Watch(seat) for seat in seats]
@@ -557,12 +558,18 @@ class Bench:
                     say(f"  memory: wave {number} did not finish within 120 s")
                 for watch in active:
                     failed += len(watch.failed_posts)
+                    problems += watch.failed_posts
                     watch.failed_posts.clear()
                     for stream, model in watch.take_streams():
                         finished += 1
-                        ok = stream.final is not None and stream.final.get("status") == "done"
-                        if not ok or stream.text != model.expected(stream.prompt):
-                            failed += 1
+                        final = stream.final or {}
+                        if final.get("status") != "done":
+                            problems.append(f"{stream.node_id}: {final.get('status') or 'no end'} {final.get('error')}")
+                        elif stream.text != model.expected(stream.prompt):
+                            problems.append(f"{stream.node_id}: text differs from the simulator's")
+                        else:
+                            continue
+                        failed += 1
                 if finished >= target:
                     await asyncio.sleep(2.0)  # the tasks finish just after their node.done
                     worker, web = procs.rss_mib(self.pids["worker"]), procs.rss_mib(self.pids["web"])
@@ -571,6 +578,8 @@ class Bench:
                     say(f"  memory: {finished} streams, {elapsed:.0f} s, worker {worker:.1f} MiB, web {web:.1f} MiB")
             for watch in watches:
                 watch.reader.cancel()
+        for problem in problems[: self.args.show_problems]:
+            say(f"  memory: failed: {problem}")
         return rows
 
 
