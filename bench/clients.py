@@ -21,7 +21,9 @@ import websockets
 from providers.simulator.text import count_tokens
 from tests.stack import LiveStack
 
-UNLIMITED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+# Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: a request sent on one
+# as the server closes it fails with a ReadError (the memory phase lost prompts so between its waves).
+UNLIMITED = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2.0)
 
 
 @dataclass
