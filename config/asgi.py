@@ -7,19 +7,22 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.core.asgi import get_asgi_application
+import django
 
-django_http = get_asgi_application()
+django.setup(set_prefix=False)  # before anything below imports a model
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
 
 from config.threaded_http import ThreadedDjango  # noqa: E402
 
-if not settings.EMBEDDED:
-    # One thread per request instead of Django's hops between loop and threads (config/threaded_http.py).
-    # The embedded mode keeps Django's handler: SQLite takes one writer at a time, and there every request
-    # and the engine's database work share Django's one thread.
+if settings.EMBEDDED:
+    # SQLite takes one writer at a time: Django's own handler keeps every request, and the engine's
+    # database work, on its one thread.
+    django_http = get_asgi_application()
+else:
+    # Each request whole on a thread of a pool, not hopping between loop and threads (config/threaded_http.py).
     django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS)
 
 from canvas.routing import websocket_urlpatterns  # noqa: E402
