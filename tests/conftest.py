@@ -4,6 +4,8 @@ integration tests start real servers and workers in subprocesses for the Redis m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
@@ -12,6 +14,7 @@ from django.test import Client
 
 from tests.fakes.openai_compat import create_app
 from tests.fakes.server import serve
+from tests.stack import RedisServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -76,6 +79,17 @@ async def close_runner_connections():
 
     await close_adapters()
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory) -> Iterator[RedisServer]:
+    """A redis-server of the module's own, which its tests may restart or flush."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

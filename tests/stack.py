@@ -4,6 +4,7 @@
 in-process runner. ``services`` is production's shape: uvicorn and a Celery worker sharing a fresh
 PostgreSQL database and a Redis database. Both serve the built-in simulator from the web process, so
 no keys and no network are needed. Nothing here skips: a stack that cannot start fails the test.
+RedisServer is a redis-server of a test module's own, for the tests that restart or flush it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -274,3 +276,41 @@ def _postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class RedisServer:
+    """A private redis-server, without persistence (a restart loses everything, as a crash can)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        argv = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--dir", str(self.directory),
+        ]  # fmt: skip
+        with (self.directory / "redis.log").open("ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def restart(self, down_s: float) -> None:
+        self.kill()
+        time.sleep(down_s)
+        self.start()

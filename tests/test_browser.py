@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, chromium
-from tests.stack import LiveStack, live_stack
+from tests.browser import ARTIFACTS, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
+from tests.stack import live_stack
 
 pytestmark = pytest.mark.browser
 
@@ -35,42 +34,6 @@ def page(browser, stack):
     page = context.new_page()
     yield page
     context.close()
-
-
-def sign_in(page: Page, stack: LiveStack) -> None:
-    page.goto(f"{stack.base_url}/accounts/login/")
-    page.get_by_label("Username").fill(stack.username)
-    page.get_by_label("Password").fill(stack.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
-
-
-def open_new_canvas(page: Page, title: str) -> None:
-    page.get_by_label("New canvas title").fill(title)
-    page.get_by_role("button", name="Create canvas").click()
-    expect(page).to_have_url(re.compile(r"/canvases/[0-9a-f-]{36}/$"))
-    expect(page.locator("#connection")).to_have_text("live")
-
-
-def ask(page: Page, text: str, models: list[str]) -> None:
-    page.get_by_label("Prompt").fill(text)
-    for checkbox in page.locator("input[name=models]").all():
-        checkbox.uncheck()
-    for name in models:
-        page.locator(".model-choice", has_text=name).locator("input[name=models]").check()
-    expect(page.locator("input[name=models]:checked")).to_have_count(len(models))
-    page.get_by_role("button", name="Run").click()
-
-
-def shown_text(page: Page, node_id: str) -> str:
-    """The Markdown source of the node's text as the page holds it (the node shows it rendered)."""
-    return page.evaluate("(id) => window.prism.node(id).text", node_id)
-
-
-def stored_text(stack: LiveStack, node_id: str) -> str:
-    response = httpx.get(f"{stack.base_url}/api/nodes/{node_id}", headers=stack.headers, timeout=10.0)
-    assert response.status_code == 200, response.text
-    return response.json()["text"]
 
 
 def test_two_models_answer_side_by_side(page, stack):

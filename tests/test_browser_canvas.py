@@ -9,13 +9,12 @@ import subprocess
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import chromium
+from tests.browser import SWIFT, choose, chromium
 from tests.stack import PYTHON, ROOT, LiveStack, live_stack
 
 pytestmark = pytest.mark.browser
 
 ANSWER_TIMEOUT_MS = 60_000
-SWIFT = "Simulator · Swift"
 STEADY = "Simulator · Steady"
 REASONER = "Simulator · Reasoner"
 
@@ -116,14 +115,6 @@ def open_canvas(page: Page, stack: LiveStack, title: str) -> str:
 def visit(page: Page, stack: LiveStack, canvas_id: str) -> None:
     page.goto(f"{stack.base_url}/canvases/{canvas_id}/")
     expect(page.locator("#connection")).to_have_text("live")
-
-
-def choose(page: Page, counts: dict[str, int]) -> None:
-    """Ask each named model that many times; every other model not at all."""
-    for choice in page.locator(".model-choice").all():
-        choice.locator("input[name=models]").uncheck()
-    for name, count in counts.items():
-        page.locator(".model-choice", has_text=name).locator(".model-count").fill(str(count))
 
 
 def ask(page: Page, text: str, counts: dict[str, int]) -> None:

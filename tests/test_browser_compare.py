@@ -8,9 +8,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, chromium
+from tests.browser import ARTIFACTS, chromium, sign_in
 from tests.stack import LiveStack, live_stack
-from tests.test_browser import sign_in
 
 pytestmark = pytest.mark.browser
 

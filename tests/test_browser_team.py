@@ -11,9 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import ARTIFACTS, chromium
+from tests.browser import ARTIFACTS, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
 from tests.stack import live_stack
-from tests.test_browser import ask, open_new_canvas, shown_text, sign_in, stored_text
 
 pytestmark = pytest.mark.browser
 

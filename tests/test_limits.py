@@ -282,9 +282,8 @@ def _spent_team(stack, budget: str) -> str:
 def test_the_page_shows_why_a_prompt_was_refused_and_a_budget_nearing_its_end(tmp_path_factory):
     from playwright.sync_api import expect
 
-    from tests.browser import chromium
+    from tests.browser import SWIFT, choose, chromium
     from tests.stack import live_stack
-    from tests.test_browser_canvas import SWIFT, choose
 
     with live_stack("embedded", tmp_path_factory.mktemp("limits-ui")) as stack, chromium() as browser:
         canvas_id = _spent_team(stack, "1.00")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,23 +21,12 @@ from engine.live import Append, LiveState, RedisLiveStore, live_store
 from engine.publisher import publisher
 from engine.relay import Relay
 from engine.runner import run_response
-from tests.test_recovery import RedisServer
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("close_runner_connections")]
 
 CANVASES = 3
 STREAMS_PER_CANVAS = 4
 TICKS = 5
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 class Listener:

@@ -45,7 +45,7 @@ from providers.adapters import openai_compat  # noqa: F401
 from providers.simulator import catalogue
 from providers.simulator.plan import build_plan
 from tests.listening import TERMINAL, Listener
-from tests.stack import PYTHON, ROOT, WORKER_COMMAND, LiveStack, free_port, live_stack
+from tests.stack import PYTHON, ROOT, WORKER_COMMAND, LiveStack, live_stack
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
 EVENT_TIMEOUT_S = 60.0
@@ -292,54 +292,6 @@ async def test_live_state_that_was_lost_is_written_whole_again(alice, alice_canv
 
 
 # --- a Redis server of the tests' own -------------------------------------------------------------
-
-
-class RedisServer:
-    """A private redis-server, without persistence (a restart loses everything, as a crash can)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        argv = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--dir", str(self.directory),
-        ]  # fmt: skip
-        log = (self.directory / "redis.log").open("ab")
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def restart(self, down_s: float) -> None:
-        self.kill()
-        time.sleep(down_s)
-        self.start()
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 @pytest.mark.asyncio
