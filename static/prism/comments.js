@@ -117,10 +117,9 @@ function showError(event) {
 const handlers = {
   "comment.snapshot"(event) {
     member = true;
-    const before = new Set(byNode.keys());
     byNode.clear();
     for (const comment of event.comments || []) add(comment);
-    for (const id of new Set([...before, ...byNode.keys()])) paint(id);
+    // Every node on the page, each once: those that lost their comments since included.
     for (const element of document.querySelectorAll(".node[data-id]")) paint(element.dataset.id);
   },
   "comment.created"(event) {

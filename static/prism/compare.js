@@ -20,6 +20,9 @@ const dirty = new Set();
 let sort = { key: null, dir: 1 };
 let socket = null;
 let frame = 0;
+// The table shows each node's status and stored metrics, which a streamed chunk does not change: it is
+// painted again only when a node does.
+let tableStale = true;
 
 const modelName = (node) => data.models[node.model]?.display_name || "Model";
 const metric = (name) => (node) => node.metrics?.[name] ?? null;
@@ -58,6 +61,7 @@ function upsert(node) {
   responses.set(node.id, node);
   streams.snapshot(node);
   if (!known) addChoice(node);
+  tableStale = true;
   changed(node.id);
 }
 
@@ -71,7 +75,8 @@ function paint() {
   frame = 0;
   for (const id of dirty) paintColumn(responses.get(id));
   document.getElementById("no-responses").hidden = responses.size > 0;
-  paintTable();
+  if (tableStale) paintTable();
+  tableStale = false;
   if (dirty.has(pickA.value) || dirty.has(pickB.value)) paintDiff();
   dirty.clear();
 }
@@ -180,7 +185,10 @@ const handlers = {
     const result = streams.delta(event);
     if (result === "gap") socket?.reconnect(); // a fresh snapshot closes any gap
     if (result !== "applied") return;
-    if (node.status === "queued") node.status = "streaming";
+    if (node.status === "queued") {
+      node.status = "streaming";
+      tableStale = true;
+    }
     changed(node.id);
   },
 };
