@@ -27,6 +27,18 @@ def last_owner() -> ApiError:
     return ApiError(409, "last_owner", "A team needs an owner: make someone else an owner first.")
 
 
+def days_from_form(value) -> int | None:
+    """A form's "expires in days" field: None when left empty; what is not a whole number comes back as
+    -1, which expiry() refuses with a clear message."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
 def expiry(days: int | None):
     """When something given `days` to live expires; None for never."""
     if days is None:

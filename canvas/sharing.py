@@ -91,7 +91,10 @@ def sharing_page(request, canvas_id):
     if request.method == "POST":
         try:
             _, raw = create(
-                canvas, request.user, request.POST.get("name", ""), _days(request.POST.get("expires_in_days"))
+                canvas,
+                request.user,
+                request.POST.get("name", ""),
+                membership.days_from_form(request.POST.get("expires_in_days")),
             )
             new_url, status = share_url(request, raw), 201
         except ApiError as exc:
@@ -111,13 +114,3 @@ def sharing_page(request, canvas_id):
 def share_revoke(request, canvas_id, link_id):
     revoke(access.share_link_of(request.user, canvas_id, link_id))
     return redirect("canvas-sharing", canvas_id=canvas_id)
-
-
-def _days(value) -> int | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return -1  # refused by expiry() with a clear message

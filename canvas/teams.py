@@ -55,7 +55,12 @@ def invite_create(request, team_id):
     mine = access.membership_for(request.user, team_id, manage=True)
     team = mine.team
     try:
-        _, raw = membership.invite(team, request.user, request.POST.get("role", ""), _days(request))
+        _, raw = membership.invite(
+            team,
+            request.user,
+            request.POST.get("role", ""),
+            membership.days_from_form(request.POST.get("expires_in_days")),
+        )
     except ApiError as exc:
         messages.error(request, exc.message)
         return redirect("team-detail", team_id=team.id)
@@ -133,10 +138,3 @@ def canvas_move(request, canvas_id):
     membership.move_canvas(canvas, team)
     messages.success(request, f"Moved to {team.name}.")
     return redirect("canvas-detail", canvas_id=canvas.id)
-
-
-def _days(request) -> int | None:
-    value = request.POST.get("expires_in_days", "").strip()
-    if not value:
-        return None
-    return int(value) if value.isdigit() else -1  # -1 is refused with a clear message

@@ -135,6 +135,16 @@ def test_the_invitation_link_is_shown_once(alice, team):
     assert url.encode() not in page.get(f"/teams/{team.id}/").content
 
 
+@pytest.mark.parametrize("days", ["400", "-2", "a week"])
+def test_an_invitation_with_a_wrong_expiry_is_refused_clearly(alice, team, days):
+    page = signed_in(alice)
+    response = page.post(f"/teams/{team.id}/invites", {"role": "viewer", "expires_in_days": days}, follow=True)
+
+    assert response.redirect_chain == [(f"/teams/{team.id}/", 302)]
+    assert b"Expiry must be between 1 and 365 days" in response.content
+    assert not Invite.objects.filter(team=team).exists()
+
+
 def test_a_member_accepting_again_keeps_their_role(alice, team):
     made = invite(alice, team, role="viewer")
 
