@@ -123,8 +123,7 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     models = services.usable_models(body.models)
     parents = services.parent_nodes(canvas, body.parents)
     prompt, responses = services.create_prompt(canvas, request.user, body.text, models, parents, body.x, body.y)
-    edges = {prompt.id: [str(p.id) for p in parents], **{r.id: [str(prompt.id)] for r in responses}}
-    payloads = nodes_payload([prompt, *responses], edges)
+    payloads = services.prompt_payloads(prompt, parents, responses)
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
     return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(canvas)})

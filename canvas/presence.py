@@ -7,13 +7,14 @@ hash per canvas; in the embedded mode, in a dict of the one process.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from functools import lru_cache
 
 import redis.asyncio as aioredis
 from django.conf import settings
+
+from engine.live import loop_client
 
 TTL_S = 60.0
 
@@ -55,15 +56,9 @@ class MemoryPresence:
 class RedisPresence:
     def __init__(self, url: str) -> None:
         self._url = url
-        self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
     def _client(self) -> aioredis.Redis:
-        # A redis.asyncio client belongs to the loop it was made on.
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(self._url)
-        return client
+        return loop_client(self._url)
 
     @staticmethod
     def _key(canvas_id: str) -> str:

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
+from canvas.payloads import nodes_payload
 from engine import limits
 from providers.models import Model
 
@@ -109,6 +110,13 @@ def create_prompt(
     )
     canvas.save(update_fields=["updated_at"])
     return prompt, responses
+
+
+def prompt_payloads(prompt: Node, parents: list[Node], responses: list[Node]) -> list[dict]:
+    """The payloads of a prompt create_prompt has just made and of its responses, from the edges it
+    made: reading them back would be one more query before the runs start."""
+    edges = {prompt.id: [str(p.id) for p in parents], **{r.id: [str(prompt.id)] for r in responses}}
+    return nodes_payload([prompt, *responses], edges)
 
 
 def _link(parents: list[Node], child: Node) -> None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from engine.loops import PerLoop
 from providers.base import AccountConfig, Adapter
 from providers.registry import adapter_for
 
@@ -98,20 +98,16 @@ def _key(account: AccountConfig) -> str:
     return account.account_id or f"{account.kind} {account.base_url}"
 
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AdapterPool] = weakref.WeakKeyDictionary()
+_pools: PerLoop[AdapterPool] = PerLoop(AdapterPool)
 
 
 def adapter_pool() -> AdapterPool:
     """The running loop's pool (an SDK client, like its connections, belongs to one loop)."""
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None:
-        pool = _pools[loop] = AdapterPool(loop)
-    return pool
+    return _pools.get()
 
 
 async def close_adapters() -> None:
     """Close the running loop's adapters, if it has any."""
-    pool = _pools.get(asyncio.get_running_loop())
+    pool = _pools.find()
     if pool is not None:
         await pool.close_all()

@@ -12,10 +12,8 @@ state instead. A joining client therefore never reads text with a hole in it.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +26,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engine.loops import PerLoop
 
 TTL_S = 24 * 3600
 
@@ -74,15 +74,13 @@ def redis_async(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
-_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = (
-    weakref.WeakKeyDictionary()
-)
+_loop_clients: PerLoop[dict[str, aioredis.Redis]] = PerLoop(lambda loop: {})
 
 
 def loop_client(url: str) -> aioredis.Redis:
     """The running loop's client for `url`, shared by everything on that loop (a redis.asyncio client
     belongs to the loop it was made on)."""
-    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
+    clients = _loop_clients.get()
     client = clients.get(url)
     if client is None:
         client = clients[url] = redis_async(url)

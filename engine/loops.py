@@ -11,7 +11,11 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Coroutine
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +23,27 @@ _server_loop: asyncio.AbstractEventLoop | None = None
 _background_loop: asyncio.AbstractEventLoop | None = None
 _background_lock = threading.Lock()
 _tasks: set[asyncio.Task] = set()
+
+
+class PerLoop(Generic[T]):
+    """One value per event loop, made by `make(loop)` on first use on that loop, and gone with it: a
+    redis.asyncio client, an SDK client or a stream's publisher belongs to the loop it was made on."""
+
+    def __init__(self, make: Callable[[asyncio.AbstractEventLoop], T]):
+        self._make = make
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get(self) -> T:
+        """The running loop's value, made now if it has none."""
+        loop = asyncio.get_running_loop()
+        value = self._values.get(loop)
+        if value is None:
+            value = self._values[loop] = self._make(loop)
+        return value
+
+    def find(self) -> T | None:
+        """The running loop's value if it has been made, without making it."""
+        return self._values.get(asyncio.get_running_loop())
 
 
 def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from redis.exceptions import RedisError
 from engine import events, fanout, store
 from engine.db import in_db_thread
 from engine.live import Append, LiveState, live_store
+from engine.loops import PerLoop
 from engine.sweeper import heartbeat_interval_s
 
 if TYPE_CHECKING:
@@ -40,16 +40,12 @@ log = logging.getLogger(__name__)
 # Redis (live state, channel layer) may restart under a stream; the stream goes on without it.
 SHARED_STATE_ERRORS = (RedisError, OSError)
 
-_publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Publisher] = weakref.WeakKeyDictionary()
+_publishers: PerLoop[Publisher] = PerLoop(lambda loop: Publisher())
 
 
 def publisher() -> Publisher:
     """The running loop's publisher (a redis.asyncio client, like a stream, belongs to one loop)."""
-    loop = asyncio.get_running_loop()
-    found = _publishers.get(loop)
-    if found is None:
-        found = _publishers[loop] = Publisher()
-    return found
+    return _publishers.get()
 
 
 def _resolve(future: asyncio.Future) -> None:

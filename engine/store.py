@@ -36,12 +36,13 @@ def claim(node_ids: list[str]) -> list[RunPlan]:
     queries however many models the prompt asked. (Claimed one by one, five responses made some thirty
     queries on five threads, and under load their CPU time, not PostgreSQL, was most of the wait.)"""
     now = timezone.now()
-    taken = set(_take_queued(node_ids, now))
+    pks = [Node._meta.pk.to_python(node_id) for node_id in node_ids]
+    taken = set(_take_queued(pks, now))
     if not taken:
         return []
     nodes = Node.objects.select_related("canvas", "model__account").in_bulk(taken)
     parents_of = parents_on({node.canvas_id for node in nodes.values()})
-    ordered = [nodes[node_id] for node_id in map(_node_pk, node_ids) if node_id in taken]
+    ordered = [nodes[pk] for pk in pks if pk in taken]
     contexts = contexts_for_responses(ordered, parents_of)
     accounts: dict = {}
     plans = []
@@ -63,17 +64,13 @@ def claim(node_ids: list[str]) -> list[RunPlan]:
     return plans
 
 
-def _node_pk(node_id):
-    return Node._meta.pk.to_python(node_id)
-
-
-def _take_queued(node_ids: list[str], now: datetime) -> list:
+def _take_queued(pks: list, now: datetime) -> list:
     """Mark the queued ones of these responses as streaming from `now`, in one conditional UPDATE, and
     return their ids. Two runs given the same response cannot both take it: the row's update is atomic."""
     pk = Node._meta.pk
-    column = {name: connection.ops.quote_name(Node._meta.get_field(name).column) for name in _CLAIM_FIELDS}
+    column = _columns("id", "status", "started_at", "heartbeat_at", "attempts")
     started = Node._meta.get_field("started_at").get_db_prep_value(now, connection)
-    ids = [pk.get_db_prep_value(_node_pk(node_id), connection) for node_id in node_ids]
+    ids = [pk.get_db_prep_value(value, connection) for value in pks]
     sql = (
         f"UPDATE {connection.ops.quote_name(Node._meta.db_table)}"
         f" SET {column['status']} = %s, {column['started_at']} = %s, {column['heartbeat_at']} = %s,"
@@ -86,7 +83,9 @@ def _take_queued(node_ids: list[str], now: datetime) -> list:
         return [pk.to_python(row[0]) for row in cursor.fetchall()]
 
 
-_CLAIM_FIELDS = ("id", "status", "started_at", "heartbeat_at", "attempts")
+def _columns(*names: str) -> dict[str, str]:
+    """Node's columns by field name, quoted, for the statements written by hand here."""
+    return {name: connection.ops.quote_name(Node._meta.get_field(name).column) for name in names}
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def save_partials(partials: list[Partial]) -> None:
 
 
 def _save_partials_in_one_statement(partials: list[Partial], now: datetime) -> None:
-    column = {name: connection.ops.quote_name(Node._meta.get_field(name).column) for name in _PARTIAL_FIELDS}
+    column = _columns("id", "text", "reasoning", "seq", "heartbeat_at", "status")
     rows = ", ".join(["(%s::uuid, %s, %s, %s::integer)"] * len(partials))
     sql = (
         f"UPDATE {connection.ops.quote_name(Node._meta.db_table)} AS n"
@@ -132,9 +131,6 @@ def _save_partials_in_one_statement(partials: list[Partial], now: datetime) -> N
     params.append(NodeStatus.STREAMING)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-_PARTIAL_FIELDS = ("id", "text", "reasoning", "seq", "heartbeat_at", "status")
 
 
 @transaction.atomic
