@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from django.conf import settings
+from django.db import connection
 
 from canvas.models import RUNNING_STATUSES, Canvas, Edge, Node, NodeKind
 from providers.base import Message
@@ -53,20 +54,53 @@ def creation_order(node: Node) -> tuple:
     return (node.created_at, str(node.id))
 
 
-def parents_on(canvas_ids: Iterable) -> dict:
-    """Every node's parent ids, in order, for all the nodes of these canvases, in one query."""
-    edges = Edge.objects.filter(child__canvas_id__in=canvas_ids).order_by("position")
-    parents_of: dict = defaultdict(list)
-    for child_id, parent_id in edges.values_list("child_id", "parent_id"):
-        parents_of[child_id].append(parent_id)
-    return parents_of
+def lineage_cte(seed: str) -> str:
+    """The body of a recursive CTE, `lineage(child_id, parent_id, position)`: every edge above the nodes
+    whose ids the SELECT `seed` gives. Only a node's own line is read, not the whole canvas's edges."""
+    edge = connection.ops.quote_name(Edge._meta.db_table)
+    child, parent, position = (
+        connection.ops.quote_name(Edge._meta.get_field(name).column) for name in ("child", "parent", "position")
+    )
+    return (
+        f"lineage(child_id, parent_id, position) AS ("
+        f"SELECT {child}, {parent}, {position} FROM {edge} WHERE {child} IN ({seed})"
+        f" UNION SELECT e.{child}, e.{parent}, e.{position} FROM {edge} e JOIN lineage l ON e.{child} = l.parent_id)"
+    )
 
 
-def ancestry(start_ids: list, canvas_id, parents_of: Mapping | None = None) -> list[Node]:
+def parents_from_rows(rows: Iterable[tuple]) -> dict:
+    """parents_of from (child id, parent id, position) rows, each child's parents in order."""
+    by_child: dict = defaultdict(list)
+    for child_id, parent_id, position in rows:
+        by_child[Node._meta.pk.to_python(child_id)].append((position, Node._meta.pk.to_python(parent_id)))
+    return defaultdict(list, {child: [p for _, p in sorted(edges)] for child, edges in by_child.items()})
+
+
+def lineage(node_ids: Iterable) -> dict:
+    """The parents, in order, of these nodes and of every node above them, in one query."""
+    ids = [Node._meta.pk.get_db_prep_value(node_id, connection) for node_id in node_ids]
+    if not ids:
+        return defaultdict(list)
+    seed = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH RECURSIVE {lineage_cte(seed)} SELECT child_id, parent_id, position FROM lineage", ids)
+        return parents_from_rows(cursor.fetchall())
+
+
+def ancestry(start_ids: list, canvas_id, parents_of: Mapping | None = None, nodes: Mapping | None = None) -> list[Node]:
     """`start_ids` and all their ancestors, each once, parents before children, ties by creation.
-    `parents_of`: the canvas's parents_on, when the caller has it."""
+    `parents_of`: their lineage, when the caller has it; `nodes`: those nodes by id, likewise."""
     if parents_of is None:
-        parents_of = parents_on([canvas_id])
+        parents_of = lineage(start_ids)
+    wanted = _with_ancestors(start_ids, parents_of)
+    if nodes is None:
+        found = {node.id: node for node in Node.objects.filter(id__in=wanted, canvas_id=canvas_id)}
+    else:
+        found = {i: nodes[i] for i in wanted if i in nodes and nodes[i].canvas_id == canvas_id}
+    return [found[i] for i in topological(found, parents_of, lambda i: creation_order(found[i]))]
+
+
+def _with_ancestors(start_ids: Iterable, parents_of: Mapping) -> set:
     wanted: set = set()
     stack = list(start_ids)
     while stack:
@@ -74,8 +108,7 @@ def ancestry(start_ids: list, canvas_id, parents_of: Mapping | None = None) -> l
         if node_id not in wanted:
             wanted.add(node_id)
             stack.extend(parents_of.get(node_id, ()))
-    nodes = {node.id: node for node in Node.objects.filter(id__in=wanted, canvas_id=canvas_id)}
-    return [nodes[i] for i in topological(nodes, parents_of, lambda i: creation_order(nodes[i]))]
+    return wanted
 
 
 def system_prompt(canvas: Canvas) -> str:
@@ -104,12 +137,12 @@ def messages_for(canvas: Canvas, nodes: list[Node], tail_text: str | None = None
 
 def context_for_response(response: Node) -> tuple[Message, ...]:
     """What a response node's model is sent: its prompt's ancestry, never the response's siblings."""
-    return contexts_for_responses([response], parents_on([response.canvas_id]))[response.id]
+    return contexts_for_responses([response], lineage([response.id]))[response.id]
 
 
-def contexts_for_responses(responses: list[Node], parents_of: Mapping) -> dict:
-    """Each response's context (as context_for_response), given the parents_on of their canvases (at
-    least each response's own parent ids, in order).
+def contexts_for_responses(responses: list[Node], parents_of: Mapping, nodes: Mapping | None = None) -> dict:
+    """Each response's context (as context_for_response), given their lineage and, when the caller has
+    them, the nodes of that lineage by id.
 
     The responses of one prompt have the same parents, so their context is assembled once."""
     by_parents: dict[tuple, tuple[Message, ...]] = {}
@@ -117,7 +150,8 @@ def contexts_for_responses(responses: list[Node], parents_of: Mapping) -> dict:
     for response in responses:
         key = (response.canvas_id, tuple(parents_of.get(response.id, ())))
         if key not in by_parents:
-            by_parents[key] = messages_for(response.canvas, ancestry(list(key[1]), response.canvas_id, parents_of))
+            line = ancestry(list(key[1]), response.canvas_id, parents_of, nodes)
+            by_parents[key] = messages_for(response.canvas, line)
         contexts[response.id] = by_parents[key]
     return contexts
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from canvas.models import Node, NodeStatus
 from canvas.payloads import node_payload
-from engine.context import contexts_for_responses, parents_on
+from engine.context import contexts_for_responses, lineage, lineage_cte, parents_from_rows
 from engine.cost import cost_of
 from engine.outcome import Outcome
 from providers.base import AccountConfig, ChatRequest
@@ -32,18 +32,20 @@ def claim(node_ids: list[str]) -> list[RunPlan]:
     """Take those of these responses that are still queued for this run, in the order given; one that
     another run has taken, or that is no longer queued, is left out.
 
-    A prompt's responses are claimed together: they share one context, and the whole claim is four
-    queries however many models the prompt asked. (Claimed one by one, five responses made some thirty
-    queries on five threads, and under load their CPU time, not PostgreSQL, was most of the wait.)"""
+    A prompt's responses are claimed together, and they share one context. On PostgreSQL the claim is
+    two queries however many models the prompt asked and however large its canvas: one statement takes
+    the responses and reads the edges above them, the second reads those nodes. Every query here is in
+    the time to first token, and under load each one costs a turn for the GIL besides PostgreSQL's
+    time."""
     now = timezone.now()
     pks = [Node._meta.pk.to_python(node_id) for node_id in node_ids]
-    taken = set(_take_queued(pks, now))
+    taken, parents_of = _take_queued(pks, now)
     if not taken:
         return []
-    nodes = Node.objects.select_related("canvas", "model__account").in_bulk(taken)
-    parents_of = parents_on({node.canvas_id for node in nodes.values()})
+    line = set(taken).union(*parents_of.values())
+    nodes = Node.objects.select_related("canvas", "model__account").in_bulk(line)
     ordered = [nodes[pk] for pk in pks if pk in taken]
-    contexts = contexts_for_responses(ordered, parents_of)
+    contexts = contexts_for_responses(ordered, parents_of, nodes)
     accounts: dict = {}
     plans = []
     for node in ordered:
@@ -64,23 +66,37 @@ def claim(node_ids: list[str]) -> list[RunPlan]:
     return plans
 
 
-def _take_queued(pks: list, now: datetime) -> list:
+def _take_queued(pks: list, now: datetime) -> tuple[set, dict]:
     """Mark the queued ones of these responses as streaming from `now`, in one conditional UPDATE, and
-    return their ids. Two runs given the same response cannot both take it: the row's update is atomic."""
+    return their ids and the parents of every node above them. Two runs given the same response cannot
+    both take it: the row's update is atomic."""
     pk = Node._meta.pk
     column = _columns("id", "status", "started_at", "heartbeat_at", "attempts")
     started = Node._meta.get_field("started_at").get_db_prep_value(now, connection)
     ids = [pk.get_db_prep_value(value, connection) for value in pks]
-    sql = (
+    marks = ", ".join(["%s"] * len(ids))
+    update = (
         f"UPDATE {connection.ops.quote_name(Node._meta.db_table)}"
         f" SET {column['status']} = %s, {column['started_at']} = %s, {column['heartbeat_at']} = %s,"
         f" {column['attempts']} = {column['attempts']} + 1"
-        f" WHERE {column['id']} IN ({', '.join(['%s'] * len(ids))}) AND {column['status']} = %s"
+        f" WHERE {column['id']} IN ({marks}) AND {column['status']} = %s"
         f" RETURNING {column['id']}"
     )
+    params = [NodeStatus.STREAMING, started, started, *ids, NodeStatus.QUEUED]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [NodeStatus.STREAMING, started, started, *ids, NodeStatus.QUEUED])
-        return [pk.to_python(row[0]) for row in cursor.fetchall()]
+        if connection.vendor == "postgresql":
+            # A data-modifying CTE: the edges are read in the same round trip as the update.
+            cursor.execute(
+                f"WITH RECURSIVE taken AS ({update}), {lineage_cte('SELECT id FROM taken')}"
+                f" SELECT id, NULL, NULL FROM taken UNION ALL SELECT child_id, parent_id, position FROM lineage",
+                params,
+            )
+            rows = cursor.fetchall()
+            taken = {pk.to_python(row[0]) for row in rows if row[1] is None}
+            return taken, parents_from_rows(row for row in rows if row[1] is not None)
+        cursor.execute(update, params)
+        taken = {pk.to_python(row[0]) for row in cursor.fetchall()}
+    return taken, lineage(taken)
 
 
 def _columns(*names: str) -> dict[str, str]:

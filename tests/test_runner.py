@@ -338,6 +338,39 @@ async def test_a_claim_costs_the_same_queries_for_one_response_or_five(alice, al
     assert await queries_to_claim(1) == await queries_to_claim(5)
 
 
+async def test_a_claim_down_a_deep_thread_costs_the_queries_of_a_first_prompt(alice, alice_canvas, sim_models) -> None:
+    """However deep the thread and however many other nodes the canvas holds, a claim costs the same
+    queries, and gives the context a single response's assembly gives."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from canvas.models import NodeStatus
+    from engine.context import context_for_response
+
+    model = sim_models["sim-swift"]
+
+    @sync_to_async
+    def claim_counted(parents: list[Node], text: str) -> tuple[store.RunPlan, int]:
+        _, (response,) = create_prompt(alice_canvas, alice, text, [model], parents)
+        with CaptureQueriesContext(connection) as queries:
+            (plan,) = store.claim([str(response.id)])
+        assert plan.request.messages == context_for_response(response)
+        Node.objects.filter(id=response.id).update(status=NodeStatus.DONE, text=f"Answer to {text}")
+        return plan, len(queries)
+
+    for i in range(20):  # unrelated threads on the same canvas
+        await claim_counted([], f"Aside {i}")
+    first, first_queries = await claim_counted([], "Start")
+    parents = [await reload(Node(id=first.node_id))]
+    for step in range(3):
+        plan, queries = await claim_counted(parents, f"Step {step}")
+        assert queries == first_queries
+        parents = [await reload(Node(id=plan.node_id))]
+    # The prompt of "Start", its answer, and each step's prompt and answer: the last step's are the tail.
+    assert [m.content for m in plan.request.messages[-3:]] == ["Step 1", "Answer to Step 1", "Step 2"]
+    assert sum(m.content.startswith("Aside") for m in plan.request.messages) == 0
+
+
 @pytest.mark.parametrize("how", ["task_cancel", "request_cancel"])
 async def test_cancelling_keeps_the_partial_text_and_closes_the_stream(
     alice, alice_canvas, sim_models, simulator_app, how: str
