@@ -126,6 +126,7 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     payloads = services.prompt_payloads(prompt, parents, responses)
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
+    services.mark_changed(canvas)
     return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(canvas)})
 
 
@@ -181,6 +182,7 @@ def rerun(request, node_id: str, body: RerunIn):
     payloads = nodes_payload([prompt, *responses])
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
+    services.mark_changed(old.canvas)
     return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(old.canvas)})
 
 

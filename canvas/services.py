@@ -108,8 +108,13 @@ def create_prompt(
             *(Edge(parent=prompt, child=r) for r in responses),
         ]
     )
+    return prompt, responses  # the caller marks the canvas changed, once the runs have started
+
+
+def mark_changed(canvas: Canvas) -> None:
+    """The canvas list shows the latest changed first. After a prompt this is done once its runs have
+    started, outside their time to first token (and outside the transaction that made the nodes)."""
     canvas.save(update_fields=["updated_at"])
-    return prompt, responses
 
 
 def prompt_payloads(prompt: Node, parents: list[Node], responses: list[Node]) -> list[dict]:

@@ -229,6 +229,15 @@ def test_a_prompt_costs_the_same_queries_however_many_models_it_asks(api, alice_
     assert queries_to_submit(1) == queries_to_submit(5)
 
 
+def test_a_prompt_brings_its_canvas_to_the_top_of_the_list(api, alice, alice_team, alice_canvas, models):
+    newer = Canvas.objects.create(team=alice_team, title="Newer", created_by=alice)
+    assert [c["id"] for c in api.get("/api/canvases").json()][:2] == [str(newer.id), str(alice_canvas.id)]
+
+    assert submit(api, alice_canvas, text="Back to this one", models=[str(models["chat"].id)]).status_code == 202
+
+    assert [c["id"] for c in api.get("/api/canvases").json()][:2] == [str(alice_canvas.id), str(newer.id)]
+
+
 def test_a_follow_up_names_its_parents(api, alice, alice_canvas, models):
     earlier = Node.objects.create(canvas=alice_canvas, kind=NodeKind.NOTE, text="Context", created_by=alice)
     other = Node.objects.create(canvas=alice_canvas, kind=NodeKind.NOTE, text="More", created_by=alice)
