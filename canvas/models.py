@@ -123,7 +123,16 @@ class Node(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["status"], name="node_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="node_status_idx"),
+            # Every prompt counts its author's running responses (the per-user limit): this index holds
+            # only those, so the count stays small however many answers a user has kept.
+            models.Index(
+                fields=["created_by"],
+                condition=models.Q(kind="response", status__in=["queued", "streaming"]),
+                name="node_running_by_user_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
