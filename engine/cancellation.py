@@ -33,16 +33,40 @@ def _remembered_key(node_id: str) -> str:
 
 @asynccontextmanager
 async def registered(node_id: str):
+    """Cancels reach the current task from here on. A cancel asked for before this registration was
+    remembered; reading that is a Redis round trip, made while the run goes on to wait for its provider
+    slot, and it cancels the run wherever the run then is. What this yields must be awaited before the
+    provider is called: it returns once that read has found no cancel."""
     loop = asyncio.get_running_loop()
-    _running[node_id] = (loop, asyncio.current_task())
+    task = asyncio.current_task()
+    _running[node_id] = (loop, task)
     if settings.REDIS_URL and loop not in _listeners:
         _listeners[loop] = loop.create_task(_listen())
+    remembered = loop.create_task(_cancel_if_remembered(node_id, task))
     try:
-        if await _was_requested(node_id):
-            asyncio.current_task().cancel()
-        yield
+        yield _NoEarlierCancel(remembered)
     finally:
+        remembered.cancel()
         _running.pop(node_id, None)
+
+
+async def _cancel_if_remembered(node_id: str, task: asyncio.Task) -> bool:
+    if await _was_requested(node_id):
+        task.cancel()
+        return True
+    return False
+
+
+class _NoEarlierCancel:
+    def __init__(self, remembered: asyncio.Task[bool]):
+        self._remembered = remembered
+
+    def __await__(self):
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        if await self._remembered:
+            await asyncio.sleep(0)  # the run is cancelled: it ends here, before the provider is called
 
 
 async def _was_requested(node_id: str) -> bool:

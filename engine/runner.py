@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
@@ -54,9 +54,9 @@ async def run_claimed(plan: store.RunPlan) -> None:
     run.relay.send_soon(events.NodeUpdated(type="node.updated", node=plan.node))
     # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
     async with run.relay.running():
-        async with cancellation.registered(plan.node_id):
+        async with cancellation.registered(plan.node_id) as no_earlier_cancel:
             try:
-                outcome = await run.execute()
+                outcome = await run.execute(no_earlier_cancel)
             except asyncio.CancelledError:
                 outcome = await run.stop(NodeStatus.CANCELLED)
             except Exception:
@@ -86,14 +86,18 @@ class StreamRun:
         self._last_event_at = self.started
         self.slot_wait_ms = 0
 
-    async def execute(self) -> Outcome:
+    async def execute(self, no_earlier_cancel: Awaitable[None]) -> Outcome:
+        """Stream the response; `no_earlier_cancel` (from cancellation.registered) is awaited before
+        the provider is called."""
         account = self.plan.account
         if not account.max_concurrency:
+            await no_earlier_cancel
             return await self._attempts()
         waited_from = time.monotonic()
         async with provider_slots().hold(account.account_id, account.max_concurrency, self.plan.node_id):
             # Waiting for a slot is queueing, not the provider's latency.
             self.slot_wait_ms = int((time.monotonic() - waited_from) * 1000)
+            await no_earlier_cancel
             self.started = self._last_event_at = time.monotonic()
             return await self._attempts()
 

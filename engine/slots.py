@@ -75,13 +75,16 @@ class RedisSlots:
     @asynccontextmanager
     async def hold(self, account_id: str, limit: int, holder: str):
         key = f"prism:slots:{account_id}"
-        while not await self._try(key, limit, holder):
-            await asyncio.sleep(POLL_S)
-        renewer = asyncio.ensure_future(self._renew(key, limit, holder))
+        renewer = None
         try:
+            # Released even when cancelled while asking: Redis may have granted the slot already.
+            while not await self._try(key, limit, holder):
+                await asyncio.sleep(POLL_S)
+            renewer = asyncio.ensure_future(self._renew(key, limit, holder))
             yield
         finally:
-            renewer.cancel()
+            if renewer is not None:
+                renewer.cancel()
             try:
                 await asyncio.shield(self._client().zrem(key, holder))
             except RedisError as exc:  # the lease expires by itself; the run must still end well

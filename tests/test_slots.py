@@ -54,3 +54,55 @@ async def test_a_dead_holders_expired_lease_frees_its_slot():
     assert members == [b"live-node"]
     assert await client.zcard(f"prism:slots:{account}") == 0
     await client.aclose()
+
+
+# --- a cancel that came before the run registered ----------------------------------------------------
+
+
+async def _run_until_the_provider(node_id: str, account: str, slots: RedisSlots) -> bool:
+    """The runner's order: register for cancels, wait for a slot, then pass the check before calling
+    the provider. True when it got as far as calling it."""
+    from engine import cancellation
+
+    async with cancellation.registered(node_id) as no_earlier_cancel:
+        async with slots.hold(account, 1, node_id):
+            await no_earlier_cancel
+            return True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slot", ["free", "taken"])
+async def test_a_cancel_asked_before_the_run_registered_stops_it_before_the_provider(settings, slot):
+    """Whether the slot is free or another stream holds it for a minute, the run is cancelled at once,
+    never reaches the provider, and leaves no slot held."""
+    from engine import cancellation
+
+    settings.REDIS_URL = REDIS_URL
+    account, node_id = f"acct-{uuid.uuid4().hex}", str(uuid.uuid4())
+    client = aioredis.Redis.from_url(REDIS_URL)
+    if slot == "taken":
+        await client.zadd(f"prism:slots:{account}", {"other-node": time.time() + 60})
+    await cancellation.request_cancel(node_id)
+    slots = RedisSlots(REDIS_URL)
+
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(3):
+            await _run_until_the_provider(node_id, account, slots)
+
+    holders = await client.zrange(f"prism:slots:{account}", 0, -1)
+    assert holders == ([b"other-node"] if slot == "taken" else [])
+    await client.delete(f"prism:slots:{account}", f"prism:cancelled:{node_id}")
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_without_an_earlier_cancel_the_run_reaches_the_provider_and_frees_its_slot(settings):
+    settings.REDIS_URL = REDIS_URL
+    account, node_id = f"acct-{uuid.uuid4().hex}", str(uuid.uuid4())
+    slots = RedisSlots(REDIS_URL)
+
+    assert await _run_until_the_provider(node_id, account, slots) is True
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    assert await client.zcard(f"prism:slots:{account}") == 0
+    await client.aclose()
