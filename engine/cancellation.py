@@ -34,49 +34,37 @@ def _remembered_key(node_id: str) -> str:
 @asynccontextmanager
 async def registered(node_id: str):
     """Cancels reach the current task from here on. A cancel asked for before this registration was
-    remembered; reading that is a Redis round trip, made while the run goes on to wait for its provider
-    slot, and it cancels the run wherever the run then is. What this yields must be awaited before the
-    provider is called: it returns once that read has found no cancel."""
+    remembered. In the embedded mode that is known at once, and the run stops before calling anyone;
+    with Redis, reading it is a round trip that the run does not wait for: a remembered cancel stops
+    the run wherever it then is (waiting for a slot, or with the provider's request just sent, which
+    is closed at once)."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     _running[node_id] = (loop, task)
-    if settings.REDIS_URL and loop not in _listeners:
-        _listeners[loop] = loop.create_task(_listen())
-    remembered = loop.create_task(_cancel_if_remembered(node_id, task))
+    remembered = None
+    if not settings.REDIS_URL:
+        if time.monotonic() - _requested.pop(node_id, float("-inf")) < REMEMBER_S:
+            task.cancel()
+    else:
+        if loop not in _listeners:
+            _listeners[loop] = loop.create_task(_listen())
+        remembered = loop.create_task(_cancel_if_remembered(node_id, task))
     try:
-        yield _NoEarlierCancel(remembered)
+        yield
     finally:
-        remembered.cancel()
+        if remembered is not None:
+            remembered.cancel()
         _running.pop(node_id, None)
 
 
-async def _cancel_if_remembered(node_id: str, task: asyncio.Task) -> bool:
-    if await _was_requested(node_id):
-        task.cancel()
-        return True
-    return False
-
-
-class _NoEarlierCancel:
-    def __init__(self, remembered: asyncio.Task[bool]):
-        self._remembered = remembered
-
-    def __await__(self):
-        return self._wait().__await__()
-
-    async def _wait(self) -> None:
-        if await self._remembered:
-            await asyncio.sleep(0)  # the run is cancelled: it ends here, before the provider is called
-
-
-async def _was_requested(node_id: str) -> bool:
-    if not settings.REDIS_URL:
-        return time.monotonic() - _requested.pop(node_id, float("-inf")) < REMEMBER_S
+async def _cancel_if_remembered(node_id: str, task: asyncio.Task) -> None:
     try:
-        return bool(await _client().exists(_remembered_key(node_id)))
+        remembered = await _client().exists(_remembered_key(node_id))
     except Exception as exc:  # noqa: BLE001 - without Redis the published cancel still reaches the run
         log.warning("Could not read remembered cancels (%s)", exc)
-        return False
+        return
+    if remembered:
+        task.cancel()
 
 
 def _client():

@@ -11,16 +11,14 @@ of the embedded mode) gets its group_send.
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 
-import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from engine import events
-from engine.live import loop_client, redis_sync
+from engine.live import loop_client, thread_client
 
 
 async def send_batches(batches: dict[str, list[events.CanvasEvent]]) -> None:
@@ -45,7 +43,7 @@ def send_batch_from_thread(canvas_id: str, payloads: list[events.CanvasEvent]) -
     if not _publishes_directly(layer):
         async_to_sync(events.send_batch)(canvas_id, payloads)
         return
-    _thread_client(settings.REDIS_URL).publish(group_channel(canvas_id), _batch(layer, payloads))
+    thread_client(settings.REDIS_URL).publish(group_channel(canvas_id), _batch(layer, payloads))
 
 
 def _publishes_directly(layer) -> bool:
@@ -66,8 +64,3 @@ def group_channel(canvas_id: str) -> str:
 
 def _batch(layer: RedisPubSubChannelLayer, payloads: list[events.CanvasEvent]) -> bytes:
     return layer.serialize({"type": events.BATCH_HANDLER, "payloads": payloads})
-
-
-@lru_cache(maxsize=4)
-def _thread_client(url: str) -> redis.Redis:
-    return redis_sync(url)  # thread-safe: each command takes a connection from the client's pool

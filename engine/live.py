@@ -92,6 +92,13 @@ def redis_sync(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 
+@lru_cache(maxsize=4)
+def thread_client(url: str) -> redis.Redis:
+    """The process's client for threads (request threads, the engine's database threads): thread-safe,
+    as each command takes a connection from the client's pool."""
+    return redis_sync(url)
+
+
 _APPEND_MANY_SHA = hashlib.sha1(_APPEND_MANY.encode()).hexdigest()
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
@@ -14,7 +14,7 @@ from engine.adapters import adapter_pool
 from engine.db import in_db_thread
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay, forget_live, send_event
-from engine.slots import provider_slots
+from engine.slots import SlotRequest, provider_slots
 from providers.base import ProviderError, StreamEvent, Usage
 
 log = logging.getLogger(__name__)
@@ -35,28 +35,39 @@ class _RetryBeforeFirstToken(Exception):
 async def run_responses(node_ids: list[str]) -> None:
     """A prompt's responses: claimed together, then each one runs and ends on its own, whatever becomes
     of the others. Those another run holds, or that are no longer queued, are left alone."""
-    plans = await in_db_thread(store.claim, node_ids)
-    results = await asyncio.gather(*(run_claimed(plan) for plan in plans), return_exceptions=True)
-    for plan, result in zip(plans, results, strict=True):
+    starts = await in_db_thread(claim_with_slots, node_ids)
+    results = await asyncio.gather(*(run_claimed(plan, slot) for plan, slot in starts), return_exceptions=True)
+    for (plan, _), result in zip(starts, results, strict=True):
         if isinstance(result, BaseException):
             log.error("Run of %s failed outside its own error handling", plan.node_id, exc_info=result)
 
 
 async def run_response(node_id: str) -> None:
     """One response (the sweeper's re-run); unlike a gather, a cancelled run ends the node and returns."""
-    for plan in await in_db_thread(store.claim, [node_id]):
-        await run_claimed(plan)
+    for plan, slot in await in_db_thread(claim_with_slots, [node_id]):
+        await run_claimed(plan, slot)
 
 
-async def run_claimed(plan: store.RunPlan) -> None:
-    run = StreamRun(plan)
+def claim_with_slots(node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:
+    """Claim these responses and ask for their provider slots, on the claiming thread: each plan, and
+    whether its slot was granted. Asked for here, a prompt's slots are one round trip to Redis whose
+    answer does not wait behind the relays on the event loop; each is held (and released) by its run."""
+    plans = store.claim(node_ids)
+    limited = [plan for plan in plans if plan.account.max_concurrency]
+    asked = [SlotRequest(p.account.account_id, p.account.max_concurrency, p.node_id) for p in limited]
+    granted = {plan.node_id for plan, ok in zip(limited, provider_slots().grant_now(asked), strict=True) if ok}
+    return [(plan, plan.node_id in granted) for plan in plans]
+
+
+async def run_claimed(plan: store.RunPlan, slot_granted: bool = False) -> None:
+    run = StreamRun(plan, slot_granted)
     # Goes out with the publisher's next tick, ahead of the first delta: the provider is called now.
     run.relay.send_soon(events.NodeUpdated(type="node.updated", node=plan.node))
     # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
     async with run.relay.running():
-        async with cancellation.registered(plan.node_id) as no_earlier_cancel:
+        async with cancellation.registered(plan.node_id):
             try:
-                outcome = await run.execute(no_earlier_cancel)
+                outcome = await run.execute()
             except asyncio.CancelledError:
                 outcome = await run.stop(NodeStatus.CANCELLED)
             except Exception:
@@ -75,8 +86,9 @@ async def run_claimed(plan: store.RunPlan) -> None:
 
 
 class StreamRun:
-    def __init__(self, plan: store.RunPlan):
+    def __init__(self, plan: store.RunPlan, slot_granted: bool = False):
         self.plan = plan
+        self.slot_granted = slot_granted  # asked for when the run was claimed: `hold` only keeps it
         self.relay = Relay(plan.node_id, plan.canvas_id)
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
@@ -86,18 +98,15 @@ class StreamRun:
         self._last_event_at = self.started
         self.slot_wait_ms = 0
 
-    async def execute(self, no_earlier_cancel: Awaitable[None]) -> Outcome:
-        """Stream the response; `no_earlier_cancel` (from cancellation.registered) is awaited before
-        the provider is called."""
+    async def execute(self) -> Outcome:
         account = self.plan.account
         if not account.max_concurrency:
-            await no_earlier_cancel
             return await self._attempts()
         waited_from = time.monotonic()
-        async with provider_slots().hold(account.account_id, account.max_concurrency, self.plan.node_id):
+        slots = provider_slots()
+        async with slots.hold(account.account_id, account.max_concurrency, self.plan.node_id, self.slot_granted):
             # Waiting for a slot is queueing, not the provider's latency.
             self.slot_wait_ms = int((time.monotonic() - waited_from) * 1000)
-            await no_earlier_cancel
             self.started = self._last_event_at = time.monotonic()
             return await self._attempts()
 

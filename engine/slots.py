@@ -4,6 +4,10 @@ across every worker process (a self-hosted server has a fixed number of slots; a
 With Redis, a slot is a lease in a sorted set scored by its expiry; a holder renews it while it
 streams, so the slots of a process that died come back by themselves. In the embedded mode there is
 one process, and a semaphore per account is enough.
+
+A run usually asks for its slot from the thread that claims it (`grant_now`, one round trip for a
+prompt's responses), where the answer does not wait behind the relays on the event loop; `hold` then
+only renews and releases it. A run not granted a slot that way waits for one in `hold`.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 
 import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from engine.live import loop_client
+from engine.live import loop_client, thread_client
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +46,22 @@ return 0
 """
 
 
+@dataclass(frozen=True)
+class SlotRequest:
+    account_id: str
+    limit: int
+    holder: str
+
+
 class MemorySlots:
     def __init__(self) -> None:
         self._semaphores: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Semaphore] = {}
 
+    def grant_now(self, requests: list[SlotRequest]) -> list[bool]:
+        return [False] * len(requests)  # the semaphores live on the loop: `hold` takes them there
+
     @asynccontextmanager
-    async def hold(self, account_id: str, limit: int, holder: str):
+    async def hold(self, account_id: str, limit: int, holder: str, granted: bool = False):
         key = (asyncio.get_running_loop(), account_id)
         semaphore = self._semaphores.setdefault(key, asyncio.Semaphore(limit))
         async with semaphore:
@@ -60,9 +75,29 @@ class RedisSlots:
     def _client(self) -> aioredis.Redis:
         return loop_client(self._url)
 
+    @staticmethod
+    def _key(account_id: str) -> str:
+        return f"prism:slots:{account_id}"
+
     async def _try(self, key: str, limit: int, holder: str) -> bool:
         now = time.time()
         return bool(await self._client().eval(_ACQUIRE, 1, key, now, now + LEASE_S, limit, holder))
+
+    def grant_now(self, requests: list[SlotRequest]) -> list[bool]:
+        """Ask for these slots at once, from a thread; each holder granted one must then `hold` it
+        with granted=True (which releases it). A holder refused one, or all of them if Redis is
+        away, asks again in `hold`."""
+        if not requests:
+            return []
+        now = time.time()
+        try:
+            pipe = thread_client(self._url).pipeline(transaction=False)
+            for r in requests:
+                pipe.eval(_ACQUIRE, 1, self._key(r.account_id), now, now + LEASE_S, r.limit, r.holder)
+            return [bool(granted) for granted in pipe.execute()]
+        except RedisError as exc:
+            log.warning("Provider slots not asked for up front (%s)", exc)
+            return [False] * len(requests)
 
     async def _renew(self, key: str, limit: int, holder: str) -> None:
         while True:
@@ -73,12 +108,12 @@ class RedisSlots:
                 log.warning("Slot lease of %s not renewed (%s)", holder, exc)
 
     @asynccontextmanager
-    async def hold(self, account_id: str, limit: int, holder: str):
-        key = f"prism:slots:{account_id}"
+    async def hold(self, account_id: str, limit: int, holder: str, granted: bool = False):
+        key = self._key(account_id)
         renewer = None
         try:
             # Released even when cancelled while asking: Redis may have granted the slot already.
-            while not await self._try(key, limit, holder):
+            while not granted and not await self._try(key, limit, holder):
                 await asyncio.sleep(POLL_S)
             renewer = asyncio.ensure_future(self._renew(key, limit, holder))
             yield

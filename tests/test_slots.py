@@ -7,9 +7,10 @@ import time
 import uuid
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
-from engine.slots import MemorySlots, RedisSlots
+from engine.slots import MemorySlots, RedisSlots, SlotRequest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -56,53 +57,71 @@ async def test_a_dead_holders_expired_lease_frees_its_slot():
     await client.aclose()
 
 
-# --- a cancel that came before the run registered ----------------------------------------------------
+# --- slots asked for up front, and a cancel that came before the run registered --------------------
 
 
-async def _run_until_the_provider(node_id: str, account: str, slots: RedisSlots) -> bool:
-    """The runner's order: register for cancels, wait for a slot, then pass the check before calling
-    the provider. True when it got as far as calling it."""
+def test_slots_granted_up_front_stop_at_the_limit_and_each_run_holds_and_frees_its_own():
+    account = f"acct-{uuid.uuid4().hex}"
+    slots = RedisSlots(REDIS_URL)
+
+    granted = slots.grant_now([SlotRequest(account, 2, f"node-{i}") for i in range(3)])
+
+    assert granted == [True, True, False]
+
+    async def run_all() -> int:
+        inside = peak = 0
+
+        async def run(i: int) -> None:
+            nonlocal inside, peak
+            async with slots.hold(account, 2, f"node-{i}", granted=granted[i]):
+                inside += 1
+                peak = max(peak, inside)
+                await asyncio.sleep(0.05)
+                inside -= 1
+
+        await asyncio.gather(*(run(i) for i in range(3)))
+        return peak
+
+    assert asyncio.run(run_all()) == 2  # the third waited for a granted one to finish
+    assert redis.Redis.from_url(REDIS_URL).zcard(f"prism:slots:{account}") == 0
+
+
+def test_without_redis_slots_are_not_granted_up_front_but_taken_on_the_loop():
+    assert MemorySlots().grant_now([SlotRequest("acct", 1, "node")]) == [False]
+
+
+async def _run_until_the_provider(node_id: str, account: str, slots: RedisSlots, granted: bool) -> None:
+    """The runner's order: register for cancels, hold the slot, then stream from the provider (here,
+    a long wait in its place)."""
     from engine import cancellation
 
-    async with cancellation.registered(node_id) as no_earlier_cancel:
-        async with slots.hold(account, 1, node_id):
-            await no_earlier_cancel
-            return True
+    async with cancellation.registered(node_id):
+        async with slots.hold(account, 1, node_id, granted=granted):
+            await asyncio.sleep(30)
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("slot", ["free", "taken"])
-async def test_a_cancel_asked_before_the_run_registered_stops_it_before_the_provider(settings, slot):
-    """Whether the slot is free or another stream holds it for a minute, the run is cancelled at once,
-    never reaches the provider, and leaves no slot held."""
+@pytest.mark.parametrize("slot", ["granted", "taken by another"])
+async def test_a_cancel_asked_before_the_run_registered_stops_it_wherever_it_is(settings, slot):
+    """Granted its slot up front, the run is past it and streaming; or another stream holds the only
+    slot for a minute. Either way the run is cancelled at once and leaves no slot of its own held."""
     from engine import cancellation
 
     settings.REDIS_URL = REDIS_URL
     account, node_id = f"acct-{uuid.uuid4().hex}", str(uuid.uuid4())
     client = aioredis.Redis.from_url(REDIS_URL)
-    if slot == "taken":
+    slots = RedisSlots(REDIS_URL)
+    if slot == "granted":
+        assert slots.grant_now([SlotRequest(account, 1, node_id)]) == [True]
+    else:
         await client.zadd(f"prism:slots:{account}", {"other-node": time.time() + 60})
     await cancellation.request_cancel(node_id)
-    slots = RedisSlots(REDIS_URL)
 
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(3):
-            await _run_until_the_provider(node_id, account, slots)
+            await _run_until_the_provider(node_id, account, slots, granted=slot == "granted")
 
     holders = await client.zrange(f"prism:slots:{account}", 0, -1)
-    assert holders == ([b"other-node"] if slot == "taken" else [])
+    assert holders == ([] if slot == "granted" else [b"other-node"])
     await client.delete(f"prism:slots:{account}", f"prism:cancelled:{node_id}")
-    await client.aclose()
-
-
-@pytest.mark.asyncio
-async def test_without_an_earlier_cancel_the_run_reaches_the_provider_and_frees_its_slot(settings):
-    settings.REDIS_URL = REDIS_URL
-    account, node_id = f"acct-{uuid.uuid4().hex}", str(uuid.uuid4())
-    slots = RedisSlots(REDIS_URL)
-
-    assert await _run_until_the_provider(node_id, account, slots) is True
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    assert await client.zcard(f"prism:slots:{account}") == 0
     await client.aclose()
