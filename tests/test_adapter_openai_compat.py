@@ -200,3 +200,22 @@ async def test_list_models_reports_a_wrong_key_as_auth() -> None:
         finally:
             await adapter.aclose()
     assert raised.value.code == "auth"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("key", ["sk-right", "sk-wrong"])
+async def test_a_stream_is_sent_with_the_accounts_key(key: str) -> None:
+    """The provider's own check of the key: the right one streams, a wrong one is an auth error with
+    the provider's message."""
+    with serve(create_app(api_key="sk-right")) as url:
+        adapter = OpenAICompatAdapter(AccountConfig(kind="simulator", base_url=f"{url}/v1", api_key=key))
+        try:
+            request = ChatRequest("sim-swift", MESSAGES, {"simulator": FAST})
+            events = [event async for event in adapter.stream(request)]
+        finally:
+            await adapter.aclose()
+    if key == "sk-right":
+        assert "finish" in [e.kind for e in events] and texts(events)
+    else:
+        assert [e.kind for e in events] == ["error"]
+        assert events[0].error.code == "auth" and "Incorrect API key" in events[0].error.message
