@@ -63,7 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fanout-length", type=int, default=40, help="tokens per answer in the fan-out")
     parser.add_argument("--fanout-repeat", type=int, default=2)
     parser.add_argument("--memory-streams", type=int, default=10_000)
-    parser.add_argument("--memory-wave", type=int, default=500, help="streams posted at once in the memory phase")
+    parser.add_argument(
+        "--memory-wave", type=int, default=100, help="streams posted at once in the memory phase (the first wave too)"
+    )
     parser.add_argument("--memory-max-s", type=float, default=240.0, help="stop the memory phase's waves after this")
     parser.add_argument("--worker-concurrency", type=int, default=600, help="Celery worker threads")
     parser.add_argument("--db-pool", type=int, default=20, help="PRISM_DB_POOL_SIZE for web and worker each")
