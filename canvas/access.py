@@ -88,10 +88,11 @@ def canvas_for(user, canvas_id, *, write: bool = False) -> Canvas:
     when `write` (403 for a viewer)."""
     pk = _uuid(canvas_id)
     canvas = None
-    if pk and user.is_authenticated:
-        # One query: the user's role comes from the very membership row that makes the canvas visible.
-        member_of_team = Canvas.objects.filter(pk=pk, team__memberships__user=user)
-        canvas = member_of_team.select_related("team").annotate(viewer_role=F("team__memberships__role")).first()
+    if pk:
+        # One query: the user's role (`viewer_role`) comes from the very membership row that makes the
+        # canvas visible.
+        visible = visible_canvases(user).filter(pk=pk).select_related("team")
+        canvas = visible.annotate(viewer_role=F("team__memberships__role")).first()
     if canvas is None:
         raise not_found("canvas")
     if write and not can_write(canvas.viewer_role):

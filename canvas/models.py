@@ -129,7 +129,7 @@ class Node(models.Model):
             # only those, so the count stays small however many answers a user has kept.
             models.Index(
                 fields=["created_by"],
-                condition=models.Q(kind="response", status__in=["queued", "streaming"]),
+                condition=models.Q(kind=NodeKind.RESPONSE, status__in=RUNNING_STATUSES),
                 name="node_running_by_user_idx",
             ),
         ]

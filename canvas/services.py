@@ -112,8 +112,8 @@ def create_prompt(
 
 
 def mark_changed(canvas: Canvas) -> None:
-    """The canvas list shows the latest changed first. After a prompt this is done once its runs have
-    started, outside their time to first token (and outside the transaction that made the nodes)."""
+    """The canvas list shows the latest changed first. After a prompt the API calls this once the runs
+    have started, outside their time to first token (and the transaction that made the nodes)."""
     canvas.save(update_fields=["updated_at"])
 
 
@@ -144,7 +144,7 @@ def create_note(
         h=160,
     )
     _link(parents, note)
-    canvas.save(update_fields=["updated_at"])
+    mark_changed(canvas)
     return note
 
 
@@ -173,7 +173,7 @@ def update_node(node: Node, changes: dict) -> list[str]:
         setattr(node, name, changes[name])
     if changed:
         node.save(update_fields=changed)
-        node.canvas.save(update_fields=["updated_at"])
+        mark_changed(node.canvas)
     return changed
 
 
@@ -211,7 +211,7 @@ def regenerate(response: Node, user) -> Node:
         h=response.h,
     )
     _link(parents, node)
-    response.canvas.save(update_fields=["updated_at"])
+    mark_changed(response.canvas)
     return node
 
 

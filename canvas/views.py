@@ -52,7 +52,7 @@ def canvas_detail(request, canvas_id):
         "nodes": with_live_text(nodes_payload(node_rows)),
         "models": models,
         "models_by_id": _models_by_id(models, node_rows),
-        "can_write": access.can_write(access.role_on(request.user, canvas)),
+        "can_write": access.can_write(canvas.viewer_role),
         "max_models": min(settings.PRISM_MAX_MODELS_PER_PROMPT, COMPOSER_MAX_MODELS),
     }
     return render(request, "canvas/detail.html", context)

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from django.conf import settings
 
 from engine.live import loop_client, redis_async
+from engine.loops import PerLoop
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ CHANNEL = "prism:cancel"
 # remembered this long, and the run cancels itself as it registers.
 REMEMBER_S = 60
 _running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task]] = {}
-_listeners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+_listeners: PerLoop[asyncio.Task] = PerLoop(lambda loop: loop.create_task(_listen()))
 _requested: dict[str, float] = {}  # embedded mode: node id → when its cancel was asked for
 
 
@@ -46,8 +47,7 @@ async def registered(node_id: str):
         if time.monotonic() - _requested.pop(node_id, float("-inf")) < REMEMBER_S:
             task.cancel()
     else:
-        if loop not in _listeners:
-            _listeners[loop] = loop.create_task(_listen())
+        _listeners.get()  # this loop's listener, started with its first run
         remembered = loop.create_task(_cancel_if_remembered(node_id, task))
     try:
         yield

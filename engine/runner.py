@@ -59,7 +59,7 @@ def claim_with_slots(node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:
     return [(plan, plan.node_id in granted) for plan in plans]
 
 
-async def run_claimed(plan: store.RunPlan, slot_granted: bool = False) -> None:
+async def run_claimed(plan: store.RunPlan, slot_granted: bool) -> None:
     run = StreamRun(plan, slot_granted)
     # Goes out with the publisher's next tick, ahead of the first delta: the provider is called now.
     run.relay.send_soon(events.NodeUpdated(type="node.updated", node=plan.node))
@@ -86,7 +86,7 @@ async def run_claimed(plan: store.RunPlan, slot_granted: bool = False) -> None:
 
 
 class StreamRun:
-    def __init__(self, plan: store.RunPlan, slot_granted: bool = False):
+    def __init__(self, plan: store.RunPlan, slot_granted: bool):
         self.plan = plan
         self.slot_granted = slot_granted  # asked for when the run was claimed: `hold` only keeps it
         self.relay = Relay(plan.node_id, plan.canvas_id)

@@ -24,6 +24,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from engine.live import loop_client, thread_client
+from engine.loops import PerLoop
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,14 @@ class SlotRequest:
 
 class MemorySlots:
     def __init__(self) -> None:
-        self._semaphores: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Semaphore] = {}
+        self._semaphores: PerLoop[dict[str, asyncio.Semaphore]] = PerLoop(lambda loop: {})
 
     def grant_now(self, requests: list[SlotRequest]) -> list[bool]:
         return [False] * len(requests)  # the semaphores live on the loop: `hold` takes them there
 
     @asynccontextmanager
     async def hold(self, account_id: str, limit: int, holder: str, granted: bool = False):
-        key = (asyncio.get_running_loop(), account_id)
-        semaphore = self._semaphores.setdefault(key, asyncio.Semaphore(limit))
+        semaphore = self._semaphores.get().setdefault(account_id, asyncio.Semaphore(limit))
         async with semaphore:
             yield
 

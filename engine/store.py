@@ -86,9 +86,10 @@ def _take_queued(pks: list, now: datetime) -> tuple[set, dict]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # A data-modifying CTE: the edges are read in the same round trip as the update.
+            seed = f"SELECT {column['id']} FROM taken"
             cursor.execute(
-                f"WITH RECURSIVE taken AS ({update}), {lineage_cte('SELECT id FROM taken')}"
-                f" SELECT id, NULL, NULL FROM taken UNION ALL SELECT child_id, parent_id, position FROM lineage",
+                f"WITH RECURSIVE taken AS ({update}), {lineage_cte(seed)} SELECT {column['id']}, NULL, NULL"
+                f" FROM taken UNION ALL SELECT child_id, parent_id, position FROM lineage",
                 params,
             )
             rows = cursor.fetchall()
