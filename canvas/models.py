@@ -38,6 +38,14 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.EDITOR)
+    monthly_budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Most this person may spend in this team in a calendar month (UTC); empty for no limit of "
+        "their own (the team's budget still applies).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -52,6 +60,8 @@ class Canvas(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="canvases")
     title = models.CharField(max_length=200)
     system_prompt = models.TextField(blank=True)
+    # The default for new prompts: their answers are labelled A, B, … until a person has voted.
+    blind = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -97,7 +107,17 @@ class Node(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    # Prompt nodes only: a blind prompt hides which model gave each answer from a person until that
+    # person has voted on it, or from no one once its author has revealed it.
+    blind = models.BooleanField(default=False)
+    revealed_at = models.DateTimeField(null=True, blank=True)
+
     # Response nodes only.
+    # "A", "B", … for an answer to a blind prompt, in an order drawn once per prompt; blank otherwise.
+    label = models.CharField(max_length=2, blank=True)
+    # The team that owned the canvas when the run was created: spend and usage count against it even if
+    # the canvas later moves. Null for imported answers, whose costs never count.
+    billed_team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, null=True, blank=True)
     status = models.CharField(max_length=12, choices=NodeStatus.choices, blank=True)
     finish_reason = models.CharField(max_length=16, blank=True)
@@ -257,3 +277,61 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment on {self.node_id}"
+
+
+class VoteOutcome(models.TextChoices):
+    A = "a", "A is better"
+    B = "b", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both are bad"
+
+
+class Vote(models.Model):
+    """One judgement of two finished answers to the same prompt, by a person or by a judge model.
+
+    A pair is stored in one order, `a_id < b_id` (as strings), with the outcome flipped to match, so
+    that a person voting on (B, A) replaces their vote on (A, B) instead of adding a second one.
+    `model_a`, `model_b` and `canvas` are copied from the answers when the vote is made (an answer's
+    model and canvas never change), so the leaderboard reads votes without joining their nodes.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="votes")
+    prompt = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="votes")
+    a = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    b = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    model_a = models.ForeignKey("providers.Model", on_delete=models.PROTECT, related_name="+")
+    model_b = models.ForeignKey("providers.Model", on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=8, choices=VoteOutcome.choices)
+    # Exactly one of the two: a person's vote, or a judge model's (with its short rationale).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="votes"
+    )
+    judge_model = models.ForeignKey(
+        "providers.Model", on_delete=models.PROTECT, null=True, blank=True, related_name="judge_votes"
+    )
+    rationale = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "a", "b", "user"], condition=models.Q(user__isnull=False), name="vote_one_per_person"
+            ),
+            models.UniqueConstraint(
+                fields=["prompt", "a", "b", "judge_model"],
+                condition=models.Q(judge_model__isnull=False),
+                name="vote_one_per_judge",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, judge_model__isnull=True)
+                | models.Q(user__isnull=True, judge_model__isnull=False),
+                name="vote_person_or_judge",
+            ),
+            models.CheckConstraint(condition=~models.Q(a=models.F("b")), name="vote_two_answers"),
+        ]
+        indexes = [models.Index(fields=["canvas", "created_at"], name="vote_canvas_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.a_id} vs {self.b_id}: {self.outcome}"
