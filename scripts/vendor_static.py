@@ -30,6 +30,8 @@ VENDORED = {
     "dompurify": "3.5.0",
     "marked": "18.2.1",
     "highlight.js": "11.12.0",
+    "uplot": "1.6.32",
+    "swagger-ui-dist": "5.36.0",
 }
 
 # How each package is fetched and laid out:
@@ -73,6 +75,27 @@ SOURCES = {
             "styles/github.min.css": "styles/github.min.css",
             "styles/github-dark.min.css": "styles/github-dark.min.css",
             "LICENSE": "LICENSE",
+        },
+    },
+    # Charts of the leaderboard, usage and server pages.
+    "uplot": {
+        "npm": "uplot",
+        "dir": "uplot",
+        "files": {
+            "dist/uPlot.iife.min.js": "uPlot.iife.min.js",
+            "dist/uPlot.min.css": "uPlot.min.css",
+            "LICENSE": "LICENSE",
+        },
+    },
+    # The API docs page (/api/docs), served from here so it works offline.
+    "swagger-ui-dist": {
+        "npm": "swagger-ui-dist",
+        "dir": "swagger-ui",
+        "files": {
+            "swagger-ui-bundle.js": "swagger-ui-bundle.js",
+            "swagger-ui.css": "swagger-ui.css",
+            "LICENSE": "LICENSE",
+            "NOTICE": "NOTICE",
         },
     },
 }
