@@ -19,7 +19,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from canvas import consumers
+from canvas import access, consumers
 from canvas.models import Comment, Membership, Node, NodeKind, Role, ShareLink, Team
 from canvas.presence import RedisPresence, people
 from config.asgi import application
@@ -153,14 +153,17 @@ async def test_a_share_link_holder_shows_as_guest(alice, alice_canvas):
     await guest.disconnect()
 
 
-async def test_two_tabs_of_one_person_show_them_once(alice, alice_canvas):
+async def test_two_tabs_of_one_person_show_them_once(alice, bob, team, alice_canvas):
     first = await join(alice_canvas, alice)
     second = await join(alice_canvas, alice)
-
     await presence_becomes(second, ["alice"])
+
     await second.disconnect()
 
-    await presence_becomes(first, ["alice"])
+    # Someone arriving after the tab closed is shown who is there now: alice's other tab still counts.
+    arriving = await join(alice_canvas, bob)
+    assert [p["name"] for p in (await next_of(arriving, "presence"))["users"]] == ["alice", "Bob Builder"]
+    await arriving.disconnect()
     await first.disconnect()
 
 
@@ -327,15 +330,17 @@ async def test_an_expired_links_socket_stops_receiving(alice, alice_canvas, monk
     assert await close_code(guest, stale_events=3) == consumers.CLOSE_NOT_ALLOWED
 
 
-async def test_a_promoted_viewer_is_served_with_the_new_role(alice, bob, team, alice_canvas, note, monkeypatch):
-    monkeypatch.setattr(consumers, "RECHECK_S", 0.0)
-    watching = await join(alice_canvas, bob)
+async def test_a_promoted_viewer_is_served_with_the_new_role(alice, bob, team, alice_canvas):
+    """A socket's access is re-read with the role as it stands now, in both directions."""
+    viewer = access.Principal(canvas_id=alice_canvas.id, user_id=bob.id, name="Bob Builder", role=Role.VIEWER)
     await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.EDITOR)
 
-    await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": "n1"}))
+    promoted = await sync_to_async(access.recheck)(viewer)
+    assert promoted.role == Role.EDITOR and promoted.can_write
 
-    assert (await next_of(watching, "node.created"))["node"] == {"id": "n1"}
-    await watching.disconnect()
+    await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.VIEWER)
+    demoted = await sync_to_async(access.recheck)(promoted)
+    assert demoted.role == Role.VIEWER and not demoted.can_write
 
 
 async def test_a_malformed_message_is_answered_and_the_socket_stays(alice, alice_canvas):

@@ -155,6 +155,13 @@ async def test_cost_is_none_without_a_price(alice, alice_canvas, sim_models, sim
 async def test_cost_uses_the_price_in_force_when_it_ran(alice, alice_canvas, sim_models, simulator) -> None:
     model = sim_models["sim-swift"]
     now = timezone.now()
+    await sync_to_async(Price.objects.create)(  # an older price, replaced by the one below
+        model=model,
+        input=Decimal("0.5"),
+        cached_input=Decimal("0.05"),
+        output=Decimal("2"),
+        effective_from=now - timedelta(days=90),
+    )
     await sync_to_async(Price.objects.create)(
         model=model,
         input=Decimal("1.5"),
