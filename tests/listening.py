@@ -65,3 +65,21 @@ class Listener:
     @property
     def terminals(self) -> list[dict]:
         return [e for e in self.events if e["type"] in TERMINAL]
+
+
+async def before_marker(communicator, canvas_id, timeout: float = 5.0) -> list[dict]:
+    """Everything a socket receives before a marker event sent now to its canvas: the channel layer keeps
+    one group's events in order, so whatever was sent earlier has arrived by then, and nothing is left
+    to a guess of how long to wait."""
+    from uuid import uuid4
+
+    from engine import events
+
+    marker = f"marker-{uuid4().hex}"
+    await events.send(canvas_id, events.NodeUpdated(type="node.updated", node={"id": marker}))
+    received = []
+    while True:
+        event = await communicator.receive_json_from(timeout=timeout)
+        if event["type"] == "node.updated" and event["node"].get("id") == marker:
+            return received
+        received.append(event)

@@ -23,6 +23,7 @@ from engine import events
 from engine.live import live_store
 from engine.runner import run_response
 from providers.models import Model
+from tests.listening import before_marker
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -77,13 +78,6 @@ class NodeEvents(WebsocketCommunicator):
             output = await super().receive_output(timeout)
             if not _greeting(output):
                 return output
-
-    async def receive_nothing(self, timeout=0.1, interval=0.01):
-        await asyncio.sleep(timeout)
-        while not self.output_queue.empty():
-            if not _greeting(self.output_queue.get_nowait()):
-                return False
-        return True
 
 
 def socket(canvas_id, headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
@@ -140,7 +134,7 @@ async def test_a_bearer_client_receives_the_canvas_events(alice_token, alice_can
     assert (await communicator.receive_json_from(timeout=RECEIVE_S))["seq"] == 2
     done = await communicator.receive_json_from(timeout=RECEIVE_S)
     assert done["type"] == "node.done" and done["node"]["status"] == "done"
-    assert await communicator.receive_nothing()
+    assert await before_marker(communicator, alice_canvas.id) == []
     await communicator.disconnect()
 
 
@@ -153,7 +147,7 @@ async def test_a_client_hears_nothing_of_other_canvases(alice_token, alice_canva
 
     await events.send(other.id, events.NodeCreated(type="node.created", node={"id": "elsewhere"}))
 
-    assert await communicator.receive_nothing()
+    assert await before_marker(communicator, alice_canvas.id) == []
     await communicator.disconnect()
 
 
@@ -225,7 +219,7 @@ async def test_a_joining_client_gets_a_snapshot_of_each_running_response(alice_t
 
         first = await communicator.receive_json_from(timeout=RECEIVE_S)
         second = await communicator.receive_json_from(timeout=RECEIVE_S)
-        assert await communicator.receive_nothing()
+        assert await before_marker(communicator, alice_canvas.id) == []
         await communicator.disconnect()
     finally:
         await store.clear(str(streaming.id))

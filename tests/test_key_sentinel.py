@@ -23,6 +23,7 @@ from tests.fakes import anthropic as anthropic_fake
 from tests.fakes import gemini as gemini_fake
 from tests.fakes import openai_compat
 from tests.fakes.server import serve
+from tests.listening import before_marker
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -82,9 +83,8 @@ async def _run_everything(alice, canvas, models, token) -> tuple[list[Node], lis
     _, responses = await sync_to_async(services.create_prompt)(canvas, alice, "Say hello", models, [])
     for response in responses:
         await run_response(str(response.id))
-    received = []
-    while not await communicator.receive_nothing(timeout=0.3):
-        received.append(await communicator.receive_json_from())
+    # Each run has sent all its events by the time it returns; the marker collects them.
+    received = await before_marker(communicator, canvas.id)
     await communicator.disconnect()
     await sync_to_async(connections.close_all)()
     return responses, received

@@ -25,6 +25,7 @@ from canvas.presence import RedisPresence, people
 from config.asgi import application
 from engine import events
 from engine.live import loop_client
+from tests.listening import before_marker
 from tests.stack import _redis_database
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -98,13 +99,9 @@ async def close_code(communicator: WebsocketCommunicator, *, stale_events: int =
             stale_events -= 1
 
 
-async def nothing_but(communicator: WebsocketCommunicator, *allowed: str) -> bool:
-    """True when nothing arrives in a moment except events of the `allowed` types."""
-    while not await communicator.receive_nothing(timeout=0.3):
-        event = await communicator.receive_json_from()
-        if event["type"] not in allowed:
-            return False
-    return True
+async def nothing_but(communicator: WebsocketCommunicator, canvas, *allowed: str) -> bool:
+    """True when everything sent to the socket so far is of the `allowed` types."""
+    return all(event["type"] in allowed for event in await before_marker(communicator, canvas.id))
 
 
 def share_token(canvas, by) -> str:
@@ -238,7 +235,7 @@ async def test_guests_see_no_comments(alice, alice_canvas, note):
     await first.send_json_to({"type": "comment.create", "node": str(note.id), "text": "Also internal"})
     await next_of(first, "comment.created")
 
-    assert await nothing_but(guest, "presence")
+    assert await nothing_but(guest, alice_canvas, "presence")
     await guest.disconnect()
     await first.disconnect()
 
@@ -298,7 +295,7 @@ async def test_a_moved_canvas_closes_the_old_teams_sockets(alice, bob, team, ali
     assert (await sync_to_async(move)()).status_code == 200
 
     assert await close_code(watching) == consumers.CLOSE_NOT_ALLOWED
-    assert await nothing_but(owner, "presence", "comment.snapshot")
+    assert await nothing_but(owner, alice_canvas, "presence", "comment.snapshot")
     await owner.disconnect()
 
 

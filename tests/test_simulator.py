@@ -13,6 +13,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from providers.simulator import catalogue
+from providers.simulator.plan import build_plan, resolve_model
 from providers.simulator.text import count_tokens, tokens_for
 from tests.fakes.openai_compat import SimulatorApp, create_app
 from tests.fakes.server import serve
@@ -223,13 +224,11 @@ def test_bad_json_is_400(server: tuple[SimulatorApp, str]) -> None:
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.asyncio
-async def test_pacing_follows_tokens_per_s(server: tuple[SimulatorApp, str]) -> None:
-    _, base_url = server
-    started = time.monotonic()
-    await collect(base_url, ttft_ms=50, tokens_per_s=200, length=21)
-    elapsed = time.monotonic() - started
-    assert 0.15 <= elapsed < 1.0  # 50 ms + 20 gaps of 5 ms
+def test_pacing_follows_tokens_per_s() -> None:
+    """The schedule the responder sleeps to: the first token after ttft, then one every 1/tokens_per_s."""
+    body = {"model": "sim-swift", "messages": MESSAGES, "simulator": {"ttft_ms": 50, "tokens_per_s": 200, "length": 21}}
+    plan = build_plan(body, resolve_model(body), None)
+    assert (plan.ttft_s, plan.interval_s, len(plan.tokens)) == (0.05, 0.005, 21)
 
 
 @pytest.mark.asyncio
