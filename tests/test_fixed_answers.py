@@ -31,7 +31,9 @@ PROTOCOLS = {
 
 WHOLE = {
     "openai_compat": "In provider moves again small because sample. While writes although cost language.",
-    "anthropic": "Paragraph budget error explains process **apart**. Steady practice estimate prefix improves question.",
+    "anthropic": (
+        "Paragraph budget error explains process **apart**. Steady practice estimate prefix improves question."
+    ),
     "gemini": "Steady value, in from signal moves. Within rare, answer which becomes queue.",
 }
 CUT = {
