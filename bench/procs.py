@@ -70,9 +70,10 @@ Model.objects.update_or_create(
     account=account, name="sim-swift",
     defaults={{"display_name": "Bench sim-swift", "default_params": {params}}},
 )
-for index in range({users}):
-    user = get_user_model().objects.create_user(username=f"bench-{{index}}")
-    print("TOKEN=" + ApiToken.issue(user, name="bench")[1])
+emit([
+    ApiToken.issue(get_user_model().objects.create_user(username=f"bench-{{index}}"), name="bench")[1]
+    for index in range({users})
+])
 """
 
 
@@ -91,13 +92,7 @@ def prepare(live: stack.LiveStack, simulator_url: str, options: dict, users: int
     script = _PREPARE.format(
         name=BENCH_ACCOUNT, url=simulator_url, params=json.dumps({"simulator": options}), users=users
     )
-    result = subprocess.run(
-        [stack.PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
-        cwd=stack.ROOT, env=live.env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"Preparing the bench failed:\n{result.stderr[-4000:]}")
-    tokens = [line[6:] for line in result.stdout.splitlines() if line.startswith("TOKEN=")]
+    tokens = stack.django_shell(live.env, script, timeout=300)
     with live.client() as client:
         models = client.get("/api/models").raise_for_status().json()
     ids = [m["id"] for m in models if m["provider_kind"] == "openai_compatible" and m["model"] == "sim-swift"]

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import random
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -127,6 +126,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import ApiToken
 from providers.models import Model, ProviderAccount
 
+models = []
 for group, index, account_name, name, params in json.loads({specs!r}):
     account, _ = ProviderAccount.objects.update_or_create(
         name=account_name, defaults={{"kind": "openai_compatible", "base_url": {url!r}, "max_concurrency": 100_000}}
@@ -135,10 +135,12 @@ for group, index, account_name, name, params in json.loads({specs!r}):
         account=account, name=name,
         defaults={{"display_name": f"{{account_name}} {{name}}", "default_params": params, "reasoning": False}},
     )
-    print(f"MODEL={{group}}|{{index}}|{{model.pk}}")
-for index in range({users}):
-    user = get_user_model().objects.create_user(username=f"scale-{{index}}")
-    print("TOKEN=" + ApiToken.issue(user, name="bench")[1])
+    models.append([group, index, str(model.pk)])
+tokens = [
+    ApiToken.issue(get_user_model().objects.create_user(username=f"scale-{{index}}"), name="bench")[1]
+    for index in range({users})
+]
+emit({{"models": models, "tokens": tokens}})
 """
 
 
@@ -150,19 +152,13 @@ def prepare(live: LiveStack, simulator_url: str, groups: dict[str, list[dict]], 
             account = f"Bench scale {group} {index // len(SIM_NAMES)}"
             specs.append([group, index, account, SIM_NAMES[index % len(SIM_NAMES)], {"simulator": options}])
     script = _PREPARE.format(specs=json.dumps(specs), url=simulator_url, users=users)
-    result = subprocess.run(
-        [stack.PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
-        cwd=stack.ROOT, env=live.env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"Preparing the bench failed:\n{result.stderr[-4000:]}")
-    lines = result.stdout.splitlines()
-    ids = {(g, int(i)): pk for g, i, pk in (line[6:].split("|") for line in lines if line.startswith("MODEL="))}
+    prepared = stack.django_shell(live.env, script, timeout=300)
+    ids = {(group, index): pk for group, index, pk in prepared["models"]}
     models = {
         group: [SimModel(ids[(group, i)], SIM_NAMES[i % len(SIM_NAMES)], o) for i, o in enumerate(options_list)]
         for group, options_list in groups.items()
     }
-    return Setup(models, [line[6:] for line in lines if line.startswith("TOKEN=")])
+    return Setup(models, prepared["tokens"])
 
 
 # --- Prism: one socket per canvas, reading all its nodes --------------------------------------------

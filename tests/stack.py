@@ -10,17 +10,19 @@ RedisServer is a redis-server of a test module's own, for the tests that restart
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import redis
@@ -146,21 +148,32 @@ else:
     call_command("createsuperuser", interactive=False, username="u", email="u@example.com", stdout=io.StringIO())
 out = io.StringIO()
 call_command("create_api_token", "u", stdout=out)
-print("TOKEN=" + out.getvalue().strip())
+emit(out.getvalue().strip())
 """
 
 
 def _prepare(mode: Mode, env: dict[str, str], password: str) -> str:
     """Migrate, sync the simulator's models, create the user u and return a new API token for u."""
-    script = _PREPARE.format(embedded=mode == "embedded", password=password)
-    result = subprocess.run(
-        [PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    tokens = [line[6:] for line in result.stdout.splitlines() if line.startswith("TOKEN=")]
-    if result.returncode != 0 or not tokens:
-        raise RuntimeError(f"Preparing the {mode} stack failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return tokens[0]
+    token = django_shell(env, _PREPARE.format(embedded=mode == "embedded", password=password))
+    if not token:
+        raise RuntimeError(f"Preparing the {mode} stack made no token")
+    return token
+
+
+def django_shell(env: dict[str, str], script: str, timeout: float = 120.0) -> Any:
+    """Run `script` in `manage.py shell` with `env` (a stack's, or any Prism environment). The script
+    hands a result back with `emit(value)`, as JSON through a file of its own, so nothing it or Django
+    prints can be taken for it; None when it emits nothing. A failing script raises with its stderr."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "result.json"
+        prelude = f"def emit(value):\n    import json\n    open({str(out)!r}, 'w').write(json.dumps(value))\n"
+        result = subprocess.run(
+            [PYTHON, "manage.py", "shell", "--no-startup", "-c", prelude + script],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py shell failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return json.loads(out.read_text()) if out.exists() else None
 
 
 def free_port() -> int:

@@ -4,13 +4,12 @@ nodes, and Markdown that cannot run code. One live embedded stack serves the who
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import SWIFT, choose, chromium
-from tests.stack import PYTHON, ROOT, LiveStack, live_stack
+from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
 
@@ -47,10 +46,7 @@ const unclosed = "a fence left open must not break the page";"""
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("canvas-ui")) as stack:
-        subprocess.run(
-            [PYTHON, "manage.py", "shell", "--no-startup", "-c", _SLOW_STEADY],
-            cwd=ROOT, env=stack.env, check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+        django_shell(stack.env, _SLOW_STEADY)
         yield stack
 
 

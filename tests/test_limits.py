@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +20,7 @@ from django.test import Client
 from canvas.models import Canvas, Node, NodeKind, NodeStatus
 from canvas.services import create_prompt
 from engine import limits
-from tests.stack import ROOT
+from tests.stack import django_shell
 
 pytestmark = pytest.mark.django_db
 
@@ -154,7 +153,7 @@ def prompt():
 threads = [threading.Thread(target=prompt) for _ in range(4)]
 for t in threads: t.start()
 for t in threads: t.join()
-print("RESULT=" + json.dumps({"results": sorted(results), "responses": Node.objects.filter(kind="response").count()}))
+emit({"results": sorted(results), "responses": Node.objects.filter(kind="response").count()})
 """
 
 
@@ -163,13 +162,7 @@ def test_on_sqlite_too_concurrent_prompts_cannot_slip_under_the_limit(tmp_path):
     serialises the prompts instead. Checked in a process of its own on a fresh SQLite database."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
     env.update(PRISM_VAR_DIR=str(tmp_path), PRISM_MAX_RUNS_PER_USER="5", DJANGO_SETTINGS_MODULE="config.settings")
-    result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "shell", "--no-startup", "-c", _SQLITE_RACE],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    lines = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT=")]
-    assert result.returncode == 0 and lines, result.stderr[-3000:]
-    outcome = json.loads(lines[0])
+    outcome = django_shell(env, _SQLITE_RACE)
     # Two prompts of two fit under five; the other two are refused, whatever the interleaving.
     assert outcome == {"results": ["accepted", "accepted", "refused", "refused"], "responses": 4}
 
@@ -261,20 +254,13 @@ canvas = Canvas.objects.filter(title="Budget").first() or Canvas.objects.create(
 if not canvas.nodes.exists():
     model = Model.objects.get(name="sim-swift")
     Node.objects.create(canvas=canvas, kind="response", model=model, status="done", cost=Decimal("1.00"))
-print("CANVAS=" + str(canvas.id))
+emit(str(canvas.id))
 """
 
 
 def _spent_team(stack, budget: str) -> str:
     """u's team has spent $1.00 this month of a budget of `budget`; the id of a canvas of that team."""
-    result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "shell", "--no-startup", "-c",
-         _SPENT_TEAM.format(budget=budget)],
-        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    lines = [line[7:] for line in result.stdout.splitlines() if line.startswith("CANVAS=")]
-    assert result.returncode == 0 and lines, result.stderr[-3000:]
-    return lines[0]
+    return django_shell(stack.env, _SPENT_TEAM.format(budget=budget))
 
 
 @pytest.mark.browser

@@ -45,7 +45,7 @@ from providers.adapters import openai_compat  # noqa: F401
 from providers.simulator import catalogue
 from providers.simulator.plan import build_plan
 from tests.listening import TERMINAL, Listener
-from tests.stack import PYTHON, ROOT, WORKER_COMMAND, LiveStack, live_stack
+from tests.stack import ROOT, WORKER_COMMAND, LiveStack, django_shell, live_stack
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
 EVENT_TIMEOUT_S = 60.0
@@ -383,14 +383,8 @@ def set_model_params(stack: LiveStack, model: str, params: dict) -> None:
 
 def sweep_in_the_stack(stack: LiveStack) -> int:
     """What Celery beat runs every 15 s, run once now, counting every streaming run as stale."""
-    script = "from engine.sweeper import sweep_stale_runs; print('SWEPT=%s' % sweep_stale_runs(stale_after_s=0))"
-    result = subprocess.run(
-        [PYTHON, "manage.py", "shell", "--no-startup", "-c", script],
-        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    swept = [line[6:] for line in result.stdout.splitlines() if line.startswith("SWEPT=")]
-    assert result.returncode == 0 and swept, result.stderr[-3000:]
-    return int(swept[0])
+    script = "from engine.sweeper import sweep_stale_runs\nemit(sweep_stale_runs(stale_after_s=0))"
+    return django_shell(stack.env, script)
 
 
 class Watcher:
