@@ -157,10 +157,6 @@ class Node(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
 
-    @property
-    def is_running(self) -> bool:
-        return self.status in RUNNING_STATUSES
-
 
 class Edge(models.Model):
     parent = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="child_edges")

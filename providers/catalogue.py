@@ -41,8 +41,6 @@ _DEEPSEEK_V4_FLASH = PriceSeed(
 _DEEPSEEK_ALIAS_PRICES = (_DEEPSEEK_V32, _DEEPSEEK_V4_FLASH_LAUNCH, _DEEPSEEK_V4_FLASH)
 # Gemini sends thought summaries only when asked.
 _SHOW_THOUGHTS = {"include_thoughts": True}
-# Claude 4.6 models think adaptively; manual budgets are deprecated there.
-_ADAPTIVE_THINKING = {"thinking": {"type": "adaptive"}}
 _CLAUDE_SOURCE = "platform.claude.com pricing; genai-prices checked 2026-07-29"
 
 CATALOGUE: dict[str, tuple[ModelSeed, ...]] = {
