@@ -11,6 +11,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from accounts.tokens import user_for_token
 from canvas import access, export, services
+from canvas.api_docs import VendoredSwagger
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
 from canvas.payloads import canvas_payload, node_payload, nodes_payload
@@ -55,6 +56,7 @@ api = NinjaAPI(
     auth=[BearerToken(), SessionAuth()],
     openapi_url="/openapi.json",
     docs_url="/docs",
+    docs=VendoredSwagger(),
 )
 
 
