@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from pathlib import Path
 
@@ -173,10 +174,7 @@ STATIC_ROOT.mkdir(exist_ok=True)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 
-# The built-in simulator provider (served by this app under /simulator/) — on by default so that a
-# fresh install works with no keys and no network.
-PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", True)
-# Where the app reaches its own simulator; `make run` sets it from $PORT.
+# Where the app reaches its own simulator (PRISM_SIMULATOR, at the end); `make run` sets it from $PORT.
 PRISM_SIMULATOR_URL = env_str("PRISM_SIMULATOR_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}/simulator/v1")
 PRISM_SYSTEM_PROMPT = env_str("PRISM_SYSTEM_PROMPT")
 
@@ -237,3 +235,12 @@ PRISM_ENV_PROVIDERS = {
         "base_url": env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
     },
 }
+
+# The built-in simulator provider (served by this app under /simulator/ to signed-in people and to the app
+# itself): on by default so that a fresh install works with no keys and no network, off by default in
+# production (DEBUG off and a real provider configured) unless PRISM_SIMULATOR=on.
+_REAL_PROVIDER = any(conf["base_url" if kind == "vllm" else "api_key"] for kind, conf in PRISM_ENV_PROVIDERS.items())
+PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", DEBUG or not _REAL_PROVIDER)
+# The key the app calls its own simulator with: derived from SECRET_KEY, so the web process and every worker
+# agree on it with no setup (sync_providers stores it, encrypted, on the simulator's provider account).
+PRISM_SIMULATOR_KEY = "prism-sim-" + hmac.new(SECRET_KEY.encode(), b"prism.simulator", "sha256").hexdigest()
