@@ -11,6 +11,10 @@ import django
 
 django.setup(set_prefix=False)  # before anything below imports a model
 
+from config import log_redaction  # noqa: E402
+
+log_redaction.install()  # uvicorn's loggers, configured before this module was imported
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
