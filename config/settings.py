@@ -253,6 +253,12 @@ PRISM_MAX_MODELS_PER_PROMPT = env_int("PRISM_MAX_MODELS_PER_PROMPT", 16)
 # has spent this share of its monthly budget.
 PRISM_MAX_RUNS_PER_USER = env_int("PRISM_MAX_RUNS_PER_USER", 32)
 PRISM_BUDGET_WARN_RATIO = env_float("PRISM_BUDGET_WARN_RATIO", 0.8)
+# Per-person quotas (canvas/quotas.py): canvases made, non-personal teams owned, open invitations and
+# active share links.
+PRISM_MAX_CANVASES_PER_USER = env_int("PRISM_MAX_CANVASES_PER_USER", 1000)
+PRISM_MAX_TEAMS_PER_USER = env_int("PRISM_MAX_TEAMS_PER_USER", 50)
+PRISM_MAX_INVITES_PER_USER = env_int("PRISM_MAX_INVITES_PER_USER", 100)
+PRISM_MAX_SHARE_LINKS_PER_USER = env_int("PRISM_MAX_SHARE_LINKS_PER_USER", 100)
 
 # Mail (password resets, invitations): printed to the console unless an SMTP host is set.
 EMAIL_HOST = env_str("EMAIL_HOST")

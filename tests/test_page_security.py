@@ -65,7 +65,7 @@ def pages(alice, alice_canvas, django_user_model):
     team = alice.teams.get(personal=True)
     prompt = Node.objects.create(canvas=alice_canvas, kind=NodeKind.PROMPT, text="Hi", created_by=alice)
     _, share_token = ShareLink.issue(alice_canvas, alice)
-    _, invite_token = Invite.issue(team, "member", alice)
+    _, invite_token = Invite.issue(team, "viewer", alice)
     member = Client()
     member.force_login(alice)
     guest = Client()
