@@ -3,6 +3,7 @@ Django's own views (accounts/urls.py) with our templates."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +18,8 @@ from accounts.models import ApiToken
 def signup(request):
     if request.user.is_authenticated:
         return redirect("canvas-list")
+    if not settings.PRISM_SIGNUP:
+        return render(request, "accounts/signup_closed.html", status=403)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()

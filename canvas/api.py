@@ -10,7 +10,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from accounts.tokens import user_for_token
-from canvas import access, export, services
+from canvas import access, export, quotas, services
+from canvas.api_docs import VendoredSwagger
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
 from canvas.payloads import canvas_payload, node_payload, nodes_payload
@@ -55,6 +56,7 @@ api = NinjaAPI(
     auth=[BearerToken(), SessionAuth()],
     openapi_url="/openapi.json",
     docs_url="/docs",
+    docs=VendoredSwagger(),
 )
 
 
@@ -96,9 +98,10 @@ def list_canvases(request):
     return [canvas_payload(c) for c in access.visible_canvases(request.user)]
 
 
-@api.post("/canvases", response={201: CanvasOut}, tags=["canvases"])
+@api.post("/canvases", response={201: CanvasOut, **errors(403)}, tags=["canvases"])
 def create_canvas(request, body: CanvasIn):
     team = access.team_for_new_canvas(request.user, body.team)
+    quotas.check_canvas(request.user)
     canvas = Canvas.objects.create(team=team, title=body.title, created_by=request.user)
     return Status(201, canvas_payload(canvas))
 

@@ -144,7 +144,7 @@ def list_teams(request):
     return [_team(m) for m in request.user.memberships.select_related("team").order_by("team__name")]
 
 
-@router.post("/teams", response=answers({201: TeamOut}, 400), tags=["teams"])
+@router.post("/teams", response=answers({201: TeamOut}, 400, 403), tags=["teams"])
 def create_team(request, body: TeamIn):
     team = membership.create_team(request.user, body.name)
     return Status(201, _team(access.membership_for(request.user, team.id)))

@@ -13,7 +13,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from canvas import access
+from canvas import access, quotas
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from canvas.payloads import node_payload, parent_ids_by_child
@@ -150,6 +150,7 @@ def local_models(nodes: list[FileNode]) -> dict[tuple[str, str], Model]:
 @transaction.atomic
 def import_canvas(user, data: CanvasFile, team_id=None) -> tuple[Canvas, list[Node]]:
     team = access.team_for_new_canvas(user, team_id)
+    quotas.check_canvas(user)
     check_graph(data.nodes)
     models = local_models(data.nodes)
     canvas = Canvas.objects.create(

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import digest_token
+from canvas import quotas
 from canvas.errors import ApiError, invalid, not_found
 from canvas.models import Canvas, Invite, Membership, Role, Team
 from engine.events import group_name
@@ -59,12 +60,14 @@ def create_team(user, name: str) -> Team:
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise invalid("A team needs a name of at most 100 characters.")
+    quotas.check_team(user)
     team = Team.objects.create(name=name)
     Membership.objects.create(team=team, user=user, role=Role.OWNER)
     return team
 
 
 def invite(team: Team, by, role: str, expires_in_days: int | None) -> tuple[Invite, str]:
+    quotas.check_invite(by)
     return Invite.issue(team, role_from(role), by, expiry(expires_in_days))
 
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from canvas import access, membership
+from canvas import access, membership, quotas
 from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
 from canvas.payloads import nodes_payload
@@ -24,6 +24,7 @@ REMEMBERED_LINKS = 20
 
 
 def create(canvas: Canvas, by, name: str = "", expires_in_days: int | None = None) -> tuple[ShareLink, str]:
+    quotas.check_share_link(by)
     return ShareLink.issue(canvas, by, (name or "").strip()[:100], membership.expiry(expires_in_days))
 
 

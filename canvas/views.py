@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas import access
+from canvas import access, quotas
+from canvas.errors import ApiError
 from canvas.models import Canvas
 from canvas.payloads import nodes_payload
 from engine.snapshots import with_live_text
@@ -33,6 +35,11 @@ def canvas_list(request):
 def canvas_create(request):
     title = request.POST.get("title", "").strip()[:200] or "Untitled canvas"
     team = access.team_for_new_canvas(request.user, request.POST.get("team") or None)
+    try:
+        quotas.check_canvas(request.user)
+    except ApiError as exc:
+        messages.error(request, exc.message)
+        return redirect("canvas-list")
     canvas = Canvas.objects.create(team=team, title=title, created_by=request.user)
     return redirect("canvas-detail", canvas_id=canvas.id)
 

@@ -11,10 +11,15 @@ import django
 
 django.setup(set_prefix=False)  # before anything below imports a model
 
+from config import log_redaction  # noqa: E402
+
+log_redaction.install()  # uvicorn's loggers, configured before this module was imported
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from config.simulator_gate import SimulatorGate  # noqa: E402
 from config.threaded_http import ThreadedDjango  # noqa: E402
 
 if settings.EMBEDDED:
@@ -32,12 +37,17 @@ from engine.adapters import close_adapters  # noqa: E402
 from engine.runtime import freeze_startup_heap  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
+from providers.simulator.plan import Caps  # noqa: E402
 
 preload_adapters()
 
 router = ProtocolTypeRouter({"http": django_http, "websocket": WebSocketAuth(URLRouter(websocket_urlpatterns))})
 SIMULATOR_PREFIX = "/simulator"
-simulator = create_simulator(prefix=SIMULATOR_PREFIX) if settings.PRISM_SIMULATOR else None
+simulator = (
+    SimulatorGate(create_simulator(prefix=SIMULATOR_PREFIX, caps=Caps()), SIMULATOR_PREFIX)
+    if settings.PRISM_SIMULATOR
+    else None
+)
 
 
 async def _lifespan(receive, send) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
@@ -23,14 +27,39 @@ def _local_secret(name: str, make) -> str:
     return path.read_text().strip()
 
 
+def _owner_only(path: Path) -> None:
+    """The SQLite file holds everything (sessions, encrypted keys, canvases): readable by its owner only. It
+    is created here, empty, with mode 0600; SQLite gives its -wal and -shm files the same mode."""
+    if str(path) == ":memory:":
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        path.chmod(0o600)  # made by an earlier version with the default mode
+
+
 def _fernet_key() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
 
 
+def _strong_secret_key(key: str) -> str:
+    """Refuse, outside DEBUG, a signing key anyone could know or guess: a placeholder such as .env.example's,
+    Django's insecure prefix, or a short or repetitive one (Django's own `check --deploy` rule)."""
+    placeholder = any(word in key.lower() for word in ("change-me", "changeme", "replace", "placeholder", "secret-key"))
+    weak = len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
+    if (placeholder or weak) and not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is a placeholder or too weak (it needs 50 or more random characters). Generate one with: "
+            'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    return key
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY") or _local_secret("secret.key", lambda: secrets.token_urlsafe(50))
+SECRET_KEY = _strong_secret_key(
+    env_secret("SECRET_KEY") or _local_secret("secret.key", lambda: secrets.token_urlsafe(50))
+)
 # Keys that encrypt provider API keys at rest; newest first (MultiFernet). Separate from SECRET_KEY
 # so that rotating one never makes the other unreadable.
 PRISM_ENCRYPTION_KEYS = env_list("PRISM_ENCRYPTION_KEYS") or [_local_secret("encryption.key", _fernet_key)]
@@ -51,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "axes",
     "accounts",
     "providers",
     "canvas",
@@ -59,6 +89,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "canvas.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +99,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a sign-in refused for too many failures into the lockout page (axes settings below).
+    "axes.middleware.AxesMiddleware",
     # Synchronous, and last on purpose: under Django's ASGI handler (the embedded mode) a synchronous
     # middleware innermost keeps the whole chain synchronous on one thread, where async-capable ones
     # would each run their hooks through sync_to_async, two hops to a thread and back per middleware.
@@ -87,6 +120,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.signup",
             ],
         },
     },
@@ -102,10 +136,12 @@ if DATABASE_URL:
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _SQLITE_PATH = Path(env_str("SQLITE_PATH", str(VAR_DIR / "prism.sqlite3")))
+    _owner_only(_SQLITE_PATH)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "prism.sqlite3")),
+            "NAME": str(_SQLITE_PATH),
             "OPTIONS": {
                 # WAL and IMMEDIATE let the page read while a stream writes, without "database is locked".
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -151,12 +187,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed sign-ins (pages and admin; the API takes tokens, never passwords) are counted per username and per
+# address by django-axes: past the limit, that username, or that address, is refused until the cool-off ends.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("PRISM_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PRISM_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# How many reverse proxies stand in front of the app: the client's address is read through them.
+PRISM_PROXY_COUNT = env_int("PRISM_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
+# Sign-up by anyone who finds the site; off (PRISM_SIGNUP=off, the compose default): an admin adds people.
+PRISM_SIGNUP = env_bool("PRISM_SIGNUP", True)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS behind a TLS-terminating proxy (docker compose turns these on): HSTS, a redirect of plain HTTP, and
+# the header by which the proxy says the request came over HTTPS, e.g. "X-Forwarded-Proto" (its value
+# must be "https"). Trust that header only behind a proxy that sets it, or a client could claim HTTPS.
+SECURE_HSTS_SECONDS = env_int("PRISM_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PRISM_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("PRISM_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("PRISM_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the compose health check asks over plain HTTP
+_PROXY_SSL_HEADER = env_str("PRISM_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# Asking browsers' preload lists to take the domain is the domain owner's decision, not a default.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -172,10 +234,7 @@ STATIC_ROOT.mkdir(exist_ok=True)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 
-# The built-in simulator provider (served by this app under /simulator/) — on by default so that a
-# fresh install works with no keys and no network.
-PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", True)
-# Where the app reaches its own simulator; `make run` sets it from $PORT.
+# Where the app reaches its own simulator (PRISM_SIMULATOR, at the end); `make run` sets it from $PORT.
 PRISM_SIMULATOR_URL = env_str("PRISM_SIMULATOR_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}/simulator/v1")
 PRISM_SYSTEM_PROMPT = env_str("PRISM_SYSTEM_PROMPT")
 
@@ -194,6 +253,12 @@ PRISM_MAX_MODELS_PER_PROMPT = env_int("PRISM_MAX_MODELS_PER_PROMPT", 16)
 # has spent this share of its monthly budget.
 PRISM_MAX_RUNS_PER_USER = env_int("PRISM_MAX_RUNS_PER_USER", 32)
 PRISM_BUDGET_WARN_RATIO = env_float("PRISM_BUDGET_WARN_RATIO", 0.8)
+# Per-person quotas (canvas/quotas.py): canvases made, non-personal teams owned, open invitations and
+# active share links.
+PRISM_MAX_CANVASES_PER_USER = env_int("PRISM_MAX_CANVASES_PER_USER", 1000)
+PRISM_MAX_TEAMS_PER_USER = env_int("PRISM_MAX_TEAMS_PER_USER", 50)
+PRISM_MAX_INVITES_PER_USER = env_int("PRISM_MAX_INVITES_PER_USER", 100)
+PRISM_MAX_SHARE_LINKS_PER_USER = env_int("PRISM_MAX_SHARE_LINKS_PER_USER", 100)
 
 # Mail (password resets, invitations): printed to the console unless an SMTP host is set.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -210,7 +275,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"url_secrets": {"()": "config.log_redaction.RedactUrlSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["url_secrets"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpcore", "httpx2", "httpcore2")},
 }
@@ -236,3 +302,12 @@ PRISM_ENV_PROVIDERS = {
         "base_url": env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
     },
 }
+
+# The built-in simulator provider (served by this app under /simulator/ to signed-in people and to the app
+# itself): on by default so that a fresh install works with no keys and no network, off by default in
+# production (DEBUG off and a real provider configured) unless PRISM_SIMULATOR=on.
+_REAL_PROVIDER = any(conf["base_url" if kind == "vllm" else "api_key"] for kind, conf in PRISM_ENV_PROVIDERS.items())
+PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", DEBUG or not _REAL_PROVIDER)
+# The key the app calls its own simulator with: derived from SECRET_KEY, so the web process and every worker
+# agree on it with no setup (sync_providers stores it, encrypted, on the simulator's provider account).
+PRISM_SIMULATOR_KEY = "prism-sim-" + hmac.new(SECRET_KEY.encode(), b"prism.simulator", "sha256").hexdigest()

@@ -36,6 +36,15 @@ class ProviderAccountForm(forms.ModelForm):
             "gpu_tokens_per_s",
         )
 
+    def clean(self):
+        cleaned = super().clean()
+        # The stored key goes wherever the base URL points: moving it elsewhere without entering the key
+        # again would hand the key to that server.
+        moved = self.instance.pk is not None and "base_url" in self.changed_data and self.instance.api_key_encrypted
+        if moved and not cleaned.get("api_key") and not cleaned.get("clear_api_key"):
+            self.add_error("api_key", "Enter the key again to change the base URL (or tick “Clear API key”).")
+        return cleaned
+
     def save(self, commit: bool = True):
         account = super().save(commit=False)
         if self.cleaned_data.get("clear_api_key"):

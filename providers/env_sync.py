@@ -39,7 +39,9 @@ def sync_providers() -> list[ProviderAccount]:
         if account is not None and configured:
             synced.append(account)
             _sync_models(account)
-    simulator = _sync_account("simulator", settings.PRISM_SIMULATOR_URL, "", settings.PRISM_SIMULATOR)
+    simulator = _sync_account(
+        "simulator", settings.PRISM_SIMULATOR_URL, settings.PRISM_SIMULATOR_KEY, settings.PRISM_SIMULATOR
+    )
     if simulator is not None and settings.PRISM_SIMULATOR:
         _sync_simulator_models(simulator)
         synced.append(simulator)

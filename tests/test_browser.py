@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
+from tests.browser import ARTIFACTS, SWIFT, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
 from tests.stack import live_stack
 
 pytestmark = pytest.mark.browser
@@ -84,3 +84,25 @@ def test_a_reload_mid_stream_keeps_the_text_and_goes_on(page, stack):
     final = shown_text(page, node_id)
     assert final.startswith(after_reload)
     assert final == stored_text(stack, node_id)
+
+
+def test_the_pages_run_under_the_content_security_policy(page, stack):
+    """Nothing a page or its libraries do (htmx, the canvas, Markdown, Swagger UI) is refused by the policy."""
+    refused: list[str] = []
+    page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
+
+    sign_in(page, stack)
+    open_new_canvas(page, "Under the policy")
+    ask(page, "Say something **bold**.", [SWIFT])
+    expect(page.locator(".node-response.status-done")).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
+    page.goto(f"{stack.base_url}/accounts/tokens/")
+    page.get_by_label("Token name").fill("policy")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("New token")).to_be_visible()
+    page.get_by_label("New token").focus()
+    selected = "() => [document.activeElement.selectionStart, document.activeElement.selectionEnd]"
+    assert page.evaluate(selected) == [0, len(page.get_by_label("New token").input_value())]  # ready to copy
+    page.goto(f"{stack.base_url}/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+
+    assert refused == []

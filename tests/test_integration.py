@@ -54,7 +54,7 @@ def two_models(stack) -> dict:
 
 async def _simulator_answer(stack: LiveStack, model: str, text: str) -> tuple[str, str, openai.types.CompletionUsage]:
     """Ask the app's simulator directly, as the engine does: same model, same messages."""
-    client = openai.AsyncOpenAI(base_url=f"{stack.base_url}/simulator/v1", api_key="unused", max_retries=0)
+    client = openai.AsyncOpenAI(base_url=f"{stack.base_url}/simulator/v1", api_key=stack.token, max_retries=0)
     answer, reasoning, usage = [], [], None
     async with client:
         stream = await client.chat.completions.create(

@@ -170,6 +170,22 @@ def test_a_key_entered_in_the_admin_is_stored_encrypted(admin_client, account):
     assert new_secret not in admin_client.get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
 
 
+def test_moving_the_base_url_needs_the_key_entered_again(admin_client, account):
+    url = f"/admin/providers/provideraccount/{account.pk}/change/"
+    before = account.base_url
+
+    moved = admin_client.post(url, change_form_data(admin_client, account, base_url="https://collector.example/v1"))
+
+    assert moved.status_code == 200 and "Enter the key again to change the base URL" in moved.content.decode()
+    account.refresh_from_db()
+    assert account.base_url == before and account.api_key == SECRET
+
+    with_key = change_form_data(admin_client, account, base_url="https://gateway.example/v1", api_key="sk-gw-key-1")
+    assert admin_client.post(url, with_key).status_code == 302
+    account.refresh_from_db()
+    assert (account.base_url, account.api_key) == ("https://gateway.example/v1", "sk-gw-key-1")
+
+
 def test_the_key_is_not_in_the_models_api(alice_token, account):
     response = Client(headers={"authorization": f"Bearer {alice_token}"}).get("/api/models")
 

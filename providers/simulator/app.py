@@ -30,6 +30,7 @@ from typing import Any
 from providers.simulator import catalogue, wire
 from providers.simulator.metrics import ServerStats, prometheus_text
 from providers.simulator.plan import (
+    Caps,
     Fault,
     RequestError,
     build_plan,
@@ -49,6 +50,7 @@ Headers = list[tuple[bytes, bytes]]
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 _MODELS_PATHS = ("/v1/models", "/models")
+_MAX_FAIL_KEYS = 10_000
 
 
 class SimulatorApp:
@@ -59,9 +61,12 @@ class SimulatorApp:
     address (host, port) of each connection that asked for one, so a reused connection shows as one.
     """
 
-    def __init__(self, prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False) -> None:
+    def __init__(
+        self, prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False, caps: Caps | None = None
+    ) -> None:
         self.prefix = prefix.rstrip("/")
         self.api_key = api_key
+        self.caps = caps
         self.legacy_metrics = legacy_metrics
         self.stats = ServerStats()
         self.active_streams = 0
@@ -125,7 +130,7 @@ class SimulatorApp:
             if fault is not None and fault.status is not None:
                 await send_json(send, fault.status, _fault_body(fault), headers + _fault_headers(fault))
                 return
-            plan = build_plan(body, model, fault)
+            plan = build_plan(body, model, fault, self.caps)
             messages = body.get("messages")
             self.stats.record_prompt(messages if isinstance(messages, list) else [])
         except RequestError as exc:
@@ -148,10 +153,12 @@ class SimulatorApp:
         """The fault to inject, honouring ``times``: only the first n requests per key fail."""
         if spec is None:
             return None
-        fault = parse_fault(spec)
+        fault = parse_fault(spec, self.caps)
         if fault.times is None:
             return fault
         key = fault_key(spec)
+        if key not in self.fail_counts and len(self.fail_counts) >= _MAX_FAIL_KEYS:
+            self.fail_counts.clear()  # bounded memory, whatever keys clients invent
         seen = self.fail_counts.get(key, 0)
         self.fail_counts[key] = seen + 1
         return fault if seen < fault.times else None
@@ -182,10 +189,12 @@ class SimulatorApp:
             await asyncio.gather(task, watcher, return_exceptions=True)
 
 
-def create_app(prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False) -> SimulatorApp:
+def create_app(
+    prefix: str = "", api_key: str | None = None, legacy_metrics: bool = False, caps: Caps | None = None
+) -> SimulatorApp:
     """Build the simulator; with ``api_key`` set, ``/v1`` routes require that Bearer token.
-    ``legacy_metrics`` serves /metrics under vLLM's older metric names."""
-    return SimulatorApp(prefix=prefix, api_key=api_key, legacy_metrics=legacy_metrics)
+    ``legacy_metrics`` serves /metrics under vLLM's older metric names; ``caps`` bounds what a request may ask."""
+    return SimulatorApp(prefix=prefix, api_key=api_key, legacy_metrics=legacy_metrics, caps=caps)
 
 
 def _fault_body(fault: Fault) -> dict[str, Any]:

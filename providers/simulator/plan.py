@@ -52,6 +52,17 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class Caps:
+    """Bounds on what one request may ask for, for a simulator anyone signed in can reach: without them a
+    request could ask for millions of tokens (generated at once, stalling the event loop) or hold its
+    connection for hours. The test fakes run uncapped."""
+
+    max_tokens: int = 4096  # answer and reasoning, each
+    max_wait_s: float = 60.0  # time to first token, and a stall
+    max_duration_s: float = 600.0  # the whole answer, at the slowest pace allowed
+
+
+@dataclass(frozen=True)
 class Plan:
     completion_id: str
     created: int
@@ -101,7 +112,7 @@ def options(body: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None) -> Plan:
+def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None, caps: Caps | None = None) -> Plan:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError(400, "'messages' must be a non-empty array.", param="messages")
@@ -109,6 +120,8 @@ def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None)
     seed = _seed(model.id, messages, body.get("seed"))
     length = _int(opts, "length", model.length, minimum=1)
     reasoning_len = _int(opts, "reasoning_length", length // 2, minimum=0) if model.reasoning else 0
+    if caps is not None:
+        length, reasoning_len = min(length, caps.max_tokens), min(reasoning_len, caps.max_tokens)
     budget = _max_tokens(body)
     reasoning = tokens_for(seed + "\nreasoning", reasoning_len)
     content = tokens_for(seed, length)
@@ -117,6 +130,11 @@ def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None)
     kept_content = content[: max(0, budget - len(kept_reasoning))]
     truncated = len(kept_reasoning) + len(kept_content) < reasoning_len + length
     rate = _float(opts, "tokens_per_s", model.tokens_per_s, minimum=0.0)
+    ttft_s = _float(opts, "ttft_ms", model.ttft_ms, minimum=0.0) / 1000.0
+    if caps is not None:
+        ttft_s = min(ttft_s, caps.max_wait_s)
+        if rate > 0:
+            rate = max(rate, (reasoning_len + length) / caps.max_duration_s)
     stream_options = body.get("stream_options") or {}
     return Plan(
         completion_id="chatcmpl-sim-" + _short_hash(f"{seed}\n{uuid.uuid4()}"),
@@ -129,13 +147,13 @@ def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None)
         content=kept_content,
         finish_reason="length" if truncated else "stop",
         prompt_tokens=sum(_message_tokens(m) for m in messages),
-        ttft_s=_float(opts, "ttft_ms", model.ttft_ms, minimum=0.0) / 1000.0,
+        ttft_s=ttft_s,
         interval_s=1.0 / rate if rate > 0 else 0.0,
         fault=fault,
     )
 
 
-def parse_fault(spec: Any) -> Fault:
+def parse_fault(spec: Any, caps: Caps | None = None) -> Fault:
     if not isinstance(spec, dict):
         raise RequestError(400, "'simulator.fail' must be an object.", param="simulator.fail")
     headers = spec.get("headers") or {}
@@ -156,7 +174,7 @@ def parse_fault(spec: Any) -> Fault:
         drop=bool(spec.get("drop")),
         error_after=_opt_int(spec, "error_after"),
         stall_after=_opt_int(spec, "stall_after"),
-        stall_s=_float(spec, "stall_s", DEFAULT_STALL_S, minimum=0.0),
+        stall_s=min(_float(spec, "stall_s", DEFAULT_STALL_S, minimum=0.0), caps.max_wait_s if caps else float("inf")),
         times=_opt_int(spec, "times"),
     )
 
