@@ -7,7 +7,16 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_int,
+    env_secret,
+    env_secret_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PRISM_VAR_DIR", str(BASE_DIR / "var")))
@@ -33,12 +42,12 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret("SECRET_KEY") or _local_secret("secret.key", lambda: secrets.token_urlsafe(50))
 # Keys that encrypt provider API keys at rest; newest first (MultiFernet). Separate from SECRET_KEY
 # so that rotating one never makes the other unreadable.
-PRISM_ENCRYPTION_KEYS = env_list("PRISM_ENCRYPTION_KEYS") or [_local_secret("encryption.key", _fernet_key)]
+PRISM_ENCRYPTION_KEYS = env_secret_list("PRISM_ENCRYPTION_KEYS") or [_local_secret("encryption.key", _fernet_key)]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 REDIS_URL = env_str("REDIS_URL")
-DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_URL = env_secret("DATABASE_URL")  # it holds the database password
 # With Redis: Celery workers and the Redis channel layer. Without: everything runs in the web process.
 EMBEDDED = not REDIS_URL
 
@@ -144,6 +153,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": 15.0},
 }
+# How often the models a server lists (vLLM, an OpenAI-compatible OPENAI_BASE_URL) are imported again, so
+# a server that starts after the app, or starts serving another model, is picked up; 0: only at start.
+PRISM_MODEL_SYNC_S = env_float("PRISM_MODEL_SYNC_S", 60.0)
+if PRISM_MODEL_SYNC_S > 0:
+    CELERY_BEAT_SCHEDULE["sync-served-models"] = {
+        "task": "providers.tasks.sync_served_models",
+        "schedule": PRISM_MODEL_SYNC_S,
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -151,6 +168,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The first administrator, created by `manage.py ensure_admin` (the compose `migrate` service) if missing.
+PRISM_ADMIN_USERNAME = env_str("PRISM_ADMIN_USERNAME")
+PRISM_ADMIN_PASSWORD = env_secret("PRISM_ADMIN_PASSWORD")
+PRISM_ADMIN_EMAIL = env_str("PRISM_ADMIN_EMAIL")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -216,23 +237,32 @@ LOGGING = {
 }
 
 # Providers configured by the environment (README, "Configuration"). A provider appears when its key
-# or URL is set; base URLs are written as each provider's official SDK expects them.
+# or URL is set; base URLs are written as each provider's official SDK expects them. A provider's
+# `max_concurrency` (streams to it at once, across all workers) is set only when its variable is.
 PRISM_ENV_PROVIDERS = {
     "openai": {
         "api_key": env_secret("OPENAI_API_KEY"),
         "base_url": env_str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        "max_concurrency": env_optional_int("OPENAI_MAX_CONCURRENCY"),
     },
     "deepseek": {
         "api_key": env_secret("DEEPSEEK_API_KEY"),
         "base_url": env_str("DEEPSEEK_BASE_URL", "https://api.deepseek.com"),
+        "max_concurrency": env_optional_int("DEEPSEEK_MAX_CONCURRENCY"),
     },
-    "vllm": {"api_key": env_secret("VLLM_API_KEY"), "base_url": env_str("VLLM_BASE_URL")},
+    "vllm": {
+        "api_key": env_secret("VLLM_API_KEY"),
+        "base_url": env_str("VLLM_BASE_URL"),
+        "max_concurrency": env_optional_int("VLLM_MAX_CONCURRENCY"),
+    },
     "anthropic": {
         "api_key": env_secret("ANTHROPIC_API_KEY"),
         "base_url": env_str("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+        "max_concurrency": env_optional_int("ANTHROPIC_MAX_CONCURRENCY"),
     },
     "gemini": {
         "api_key": env_secret("GEMINI_API_KEY"),
         "base_url": env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+        "max_concurrency": env_optional_int("GEMINI_MAX_CONCURRENCY"),
     },
 }
