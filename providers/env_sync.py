@@ -13,7 +13,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -149,9 +149,9 @@ async def keep_served_models_synced(interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            accounts = await sync_to_async(served_model_accounts)()
+            accounts = await database_sync_to_async(served_model_accounts)()
             if accounts:
-                await sync_to_async(import_listings)(await list_served_models(accounts))
+                await database_sync_to_async(import_listings)(await list_served_models(accounts))
         except Exception:
             log.exception("The served models were not synced")
 
