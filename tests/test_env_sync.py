@@ -87,9 +87,11 @@ def test_a_deepseek_key_brings_models_with_dated_prices(env):
 
 
 def test_a_base_url_in_the_environment_points_a_provider_at_a_gateway(env):
-    (account,) = env(openai={"api_key": "sk-openai-env-key-1234", "base_url": "https://gateway.example/v1"})
+    # DeepSeek keeps its catalogue behind a gateway (OpenAI's protocol elsewhere lists its models: below).
+    (account,) = env(deepseek={"api_key": "sk-deepseek-env-key-1234", "base_url": "https://gateway.example"})
 
-    assert account.base_url == "https://gateway.example/v1"
+    assert account.base_url == "https://gateway.example"
+    assert "deepseek-chat" in usable_names()
 
 
 def test_syncing_again_adds_nothing_twice(env):
