@@ -24,6 +24,11 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def env_secret_list(name: str) -> list[str]:
+    """A comma-separated secret, from NAME or from the file named by NAME_FILE."""
+    return _split(env_secret(name))
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None:
@@ -37,9 +42,15 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
+    value = env_optional_int(name)
+    return default if value is None else value
+
+
+def env_optional_int(name: str) -> int | None:
+    """None when unset, for a setting that only overrides something when it is given."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
-        return default
+        return None
     try:
         return int(raw)
     except ValueError as exc:
@@ -60,4 +71,8 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
         return list(default or [])
+    return _split(raw)
+
+
+def _split(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]

@@ -11,7 +11,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_int,
+    env_secret,
+    env_secret_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PRISM_VAR_DIR", str(BASE_DIR / "var")))
@@ -62,12 +71,12 @@ SECRET_KEY = _strong_secret_key(
 )
 # Keys that encrypt provider API keys at rest; newest first (MultiFernet). Separate from SECRET_KEY
 # so that rotating one never makes the other unreadable.
-PRISM_ENCRYPTION_KEYS = env_list("PRISM_ENCRYPTION_KEYS") or [_local_secret("encryption.key", _fernet_key)]
+PRISM_ENCRYPTION_KEYS = env_secret_list("PRISM_ENCRYPTION_KEYS") or [_local_secret("encryption.key", _fernet_key)]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 REDIS_URL = env_str("REDIS_URL")
-DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_URL = env_secret("DATABASE_URL")  # it holds the database password
 # With Redis: Celery workers and the Redis channel layer. Without: everything runs in the web process.
 EMBEDDED = not REDIS_URL
 
@@ -180,6 +189,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": 15.0},
 }
+# How often the models a server lists (vLLM, an OpenAI-compatible OPENAI_BASE_URL) are imported again, so
+# a server that starts after the app, or starts serving another model, is picked up; 0: only at start.
+PRISM_MODEL_SYNC_S = env_float("PRISM_MODEL_SYNC_S", 60.0)
+if PRISM_MODEL_SYNC_S > 0:
+    CELERY_BEAT_SCHEDULE["sync-served-models"] = {
+        "task": "providers.tasks.sync_served_models",
+        "schedule": PRISM_MODEL_SYNC_S,
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -200,6 +217,10 @@ PRISM_PROXY_COUNT = env_int("PRISM_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
 # Sign-up by anyone who finds the site; off (PRISM_SIGNUP=off, the compose default): an admin adds people.
 PRISM_SIGNUP = env_bool("PRISM_SIGNUP", True)
+# The first administrator, created by `manage.py ensure_admin` (the compose `migrate` service) if missing.
+PRISM_ADMIN_USERNAME = env_str("PRISM_ADMIN_USERNAME")
+PRISM_ADMIN_PASSWORD = env_secret("PRISM_ADMIN_PASSWORD")
+PRISM_ADMIN_EMAIL = env_str("PRISM_ADMIN_EMAIL")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -282,31 +303,46 @@ LOGGING = {
 }
 
 # Providers configured by the environment (README, "Configuration"). A provider appears when its key
-# or URL is set; base URLs are written as each provider's official SDK expects them.
+# or URL is set; base URLs are written as each provider's official SDK expects them. A provider's
+# `max_concurrency` (streams to it at once, across all workers) is set only when its variable is.
 PRISM_ENV_PROVIDERS = {
     "openai": {
         "api_key": env_secret("OPENAI_API_KEY"),
         "base_url": env_str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        "max_concurrency": env_optional_int("OPENAI_MAX_CONCURRENCY"),
     },
     "deepseek": {
         "api_key": env_secret("DEEPSEEK_API_KEY"),
         "base_url": env_str("DEEPSEEK_BASE_URL", "https://api.deepseek.com"),
+        "max_concurrency": env_optional_int("DEEPSEEK_MAX_CONCURRENCY"),
     },
-    "vllm": {"api_key": env_secret("VLLM_API_KEY"), "base_url": env_str("VLLM_BASE_URL")},
+    "vllm": {
+        "api_key": env_secret("VLLM_API_KEY"),
+        "base_url": env_str("VLLM_BASE_URL"),
+        "max_concurrency": env_optional_int("VLLM_MAX_CONCURRENCY"),
+    },
     "anthropic": {
         "api_key": env_secret("ANTHROPIC_API_KEY"),
         "base_url": env_str("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+        "max_concurrency": env_optional_int("ANTHROPIC_MAX_CONCURRENCY"),
     },
     "gemini": {
         "api_key": env_secret("GEMINI_API_KEY"),
         "base_url": env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+        "max_concurrency": env_optional_int("GEMINI_MAX_CONCURRENCY"),
     },
 }
 
 # The built-in simulator provider (served by this app under /simulator/ to signed-in people and to the app
 # itself): on by default so that a fresh install works with no keys and no network, off by default in
 # production (DEBUG off and a real provider configured) unless PRISM_SIMULATOR=on.
-_REAL_PROVIDER = any(conf["base_url" if kind == "vllm" else "api_key"] for kind, conf in PRISM_ENV_PROVIDERS.items())
+# A real provider is configured as providers/env_sync.py's _configured reads it: a key, or a server that lists
+# its models (vLLM, or OpenAI's protocol at another address), which needs no key.
+_REAL_PROVIDER = any(
+    conf["api_key"] or (kind == "vllm" and conf["base_url"])
+    or (kind == "openai" and conf["base_url"].rstrip("/") != "https://api.openai.com/v1")
+    for kind, conf in PRISM_ENV_PROVIDERS.items()
+)  # fmt: skip
 PRISM_SIMULATOR = env_bool("PRISM_SIMULATOR", DEBUG or not _REAL_PROVIDER)
 # The key the app calls its own simulator with: derived from SECRET_KEY, so the web process and every worker
 # agree on it with no setup (sync_providers stores it, encrypted, on the simulator's provider account).

@@ -97,6 +97,7 @@ class StreamRun:
         self.first_token_at: float | None = None
         self._last_event_at = self.started
         self.slot_wait_ms = 0
+        self.waited_for_slot = False
 
     async def execute(self) -> Outcome:
         account = self.plan.account
@@ -104,11 +105,25 @@ class StreamRun:
             return await self._attempts()
         waited_from = time.monotonic()
         slots = provider_slots()
-        async with slots.hold(account.account_id, account.max_concurrency, self.plan.node_id, self.slot_granted):
+        held = slots.hold(
+            account.account_id, account.max_concurrency, self.plan.node_id, self.slot_granted, self._wait_for_slot
+        )
+        async with held:
+            if self.waited_for_slot:
+                self._announce_slot_wait(None)
             # Waiting for a slot is queueing, not the provider's latency.
             self.slot_wait_ms = int((time.monotonic() - waited_from) * 1000)
             self.started = self._last_event_at = time.monotonic()
             return await self._attempts()
+
+    def _wait_for_slot(self) -> None:
+        self.waited_for_slot = True
+        self._announce_slot_wait(self.plan.account.name)
+
+    def _announce_slot_wait(self, provider: str | None) -> None:
+        """The node waits for a slot at this provider (None: it has one now); the canvas shows it."""
+        node = {**self.plan.node, "waiting_for_slot": provider}
+        self.relay.send_soon(events.NodeUpdated(type="node.updated", node=node))
 
     async def _attempts(self) -> Outcome:
         async with adapter_pool().adapter(self.plan.account) as adapter:

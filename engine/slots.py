@@ -7,7 +7,8 @@ one process, and a semaphore per account is enough.
 
 A run usually asks for its slot from the thread that claims it (`grant_now`, one round trip for a
 prompt's responses), where the answer does not wait behind the relays on the event loop; `hold` then
-only renews and releases it. A run not granted a slot that way waits for one in `hold`.
+only renews and releases it. A run not granted a slot that way waits for one in `hold`, which calls
+its `on_wait` once if the slot is not free at once (the run says so on its node).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,8 +64,12 @@ class MemorySlots:
         return [False] * len(requests)  # the semaphores live on the loop: `hold` takes them there
 
     @asynccontextmanager
-    async def hold(self, account_id: str, limit: int, holder: str, granted: bool = False):
+    async def hold(
+        self, account_id: str, limit: int, holder: str, granted: bool = False, on_wait: Callable[[], None] | None = None
+    ):
         semaphore = self._semaphores.get().setdefault(account_id, asyncio.Semaphore(limit))
+        if semaphore.locked() and on_wait is not None:
+            on_wait()
         async with semaphore:
             yield
 
@@ -108,12 +114,17 @@ class RedisSlots:
                 log.warning("Slot lease of %s not renewed (%s)", holder, exc)
 
     @asynccontextmanager
-    async def hold(self, account_id: str, limit: int, holder: str, granted: bool = False):
+    async def hold(
+        self, account_id: str, limit: int, holder: str, granted: bool = False, on_wait: Callable[[], None] | None = None
+    ):
         key = self._key(account_id)
         renewer = None
         try:
             # Released even when cancelled while asking: Redis may have granted the slot already.
             while not granted and not await self._try(key, limit, holder):
+                if on_wait is not None:
+                    on_wait()
+                    on_wait = None
                 await asyncio.sleep(POLL_S)
             renewer = asyncio.ensure_future(self._renew(key, limit, holder))
             yield

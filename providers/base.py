@@ -81,6 +81,7 @@ class AccountConfig:
     idle_timeout_s: float = 60.0
     account_id: str = ""
     max_concurrency: int = 0  # 0: no limit
+    name: str = ""  # the account's name, as users see it ("waiting for a slot at vLLM")
 
     def __repr__(self) -> str:  # keys never reach a log line through a repr
         return f"AccountConfig(kind={self.kind!r}, base_url={self.base_url!r})"

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from providers import vllm
 from providers.base import ProviderError
-from providers.catalogue import ModelSeed
+from providers.env_sync import import_listings, listed_models
 from providers.models import ProviderAccount, ProviderKind
-from providers.registry import adapter_for
 
 
 @dataclass(frozen=True)
@@ -19,17 +18,9 @@ class ConnectionReport:
     message: str
 
 
-async def _list_models(account: ProviderAccount) -> list[str]:
-    adapter = adapter_for(account.config())
-    try:
-        return await adapter.list_models()
-    finally:
-        await adapter.aclose()
-
-
 def check_connection(account: ProviderAccount) -> ConnectionReport:
     try:
-        names = asyncio.run(_list_models(account))
+        names = asyncio.run(listed_models(account))
     except ProviderError as exc:
         return ConnectionReport(False, [], f"{account.name}: {exc.code} — {exc.message}")
     detail = ""
@@ -56,11 +47,4 @@ def vllm_summary(base_url: str) -> str:
 
 def import_models(account: ProviderAccount) -> int:
     """Add the models the provider lists that are not known yet; returns how many were added."""
-    from providers.env_sync import upsert_model
-
-    names = asyncio.run(_list_models(account))
-    known = set(account.models.values_list("name", flat=True))
-    added = [name for name in names if name not in known]
-    for position, name in enumerate(added, start=len(known)):
-        upsert_model(account, ModelSeed(name, name), position)
-    return len(added)
+    return import_listings([(account, asyncio.run(listed_models(account)))])

@@ -76,6 +76,7 @@ class ProviderAccount(models.Model):
             idle_timeout_s=self.idle_timeout_s,
             account_id=str(self.id),
             max_concurrency=self.max_concurrency,
+            name=self.name,
         )
 
 

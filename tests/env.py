@@ -9,5 +9,12 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/prism")
 os.environ.pop("REDIS_URL", None)
 os.environ.setdefault("PRISM_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
-for name in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY", "VLLM_BASE_URL", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+for name in (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "DEEPSEEK_API_KEY",
+    "VLLM_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+):
     os.environ.pop(name, None)

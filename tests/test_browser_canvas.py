@@ -418,3 +418,37 @@ def test_the_help_panel_lists_the_shortcuts(page, stack):
     expect(help_panel).to_contain_text("Fit to view")
     page.keyboard.press("Escape")
     expect(help_panel).to_be_hidden()
+
+
+# A provider that takes one request at a time: the second answer waits for its slot.
+_ONE_SLOT = """
+from django.conf import settings
+from providers.models import Model, ProviderAccount
+account = ProviderAccount.objects.create(
+    name="One-slot simulator", kind="simulator", base_url=settings.PRISM_SIMULATOR_URL, max_concurrency=1
+)
+Model.objects.create(
+    account=account, name="sim-steady", display_name="One slot · Steady",
+    default_params={"simulator": {"tokens_per_s": 6, "length": 3000}},
+)
+"""
+
+
+def test_an_answer_waiting_for_a_provider_slot_says_so(page, stack):
+    subprocess.run(
+        [PYTHON, "manage.py", "shell", "--no-startup", "-c", _ONE_SLOT],
+        cwd=ROOT, env=stack.env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    open_canvas(page, stack, "One slot")
+    ask(page, "Tell me a very long story.", {"One slot · Steady": 2})
+    answers = page.locator(".node-response")
+    expect(answers).to_have_count(2)
+
+    statuses = answers.locator("[data-field=status]")
+    expect(statuses.filter(has_text="waiting for a slot at One-slot simulator")).to_have_count(1)
+    expect(statuses.filter(has_text=re.compile(r"^streaming$"))).to_have_count(1)
+
+    [question] = ids(prompts(page))
+    node(page, question).locator(".node-head").click()
+    page.keyboard.press(".")
+    expect(answers.locator("[data-field=status]").filter(has_text=re.compile(r"^cancelled$"))).to_have_count(2)

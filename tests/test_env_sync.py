@@ -87,9 +87,11 @@ def test_a_deepseek_key_brings_models_with_dated_prices(env):
 
 
 def test_a_base_url_in_the_environment_points_a_provider_at_a_gateway(env):
-    (account,) = env(openai={"api_key": "sk-openai-env-key-1234", "base_url": "https://gateway.example/v1"})
+    # DeepSeek keeps its catalogue behind a gateway (OpenAI's protocol elsewhere lists its models: below).
+    (account,) = env(deepseek={"api_key": "sk-deepseek-env-key-1234", "base_url": "https://gateway.example"})
 
-    assert account.base_url == "https://gateway.example/v1"
+    assert account.base_url == "https://gateway.example"
+    assert "deepseek-chat" in usable_names()
 
 
 def test_syncing_again_adds_nothing_twice(env):
@@ -186,3 +188,113 @@ def test_the_command_reports_what_it_synced(settings):
 
     assert "DeepSeek:" in out.getvalue()
     assert "Simulator: 3 model(s)" in out.getvalue()
+
+
+# --- servers that list their own models: OPENAI_BASE_URL elsewhere, and a server that comes up late ---
+
+
+class LateServer:
+    """The simulator behind a switch: 503 to everything until `up`, as a vLLM server still loading."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.up = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.up:
+            return await self.app(scope, receive, send)
+        await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"loading"})
+
+
+@pytest.fixture
+def late_server(simulator_app):
+    from tests.fakes.server import serve
+
+    server = LateServer(simulator_app)
+    with serve(server) as base_url:
+        yield server, f"{base_url}/v1"
+
+
+def test_an_openai_base_url_elsewhere_brings_the_models_that_endpoint_lists(env, simulator):
+    """A gateway, Ollama or LM Studio at OPENAI_BASE_URL: its models, not OpenAI's catalogue, and no key
+    needed (a local server takes any)."""
+    _, base_url = simulator
+
+    (account,) = env(openai={"base_url": base_url})
+
+    assert account.kind == "openai" and account.base_url == base_url and account.api_key == ""
+    assert usable_names() == {"sim-swift", "sim-steady", "sim-reasoner"}
+
+
+def test_a_listed_model_that_prism_knows_comes_with_its_prices(simulator):
+    from providers.env_sync import import_listings
+
+    account = ProviderAccount.objects.create(name="Gateway", kind="openai", base_url=simulator[1])
+
+    assert import_listings([(account, ["gpt-5.5", "llama3.2:latest"])]) == 2
+
+    assert account.models.get(name="gpt-5.5").prices.exists()
+    assert not account.models.get(name="llama3.2:latest").prices.exists()
+
+
+def test_openai_itself_keeps_its_catalogue(env):
+    env(openai={"api_key": "sk-openai-env-key-1234", "base_url": "https://api.openai.com/v1/"})
+
+    assert "gpt-5.5" in usable_names()
+
+
+def test_a_provider_concurrency_limit_comes_from_the_environment_when_it_is_set(env, simulator):
+    _, base_url = simulator
+    (account,) = env(vllm={"base_url": base_url, "max_concurrency": 3})
+    assert account.max_concurrency == 3
+
+    ProviderAccount.objects.filter(pk=account.pk).update(max_concurrency=9)  # set in the admin panel
+    env(vllm={"base_url": base_url, "max_concurrency": None})
+
+    assert ProviderAccount.objects.get(pk=account.pk).max_concurrency == 9
+
+
+def test_a_negative_concurrency_limit_is_refused(env, simulator):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="VLLM_MAX_CONCURRENCY"):
+        env(vllm={"base_url": simulator[1], "max_concurrency": -1})
+
+
+def test_a_vllm_server_that_comes_up_after_the_app_gets_its_models_from_celery_beat(env, late_server, settings):
+    server, base_url = late_server
+    env(vllm={"base_url": base_url})
+    assert usable_names() == set()  # still loading when the app started
+
+    server.up = True
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        app.tasks[entry["task"]]()  # what beat has the worker run
+
+    assert usable_names() == {"sim-swift", "sim-steady", "sim-reasoner"}
+    assert ProviderAccount.objects.get(kind="vllm").models.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("close_runner_connections")
+async def test_the_embedded_mode_syncs_the_served_models_while_it_serves(env, late_server):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from providers.env_sync import keep_served_models_synced
+
+    server, base_url = late_server
+    await sync_to_async(env)(vllm={"base_url": base_url})
+    syncing = asyncio.ensure_future(keep_served_models_synced(0.05))
+    try:
+        server.up = True
+        async with asyncio.timeout(10):
+            while await sync_to_async(usable_names)() != {"sim-swift", "sim-steady", "sim-reasoner"}:
+                await asyncio.sleep(0.05)
+    finally:
+        syncing.cancel()

@@ -125,3 +125,42 @@ async def test_a_cancel_asked_before_the_run_registered_stops_it_wherever_it_is(
     assert holders == ([] if slot == "granted" else [b"other-node"])
     await client.delete(f"prism:slots:{account}", f"prism:cancelled:{node_id}")
     await client.aclose()
+
+
+# --- a run that must wait for its slot is told so, once ---------------------------------------------
+
+
+async def _waits_reported(slots, account: str, taken: bool) -> int:
+    """How many times `hold` reported a wait, when the only slot is taken (for a moment) or free."""
+    reports = []
+    release = asyncio.Event()
+
+    async def other() -> None:
+        async with slots.hold(account, 1, "other-node"):
+            await release.wait()
+
+    holder = asyncio.ensure_future(other()) if taken else None
+    await asyncio.sleep(0.05)  # the other node is inside
+    waiting = asyncio.ensure_future(_enter(slots, account, lambda: reports.append(1)))
+    await asyncio.sleep(0.2)
+    assert waiting.done() == (not taken)
+    release.set()
+    async with asyncio.timeout(5):
+        await waiting
+        if holder is not None:
+            await holder
+    return len(reports)
+
+
+async def _enter(slots, account: str, on_wait) -> None:
+    async with slots.hold(account, 1, "our-node", on_wait=on_wait):
+        pass
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+@pytest.mark.parametrize("taken", [True, False])
+async def test_a_wait_for_a_slot_is_reported_once_and_only_when_there_is_one(kind, taken):
+    slots = MemorySlots() if kind == "memory" else RedisSlots(REDIS_URL)
+
+    assert await _waits_reported(slots, f"acct-{uuid.uuid4().hex}", taken) == (1 if taken else 0)

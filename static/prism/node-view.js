@@ -62,7 +62,9 @@ export class NodeView {
     if (node.kind === "response") {
       element.dataset.status = node.status;
       element.className = element.className.replace(/\bstatus-\S+/g, "").trim() + ` status-${node.status}`;
-      fields.status.textContent = node.status;
+      // A run held back by its provider's concurrency limit says so until it has a slot.
+      const waiting = node.waiting_for_slot && RUNNING.has(node.status);
+      fields.status.textContent = waiting ? `waiting for a slot at ${node.waiting_for_slot}` : node.status;
       this.paintBadges(element, node);
       fields.error.hidden = !node.error;
       fields.error.textContent = node.error ? `${node.error.code}: ${node.error.message}` : "";
