@@ -435,10 +435,7 @@ Model.objects.create(
 
 
 def test_an_answer_waiting_for_a_provider_slot_says_so(page, stack):
-    subprocess.run(
-        [PYTHON, "manage.py", "shell", "--no-startup", "-c", _ONE_SLOT],
-        cwd=ROOT, env=stack.env, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    django_shell(stack.env, _ONE_SLOT)
     open_canvas(page, stack, "One slot")
     ask(page, "Tell me a very long story.", {"One slot · Steady": 2})
     answers = page.locator(".node-response")
