@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_secrets_and_the_database_url_come_from_files(tmp_path):
         "DATABASE_URL": "postgres://prism:s3cret@db.example:5432/prism_files\n",
         "PRISM_ENCRYPTION_KEYS": ",".join(keys) + "\n",
         "PRISM_ADMIN_PASSWORD": "from-a-docker-secret\n",
-        "SECRET_KEY": "a-secret-key-from-a-file-" + "x" * 30 + "\n",
+        "SECRET_KEY": secrets.token_urlsafe(50) + "\n",
     }
     env = {k: v for k, v in os.environ.items() if k not in files and k != "REDIS_URL"}
     for name, value in files.items():

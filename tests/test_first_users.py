@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import ApiToken
-from tests.stack import PYTHON, ROOT
+from tests.stack import django_shell
 
 pytestmark = pytest.mark.django_db
 
@@ -155,7 +154,7 @@ sys.stdin = io.StringIO({password!r})
 call_command("create_user", "dora", "--password-stdin")
 out = io.StringIO()
 call_command("create_api_token", "dora", stdout=out)
-print("TOKEN=" + out.getvalue().strip())
+emit(out.getvalue().strip())
 """
 
 
@@ -172,13 +171,8 @@ def test_the_commands_work_with_redis_url_set():
         "PRISM_ADMIN_PASSWORD": STRONG,
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    result = subprocess.run(
-        [PYTHON, "manage.py", "shell", "--no-startup", "-c", _SCRIPT.format(password=STRONG)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    token = django_shell(env, _SCRIPT.format(password=STRONG))
 
-    assert result.returncode == 0, result.stderr[-3000:]
-    [token] = [line[6:] for line in result.stdout.splitlines() if line.startswith("TOKEN=")]
     assert get_user_model().objects.get(username="root").is_superuser
     dora = get_user_model().objects.get(username="dora")
     assert dora.has_usable_password()  # hashed with the real hasher, which this process does not load
