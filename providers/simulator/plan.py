@@ -49,6 +49,7 @@ class Fault:
     stall_after: int | None = None
     stall_s: float = DEFAULT_STALL_S
     times: int | None = None  # fail only the first n requests sharing a fail_key
+    echo_key: bool = False  # the error's message quotes the key the request carried, as a careless gateway does
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,13 @@ def parse_fault(spec: Any) -> Fault:
         stall_after=_opt_int(spec, "stall_after"),
         stall_s=_float(spec, "stall_s", DEFAULT_STALL_S, minimum=0.0),
         times=_opt_int(spec, "times"),
+        echo_key=bool(spec.get("echo_key")),
     )
+
+
+def echo_message(key: str) -> str:
+    """An error message that gives away the key it was sent, raw and as the header carried it."""
+    return f"Incorrect API key provided: {key}. The request said 'Authorization: Bearer {key}'."
 
 
 def fault_key(spec: dict[str, Any]) -> str:

@@ -60,8 +60,8 @@ def status_error_body(status: int, message: str | None = None, quota: bool = Fal
     return error_body(message or text, type_, code)
 
 
-def stream_error_body() -> JSON:
-    return {"error": {"message": STREAM_ERROR_MESSAGE, "type": "server_error", "code": None}}
+def stream_error_body(message: str | None = None) -> JSON:
+    return {"error": {"message": message or STREAM_ERROR_MESSAGE, "type": "server_error", "code": None}}
 
 
 def models_body(models: tuple[SimulatedModel, ...]) -> JSON:
