@@ -30,6 +30,7 @@ from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402
 from engine.adapters import close_adapters  # noqa: E402
 from engine.runtime import freeze_startup_heap  # noqa: E402
+from engine.sweeper import sweep_while_serving  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
 
@@ -41,13 +42,18 @@ simulator = create_simulator(prefix=SIMULATOR_PREFIX) if settings.PRISM_SIMULATO
 
 
 async def _lifespan(receive, send) -> None:
+    sweeper: asyncio.Task | None = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             loops.bind_server_loop(asyncio.get_running_loop())
             freeze_startup_heap()
+            if settings.EMBEDDED:  # no Celery beat: this process is the only one to end dead runs
+                sweeper = asyncio.get_running_loop().create_task(sweep_while_serving())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if sweeper is not None:
+                sweeper.cancel()
             await close_adapters()  # the embedded mode's runs share the server loop's provider clients
             await send({"type": "lifespan.shutdown.complete"})
             return

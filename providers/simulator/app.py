@@ -3,8 +3,10 @@
 Routes (under ``prefix``): ``GET /v1/models``, ``GET /health``, ``POST /v1/chat/completions``
 (``/models`` and ``/chat/completions`` are accepted too, as DeepSeek does). Per-request
 behaviour is tuned by the body's ``simulator`` object (the openai SDK's ``extra_body``):
-``ttft_ms``, ``tokens_per_s`` (0 = unpaced), ``length``, ``reasoning_field``
-(``reasoning`` | ``reasoning_content``), ``reasoning_length`` and ``fail``:
+``ttft_ms``, ``tokens_per_s`` (0 = unpaced), ``length``, ``text`` (the answer, word by word, instead
+of generated words; a ``\\uXXXX`` written out in it is sent as that character, even NUL or a lone
+surrogate, which goes out as JSON's ``\ud800``),
+``reasoning_field`` (``reasoning`` | ``reasoning_content``), ``reasoning_length`` and ``fail``:
 
 - ``status`` (400-599): answer with that HTTP status and an OpenAI error body; for 429,
   ``quota: true`` switches to ``insufficient_quota``; ``retry_after`` (s) / ``retry_after_ms``

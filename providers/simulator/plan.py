@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None)
     reasoning_len = _int(opts, "reasoning_length", length // 2, minimum=0) if model.reasoning else 0
     budget = _max_tokens(body)
     reasoning = tokens_for(seed + "\nreasoning", reasoning_len)
-    content = tokens_for(seed, length)
+    content = _words(opts["text"]) if "text" in opts else tokens_for(seed, length)
     # Like real APIs, max_tokens caps reasoning and answer together; reasoning comes first.
     kept_reasoning = reasoning[:budget]
     kept_content = content[: max(0, budget - len(kept_reasoning))]
@@ -194,6 +195,19 @@ def _message_tokens(message: Any) -> int:
         parts = [p.get("text") for p in content if isinstance(p, dict)]
         return sum(count_tokens(p) for p in parts if isinstance(p, str))
     return 0
+
+
+def _words(text: Any) -> list[str]:
+    """A given answer as tokens: each word with the whitespace before it. A `\\uXXXX` written out in
+    it stands for that character, as a model's params live in PostgreSQL's jsonb, which holds no NUL
+    and no lone surrogate."""
+    if not isinstance(text, str) or not text:
+        raise RequestError(400, "'simulator' option 'text' must be a non-empty string.", param="simulator")
+    text = _ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text)
+    return re.findall(r"\s*\S+|\s+$", text)
+
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 def _max_tokens(body: dict[str, Any]) -> int:
