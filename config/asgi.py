@@ -35,6 +35,7 @@ from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402
 from engine.adapters import close_adapters  # noqa: E402
 from engine.runtime import freeze_startup_heap  # noqa: E402
+from engine.sweeper import sweep_while_serving  # noqa: E402
 from providers.env_sync import keep_served_models_synced  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
@@ -53,17 +54,21 @@ simulator = (
 
 async def _lifespan(receive, send) -> None:
     model_sync = None
+    sweeper: asyncio.Task | None = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             loops.bind_server_loop(asyncio.get_running_loop())
             freeze_startup_heap()
-            if settings.EMBEDDED and settings.PRISM_MODEL_SYNC_S > 0:  # with Redis, Celery beat does it
-                model_sync = asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S))
+            if settings.EMBEDDED:  # no Celery beat: this process is the only one to end dead runs
+                sweeper = asyncio.get_running_loop().create_task(sweep_while_serving())
+                if settings.PRISM_MODEL_SYNC_S > 0:
+                    model_sync = asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if model_sync is not None:
-                model_sync.cancel()
+            for task in (sweeper, model_sync):
+                if task is not None:
+                    task.cancel()
             await close_adapters()  # the embedded mode's runs share the server loop's provider clients
             await send({"type": "lifespan.shutdown.complete"})
             return

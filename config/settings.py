@@ -186,8 +186,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 # A Redis blip must not stop the streams a worker holds (Celery 6 would cancel them by default).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How often dead runs are looked for (by Celery beat, or by the web process in the embedded mode).
+PRISM_SWEEP_INTERVAL_S = env_float("PRISM_SWEEP_INTERVAL_S", 15.0)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": 15.0},
+    "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": PRISM_SWEEP_INTERVAL_S},
 }
 # How often the models a server lists (vLLM, an OpenAI-compatible OPENAI_BASE_URL) are imported again, so
 # a server that starts after the app, or starts serving another model, is picked up; 0: only at start.

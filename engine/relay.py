@@ -9,6 +9,7 @@ import time
 from engine import events
 from engine.live import live_store
 from engine.publisher import SHARED_STATE_ERRORS, publisher
+from providers.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class Relay:
         return bool(self._pending_text or self._pending_reasoning)
 
     def add(self, kind: str, fragment: str) -> None:
+        # Model output is untrusted: a NUL or a lone surrogate taken in here would fail the live state,
+        # the events and every save of the node, the final one included.
+        fragment = clean_text(fragment)
+        if not fragment:
+            return
         (self._pending_text if kind == "text" else self._pending_reasoning).append(fragment)
         self._publisher.mark_dirty(self, at_once=self.seq == 0)
 

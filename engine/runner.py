@@ -61,28 +61,33 @@ def claim_with_slots(node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:
 
 async def run_claimed(plan: store.RunPlan, slot_granted: bool) -> None:
     run = StreamRun(plan, slot_granted)
-    # Goes out with the publisher's next tick, ahead of the first delta: the provider is called now.
-    run.relay.send_soon(events.NodeUpdated(type="node.updated", node=plan.node))
-    # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
-    async with run.relay.running():
-        async with cancellation.registered(plan.node_id):
-            try:
-                outcome = await run.execute()
-            except asyncio.CancelledError:
-                outcome = await run.stop(NodeStatus.CANCELLED)
-            except Exception:
-                # A fault of ours (or of Redis holding the provider slots) still ends the node.
-                log.exception("Run of %s failed", plan.node_id)
-                run.error = ProviderError("server", "The run failed inside Prism.")
-                outcome = await run.stop(NodeStatus.ERROR)
-    payload = await in_db_thread(store.finish, plan, outcome)
+    try:
+        outcome = await run.run()
+        payload = await in_db_thread(store.finish, plan, outcome)
+        failed = outcome.is_error
+    except Exception:
+        # The last resort, for a fault of ours anywhere above (the database refusing the final save
+        # among them): the node still ends, with the text it had streamed, and stops counting as a run.
+        log.exception("Run of %s failed; it ends as a server error", plan.node_id)
+        payload, failed = await _end_as_failed(run), True
     await forget_live(plan.node_id)
     if payload is None:
         return  # the sweeper took this run for dead and has ended the node already
-    if outcome.is_error:
+    if failed:
         await send_event(plan.canvas_id, events.NodeError(type="node.error", node=payload), final=True)
     else:
         await send_event(plan.canvas_id, events.NodeDone(type="node.done", node=payload), final=True)
+
+
+async def _end_as_failed(run: StreamRun) -> dict | None:
+    relay = run.relay
+    partial = store.Partial(relay.node_id, relay.text, relay.reasoning, relay.seq)
+    try:
+        return await in_db_thread(store.end_as_failed, run.plan, partial)
+    except Exception:
+        # The database is away: the node keeps its last saved text, and the sweeper ends it.
+        log.exception("Run of %s could not be ended; the sweeper will end it", run.plan.node_id)
+        return None
 
 
 class StreamRun:
@@ -98,6 +103,23 @@ class StreamRun:
         self._last_event_at = self.started
         self.slot_wait_ms = 0
         self.waited_for_slot = False
+
+    async def run(self) -> Outcome:
+        """Stream the response to its end, whatever the provider does; the outcome to store."""
+        # Goes out with the publisher's next tick, ahead of the first delta: the provider is called now.
+        self.relay.send_soon(events.NodeUpdated(type="node.updated", node=self.plan.node))
+        # The heartbeat outlives the registration: a cancel must not land while the heartbeat stops.
+        async with self.relay.running():
+            async with cancellation.registered(self.plan.node_id):
+                try:
+                    return await self.execute()
+                except asyncio.CancelledError:
+                    return await self.stop(NodeStatus.CANCELLED)
+                except Exception:
+                    # A fault of ours (or of Redis holding the provider slots) still ends the node.
+                    log.exception("Run of %s failed", self.plan.node_id)
+                    self.error = ProviderError("server", store.SERVER_FAILURE)
+                    return await self.stop(NodeStatus.ERROR)
 
     async def execute(self) -> Outcome:
         account = self.plan.account

@@ -150,6 +150,25 @@ def _save_partials_in_one_statement(partials: list[Partial], now: datetime) -> N
         cursor.execute(sql, params)
 
 
+SERVER_FAILURE = "The run failed inside Prism."
+
+
+def end_as_failed(plan: RunPlan, partial: Partial) -> dict | None:
+    """The last resort for a run that failed in a way of ours (its final save among them): the node ends
+    `error`, code `server`, keeping the text it had streamed, and nothing else is written, as whatever
+    failed may lie there. The payload for the closing event; None when this run no longer holds the node."""
+    ended = Node.objects.filter(id=plan.node_id, status=NodeStatus.STREAMING, started_at=plan.started_at).update(
+        status=NodeStatus.ERROR,
+        error_code="server",
+        error_message=SERVER_FAILURE,
+        text=partial.text,
+        reasoning=partial.reasoning,
+        seq=partial.seq,
+        finished_at=timezone.now(),
+    )
+    return node_payload(Node.objects.get(id=plan.node_id)) if ended else None
+
+
 @transaction.atomic
 def finish(plan: RunPlan, outcome: Outcome) -> dict | None:
     """Store the final state and return the node's payload for the closing event; None when this run

@@ -1,15 +1,18 @@
 """Every response reaches an end, whatever happens to the process that runs it.
 
-A run writes a heartbeat while it lives. The sweeper (Celery beat every 15 s; once at start-up in the
-embedded mode) takes a streaming response whose heartbeat is older than PRISM_STALE_AFTER_S for dead:
-it is marked interrupted with the newest text there is (the live store is often ahead of the
-database). A response that had streamed nothing is put back in the queue instead, once: its second
-death is an interruption too. A queued response whose task was lost (a broker that restarted empty) is
-queued again; the claim is conditional, so a duplicate task finds nothing to do.
+A run writes a heartbeat while it lives. The sweeper (every PRISM_SWEEP_INTERVAL_S: by Celery beat, or
+in the embedded mode by the server's own loop, besides once at start-up) takes a streaming response
+whose heartbeat is older than PRISM_STALE_AFTER_S for dead: it is marked interrupted with the newest
+text there is (the live store is often ahead of the database). A response that had streamed nothing
+is put back in the queue instead, once: its second death is an interruption too. A queued response
+whose task was lost (a broker that restarted empty) is queued again; the claim is conditional, so a
+duplicate task finds nothing to do.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from datetime import timedelta
 
@@ -22,6 +25,7 @@ from redis.exceptions import RedisError
 from canvas.models import Node, NodeStatus
 from canvas.payloads import node_payload
 from engine import events
+from engine.db import in_db_thread
 from engine.live import live_store
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,19 @@ def sweep_stale_runs(stale_after_s: float | None = None, *, requeue: bool | None
             count += 1
     count += _sweep_queued(cutoff, now, requeue)
     return count
+
+
+async def sweep_while_serving() -> None:
+    """The embedded mode's sweeper, on the server's loop for as long as it serves: a run that died
+    inside this process (its coroutine lost, its ending refused by the database) ends here, not only
+    at the next start. A run can be started from here, so one that had streamed nothing runs again."""
+    sweep = functools.partial(sweep_stale_runs, requeue=True)
+    while True:
+        await asyncio.sleep(settings.PRISM_SWEEP_INTERVAL_S)
+        try:
+            await in_db_thread(sweep)
+        except Exception:  # the database may be away for now; the next sweep tries again
+            log.exception("Sweeping stale runs failed")
 
 
 def _may_run_again(node: Node) -> bool:

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from providers.text import clean_text, redact
+
 EventKind = Literal["text", "reasoning", "usage", "finish", "error"]
 
 ERROR_CODES = (
@@ -23,6 +25,8 @@ ERROR_CODES = (
     "limit",
     "interrupted",
 )
+# A provider's message is cut to this length (after redaction, so a cut never leaves half a key).
+MAX_MESSAGE_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -88,15 +92,40 @@ class AccountConfig:
 
 
 class Adapter:
-    """One wire protocol. Subclasses implement `stream`; timing, retries and cost live in the engine."""
+    """One wire protocol. Subclasses implement `_stream` and `_list_models`; callers use `stream` and
+    `list_models`, through which every provider error passes on its way out (`safe_error`). Timing,
+    retries and cost live in the engine."""
 
     def __init__(self, account: AccountConfig):
         self.account = account
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        raise NotImplementedError
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        events = self._stream(request)
+        try:
+            async for event in events:
+                if event.error is not None:
+                    event = StreamEvent("error", error=self.safe_error(event.error))
+                yield event
+        finally:
+            await events.aclose()  # at once: a stream abandoned mid-way releases its connection now
 
     async def list_models(self) -> list[str]:
+        try:
+            return await self._list_models()
+        except ProviderError as error:
+            # Without its cause: the SDK's exception may quote the provider's answer, key and all.
+            raise self.safe_error(error) from None
+
+    def safe_error(self, error: ProviderError) -> ProviderError:
+        """The error as it may be stored, logged, sent and exported. A provider's message is not ours:
+        a gateway may echo the key it was sent (raw, or as `Bearer <key>`), or carry NUL bytes."""
+        message = clean_text(redact(error.message, (self.account.api_key,)))[:MAX_MESSAGE_CHARS]
+        return ProviderError(error.code, message, retryable=error.retryable, retry_after=error.retry_after)
+
+    def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        raise NotImplementedError
+
+    async def _list_models(self) -> list[str]:
         raise NotImplementedError
 
     async def aclose(self) -> None:

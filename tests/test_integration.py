@@ -7,9 +7,14 @@ PostgreSQL and Redis. The only provider is the built-in simulator, reached over 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
+import uuid
+from pathlib import Path
 
 import openai
+import psycopg
 import pytest
 
 from tests.live_api import (
@@ -158,3 +163,59 @@ async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
     assert stored["status"] == "done"
     assert text == stored["text"] == late_events[-1]["node"]["text"]
     assert seq == stored["seq"]
+
+
+@contextlib.contextmanager
+def final_saves_refused(stack: LiveStack, canvas_id: str):
+    """The stack's own database refuses to store an answer of this canvas as done: a fault of Prism's
+    own kind (not the model's, not the provider's) in the run's final save."""
+    if stack.mode == "embedded":
+        where = f"NEW.status = 'done' AND NEW.canvas_id = '{uuid.UUID(canvas_id).hex}'"
+        database = sqlite3.connect(Path(stack.env["PRISM_VAR_DIR"]) / "prism.sqlite3", isolation_level=None)
+        statements = [
+            f"CREATE TRIGGER refuse_done BEFORE UPDATE ON canvas_node FOR EACH ROW WHEN {where}"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ]
+        undo = ["DROP TRIGGER refuse_done"]
+    else:
+        where = f"NEW.status = 'done' AND NEW.canvas_id = '{canvas_id}'"
+        database = psycopg.connect(stack.env["DATABASE_URL"], autocommit=True)
+        statements = [
+            "CREATE FUNCTION refuse_done() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            f"CREATE TRIGGER refuse_done BEFORE UPDATE ON canvas_node FOR EACH ROW WHEN ({where})"
+            " EXECUTE FUNCTION refuse_done()",
+        ]
+        undo = ["DROP TRIGGER refuse_done ON canvas_node", "DROP FUNCTION refuse_done()"]
+    with contextlib.closing(database):
+        for statement in statements:
+            database.execute(statement)
+        try:
+            yield
+        finally:
+            for statement in undo:
+                database.execute(statement)
+
+
+@pytest.mark.asyncio
+async def test_a_run_whose_final_save_is_refused_ends_as_a_server_error_with_its_text(stack):
+    canvas_id = await new_canvas(stack, f"Refused save {stack.mode}")
+    [swift] = await model_ids_named(stack, "sim-swift")
+    events: list[dict] = []
+    with final_saves_refused(stack, canvas_id):
+        async with open_socket(stack, canvas_id) as ws:
+            body = await call_api(
+                stack,
+                "POST",
+                f"/api/canvases/{canvas_id}/prompts",
+                json={"text": "Say something.", "models": [swift], "parents": []},
+            )
+            node_id = body["responses"][0]["id"]
+            await events_until_done(stack, ws, {node_id}, events)
+
+    streamed = "".join(e["text"] for e in events if e["type"] == "node.delta" and e["node"] == node_id)
+    final = events[-1]
+    assert final["type"] == "node.error" and final["node"]["error"]["code"] == "server"
+    stored = await call_api(stack, "GET", f"/api/nodes/{node_id}")
+    assert (stored["status"], stored["error"]["code"]) == ("error", "server")
+    assert streamed and stored["text"] == streamed == final["node"]["text"]

@@ -44,25 +44,37 @@ PROTOCOLS = [
 ]
 
 
+# How each provider of a kind behaves: (name, the key its simulator takes, the fault its model asks for).
+# An echoing provider quotes the key it was sent, raw and as `Bearer <key>`, in its HTTP error body or
+# in an error event after the stream has begun.
+BEHAVIOURS = [
+    ("answers", SENTINEL, None),
+    ("refuses", "another-key", None),
+    ("echoes in its error body", SENTINEL, {"status": 401, "echo_key": True}),
+    ("echoes in a stream event", SENTINEL, {"error_after": 2, "echo_key": True}),
+]
+ECHOING = ("echoes in its error body", "echoes in a stream event")
+
+
 @pytest.fixture
 def providers_with_sentinel():
-    """Each kind twice: once where the provider accepts the sentinel key (the run succeeds) and once
-    where it refuses it (the run fails with a provider error that could echo it)."""
+    """Each kind four times: a provider that accepts the sentinel key (the run succeeds), one that
+    refuses it (the run fails with a provider error that could echo it) and two that echo it."""
     models = []
     with contextlib.ExitStack() as stack:
         for kind, fake, model_name, url_form in PROTOCOLS:
-            for accepted in (True, False):
-                app = fake.create_app(api_key=SENTINEL if accepted else "another-key")
-                url = stack.enter_context(serve(app))
+            for behaviour, accepted_key, fault in BEHAVIOURS:
+                url = stack.enter_context(serve(fake.create_app(api_key=accepted_key)))
                 account = ProviderAccount.objects.create(
-                    name=f"{kind} {'ok' if accepted else 'refused'}", kind=kind, base_url=url_form.format(url),
+                    name=f"{kind} {behaviour}", kind=kind, base_url=url_form.format(url),
                     first_token_timeout_s=10, idle_timeout_s=10,
                 )  # fmt: skip
                 account.set_api_key(SENTINEL)
                 account.save()
+                params = {"simulator": {**FAST["simulator"], **({"fail": fault} if fault else {})}}
                 models.append(
                     Model.objects.create(
-                        account=account, name=model_name, display_name=f"{kind} {model_name}", default_params=FAST
+                        account=account, name=model_name, display_name=f"{kind} {model_name}", default_params=params
                     )
                 )
         yield models
@@ -111,10 +123,15 @@ async def test_the_key_never_leaves_the_server(
 ):
     caplog.set_level(logging.DEBUG)
     responses, received = await _run_everything(alice, alice_canvas, providers_with_sentinel, alice_token)
-    stored = [await Node.objects.aget(pk=r.pk) for r in responses]
-    # The runs really happened: half succeeded, half failed with the provider's own auth error.
-    assert sorted(n.status for n in stored) == ["done"] * 6 + ["error"] * 6
-    assert {n.error_code for n in stored if n.status == "error"} == {"auth"}
+    stored = [await Node.objects.select_related("model__account").aget(pk=r.pk) for r in responses]
+    # The runs really happened: a quarter succeeded, the rest failed with the provider's own error.
+    assert sorted(n.status for n in stored) == ["done"] * 6 + ["error"] * 18
+    assert {n.error_code for n in stored if n.model.account.name.endswith("refuses")} == {"auth"}
+    # The echoing providers did echo the key: the message says so, with the key taken out.
+    echoed = [n for n in stored if n.model.account.name.endswith(ECHOING)]
+    assert len(echoed) == 12
+    for node in echoed:
+        assert "provided: [redacted]" in node.error_message and "Bearer [redacted]" in node.error_message, node
     pages = await sync_to_async(_pages)(alice, alice_canvas, stored, alice_token)
     captured = capsys.readouterr()
     places = {

@@ -9,6 +9,7 @@ Redis server of its own, which the tests kill and restart: the machine's shared 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,42 @@ async def test_at_embedded_start_up_a_response_that_never_started_is_ended(alice
     node = await reload(node)
     assert (node.status, node.error_code) == ("interrupted", "interrupted")
     assert "never started" in node.error_message
+
+
+@contextlib.asynccontextmanager
+async def serving(app) -> AsyncIterator[None]:
+    """The ASGI server's lifespan around the block: what uvicorn does as it starts and stops."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()
+    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await lifespan
+
+
+@pytest.mark.usefixtures("close_runner_connections")
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_embedded_server_ends_dead_runs_while_it_serves(alice, alice_canvas, sim_models, settings):
+    from config.asgi import application
+
+    assert settings.EMBEDDED
+    settings.PRISM_SWEEP_INTERVAL_S = 0.05
+    listener = await Listener(alice_canvas.id).open()
+    async with serving(application):
+        # A run that died inside the serving process: no restart is coming to sweep it.
+        node = await ask(alice, alice_canvas, sim_models["sim-swift"])
+        await claim_as_a_worker_that_then_dies(node, text="Hello", seq=1)
+        ended = await listener.until("node.done", node.id, timeout=10)
+
+    assert ended["node"]["status"] == "interrupted" and ended["node"]["text"] == "Hello"
+    node = await reload(node)
+    assert (node.status, node.error_code, node.text) == ("interrupted", "interrupted", "Hello")
 
 
 @pytest.mark.usefixtures("close_runner_connections")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.utils import timezone
 
 from canvas.models import Node
@@ -41,7 +42,7 @@ def set_params(model, **simulator: Any) -> None:
 
 
 @sync_to_async
-def ask(user, canvas, model, text: str = "Tell me about token streams please", **simulator: Any) -> Node:
+def ask(user, canvas, model, text: str = "Tell me about token streams please", /, **simulator: Any) -> Node:
     """A prompt with one queued response from `model`, whose requests carry these simulator options."""
     set_params(model, **simulator)
     _, responses = create_prompt(canvas, user, text, [model], [])
@@ -416,3 +417,60 @@ async def test_a_cancel_that_arrives_before_the_run_registers_still_stops_it(
     assert finished.status == "cancelled"
     assert simulator_app.request_count == 0
     assert len(listener.terminals) == 1
+
+
+# --- whatever the model emits, and whatever fails of ours, the node ends ---------------------------------
+
+# Written out as `\uXXXX` for the simulator to send as the characters (a model's params are jsonb, which
+# holds neither NUL nor a lone surrogate).
+UNCLEAN_ANSWER = (
+    r"Nul\u0000 byte, lone \ud800 surrogate, bell\u0007 escape\u001b[0m del\u007f; tab\u0009and\u000d\u000alines"
+)
+CLEANED_ANSWER = "Nul byte, lone \ufffd surrogate, bell escape[0m del; tab\tand\r\nlines"
+
+
+async def test_output_with_nul_surrogates_and_control_characters_ends_done_and_cleaned(
+    alice, alice_canvas, sim_models, simulator
+) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], "Say something odd", text=UNCLEAN_ANSWER)
+    node, listener = await run_and_listen(node)
+
+    assert (node.status, node.error_code) == ("done", "")
+    assert node.text == CLEANED_ANSWER == joined(listener.deltas)
+    [final] = listener.terminals
+    assert final["type"] == "node.done" and final["node"]["text"] == CLEANED_ANSWER
+
+
+@pytest.fixture
+def database_refuses_a_finished_answer(transactional_db):
+    """PostgreSQL refusing the final save of any answer that ended well: a fault that is none of the
+    model's or the provider's, as an unexpected one of ours would be."""
+    table = Node._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION prism_test_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER prism_test_refuse BEFORE UPDATE ON {table} FOR EACH ROW"
+            " WHEN (NEW.status = 'done') EXECUTE FUNCTION prism_test_refuse()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER prism_test_refuse ON {table}")
+        cursor.execute("DROP FUNCTION prism_test_refuse()")
+
+
+@pytest.mark.usefixtures("database_refuses_a_finished_answer")
+async def test_a_run_whose_final_save_fails_ends_as_a_server_error_with_its_text(
+    alice, alice_canvas, sim_models, simulator
+) -> None:
+    node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30)
+    node, listener = await run_and_listen(node)
+
+    assert (node.status, node.error_code) == ("error", "server")
+    assert node.text and node.text == joined(listener.deltas) and node.seq == listener.deltas[-1]["seq"]
+    assert node.finished_at is not None
+    [final] = listener.terminals
+    assert final["type"] == "node.error" and final["node"]["status"] == "error"
+    assert final["node"]["error"]["code"] == "server" and final["node"]["text"] == node.text

@@ -45,13 +45,13 @@ class AnthropicAdapter(Adapter):
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def list_models(self) -> list[str]:
+    async def _list_models(self) -> list[str]:
         try:
             return [model.id async for model in self._client.models.list()]
         except Exception as exc:
-            raise provider_error(exc, self.account.api_key) from exc
+            raise provider_error(exc) from exc
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         tally = UsageTally()
         stop_reason: str | None = None
         finished = False
@@ -73,7 +73,7 @@ class AnthropicAdapter(Adapter):
                         finished = True
                         yield StreamEvent("finish", finish_reason=_FINISH_REASONS.get(stop_reason or "", "stop"))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed ProviderError
-            yield StreamEvent("error", error=provider_error(exc, self.account.api_key))
+            yield StreamEvent("error", error=provider_error(exc))
             return
         if not finished:
             yield StreamEvent("error", error=ProviderError("stream_cut", "The stream ended before the model finished."))
@@ -173,16 +173,7 @@ class UsageTally:
         )
 
 
-def provider_error(exc: Exception, api_key: str = "") -> ProviderError:
-    error = _classify(exc)
-    if not api_key or api_key not in error.message:
-        return error
-    # Some gateways echo the key back; it must never reach a user or a log line.
-    message = error.message.replace(api_key, "[redacted]")
-    return ProviderError(error.code, message, retryable=error.retryable, retry_after=error.retry_after)
-
-
-def _classify(exc: Exception) -> ProviderError:
+def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APIStatusError):
         return _status_error(exc)
     transport = transport_error(
@@ -194,7 +185,7 @@ def _classify(exc: Exception) -> ProviderError:
     if transport is not None:
         return transport
     if isinstance(exc, anthropic.APIError):
-        return ProviderError("server", str(exc.message)[:2000])
+        return ProviderError("server", str(exc.message))
     return unexpected(exc)
 
 
@@ -202,7 +193,7 @@ def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
     """By the body's error type first: errors inside a stream arrive with the stream's HTTP 200."""
     status = exc.status_code
     kind = exc.type or ""
-    message = str(exc.api_message or f"HTTP {status}")[:2000]
+    message = str(exc.api_message or f"HTTP {status}")
     wait = retry_after(exc.response.headers)
     if kind in ("authentication_error", "permission_error") or status in (401, 403):
         return ProviderError("auth", message)

@@ -71,12 +71,12 @@ class GeminiAdapter(Adapter):
         self._client.close()  # the SDK's own sync httpx client, unused but open
         await self._http.aclose()  # ours: the SDK never closes a client it was given
 
-    async def list_models(self) -> list[str]:
+    async def _list_models(self) -> list[str]:
         try:
             pager = await self._client.aio.models.list()
             models = [model async for model in pager]
         except Exception as exc:  # every failure becomes a typed ProviderError
-            raise self._error(exc) from exc
+            raise provider_error(exc) from exc
         # The list also holds embedding, image and video models; keep those that can chat.
         return [
             (model.name or "").removeprefix("models/")
@@ -84,7 +84,7 @@ class GeminiAdapter(Adapter):
             if model.name and (model.supported_actions is None or "generateContent" in model.supported_actions)
         ]
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         usage: Usage | None = None
         finish: str | None = None
         chunks = None
@@ -106,7 +106,7 @@ class GeminiAdapter(Adapter):
                     if candidate.finish_reason:
                         finish = finish_reason(candidate.finish_reason)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed ProviderError
-            yield StreamEvent("error", error=self._error(exc))
+            yield StreamEvent("error", error=provider_error(exc))
             return
         finally:
             if chunks is not None:
@@ -117,14 +117,6 @@ class GeminiAdapter(Adapter):
         if usage is not None:
             yield StreamEvent("usage", usage=usage)
         yield StreamEvent("finish", finish_reason=finish)
-
-    def _error(self, exc: Exception) -> ProviderError:
-        error = provider_error(exc)
-        key = self.account.api_key
-        if key and key in error.message:  # Google never echoes it, but a proxy in between might
-            error.message = error.message.replace(key, "[redacted]")
-            error.args = (error.message,)
-        return error
 
 
 def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
@@ -245,7 +237,7 @@ def provider_error(exc: Exception) -> ProviderError:
 
 def _api_error(exc: errors.APIError) -> ProviderError:
     code, status = exc.code or 0, (exc.status or "").upper()
-    message = str(exc.message or f"HTTP {code} {status}".strip())[:2000]
+    message = str(exc.message or f"HTTP {code} {status}".strip())
     details = _details(exc)
     reasons = {str(d.get("reason")) for d in details if d.get("reason")}
     if code in (401, 403) or status in ("UNAUTHENTICATED", "PERMISSION_DENIED") or reasons & _AUTH_REASONS:

@@ -42,14 +42,14 @@ class OpenAICompatAdapter(Adapter):
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def list_models(self) -> list[str]:
+    async def _list_models(self) -> list[str]:
         try:
             page = await self._client.models.list()
         except Exception as exc:
             raise provider_error(exc) from exc
         return [item.id for item in page.data]
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         params = dict(request.params)
         typed = {key: params.pop(key) for key in ("max_tokens", "temperature", "top_p", "seed") if key in params}
         body = {
@@ -200,5 +200,5 @@ def _message(body, default: str) -> str:
     if isinstance(body, dict):
         message = body.get("message") or (body.get("error") or {}).get("message")
         if message:
-            return str(message)[:2000]
+            return str(message)
     return default

@@ -3,8 +3,10 @@
 Routes (under ``prefix``): ``GET /v1/models``, ``GET /health``, ``POST /v1/chat/completions``
 (``/models`` and ``/chat/completions`` are accepted too, as DeepSeek does). Per-request
 behaviour is tuned by the body's ``simulator`` object (the openai SDK's ``extra_body``):
-``ttft_ms``, ``tokens_per_s`` (0 = unpaced), ``length``, ``reasoning_field``
-(``reasoning`` | ``reasoning_content``), ``reasoning_length`` and ``fail``:
+``ttft_ms``, ``tokens_per_s`` (0 = unpaced), ``length``, ``text`` (the answer, word by word, instead
+of generated words; a ``\\uXXXX`` written out in it is sent as that character, even NUL or a lone
+surrogate, which goes out as JSON's ``\ud800``),
+``reasoning_field`` (``reasoning`` | ``reasoning_content``), ``reasoning_length`` and ``fail``:
 
 - ``status`` (400-599): answer with that HTTP status and an OpenAI error body; for 429,
   ``quota: true`` switches to ``insufficient_quota``; ``retry_after`` (s) / ``retry_after_ms``
@@ -14,6 +16,8 @@ behaviour is tuned by the body's ``simulator`` object (the openai SDK's ``extra_
 - ``error_after: n``: after n tokens send an in-stream ``{"error": ...}`` event and end.
 - ``stall_after: n`` with ``stall_s`` (default 3600): go silent after n tokens, then resume.
 - ``times: n`` (+ optional ``fail_key``): only the first n such requests fail.
+- ``echo_key: true``: the error's message (an HTTP error or an in-stream error event) quotes the key
+  the request carried, raw and as ``Bearer <key>``, as a careless gateway does.
 
 Token positions n count reasoning and answer tokens together.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +39,7 @@ from providers.simulator.plan import (
     Fault,
     RequestError,
     build_plan,
+    echo_message,
     fault_key,
     options,
     parse_body,
@@ -108,7 +114,7 @@ class SimulatorApp:
                 await send_json(send, 200, wire.models_body(catalogue.MODELS), headers)
         elif await _guard_method(method, ("POST",), send, headers):
             self.chat_clients.add(tuple(scope.get("client") or ()))
-            await self._chat(receive, send, headers)
+            await self._chat(receive, send, headers, _bearer(scope))
 
     def _authorised(self, scope: Scope) -> bool:
         if self.api_key is None:
@@ -117,7 +123,7 @@ class SimulatorApp:
         expected = b"Bearer " + self.api_key.encode()
         return bool(values) and hmac.compare_digest(values[0], expected)
 
-    async def _chat(self, receive: Receive, send: Send, headers: Headers) -> None:
+    async def _chat(self, receive: Receive, send: Send, headers: Headers, key: str) -> None:
         try:
             raw = await _read_body(receive)
             if raw is None:
@@ -126,7 +132,7 @@ class SimulatorApp:
             body = parse_body(raw)
             self.recent_requests.append(body)
             model = resolve_model(body)
-            fault = self._active_fault(options(body).get("fail"))
+            fault = self._active_fault(options(body).get("fail"), key)
             if fault is not None and fault.status is not None:
                 await send_json(send, fault.status, _fault_body(fault), headers + _fault_headers(fault))
                 return
@@ -149,11 +155,14 @@ class SimulatorApp:
             self.stats.running -= 1
             self.stats.generation_tokens += len(plan.tokens)
 
-    def _active_fault(self, spec: Any) -> Fault | None:
-        """The fault to inject, honouring ``times``: only the first n requests per key fail."""
+    def _active_fault(self, spec: Any, api_key: str = "") -> Fault | None:
+        """The fault to inject, honouring ``times``: only the first n requests per key fail.
+        ``api_key`` is the key the request carried, for ``echo_key``."""
         if spec is None:
             return None
         fault = parse_fault(spec, self.caps)
+        if fault.echo_key:
+            fault = dataclasses.replace(fault, message=echo_message(api_key))
         if fault.times is None:
             return fault
         key = fault_key(spec)
@@ -195,6 +204,13 @@ def create_app(
     """Build the simulator; with ``api_key`` set, ``/v1`` routes require that Bearer token.
     ``legacy_metrics`` serves /metrics under vLLM's older metric names; ``caps`` bounds what a request may ask."""
     return SimulatorApp(prefix=prefix, api_key=api_key, legacy_metrics=legacy_metrics, caps=caps)
+
+
+def _bearer(scope: Scope) -> str:
+    """The token of the request's ``Authorization: Bearer`` header, or ""."""
+    values = [v for k, v in scope.get("headers", []) if k.lower() == b"authorization"]
+    scheme, _, token = (values[0] if values else b"").decode("latin-1").partition(" ")
+    return token if scheme.lower() == "bearer" else ""
 
 
 def _fault_body(fault: Fault) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Fault:
     stall_after: int | None = None
     stall_s: float = DEFAULT_STALL_S
     times: int | None = None  # fail only the first n requests sharing a fail_key
+    echo_key: bool = False  # the error's message quotes the key the request carried, as a careless gateway does
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def build_plan(body: dict[str, Any], model: SimulatedModel, fault: Fault | None,
         length, reasoning_len = min(length, caps.max_tokens), min(reasoning_len, caps.max_tokens)
     budget = _max_tokens(body)
     reasoning = tokens_for(seed + "\nreasoning", reasoning_len)
-    content = tokens_for(seed, length)
+    content = _words(opts["text"]) if "text" in opts else tokens_for(seed, length)
     # Like real APIs, max_tokens caps reasoning and answer together; reasoning comes first.
     kept_reasoning = reasoning[:budget]
     kept_content = content[: max(0, budget - len(kept_reasoning))]
@@ -176,7 +178,13 @@ def parse_fault(spec: Any, caps: Caps | None = None) -> Fault:
         stall_after=_opt_int(spec, "stall_after"),
         stall_s=min(_float(spec, "stall_s", DEFAULT_STALL_S, minimum=0.0), caps.max_wait_s if caps else float("inf")),
         times=_opt_int(spec, "times"),
+        echo_key=bool(spec.get("echo_key")),
     )
+
+
+def echo_message(key: str) -> str:
+    """An error message that gives away the key it was sent, raw and as the header carried it."""
+    return f"Incorrect API key provided: {key}. The request said 'Authorization: Bearer {key}'."
 
 
 def fault_key(spec: dict[str, Any]) -> str:
@@ -205,6 +213,19 @@ def _message_tokens(message: Any) -> int:
         parts = [p.get("text") for p in content if isinstance(p, dict)]
         return sum(count_tokens(p) for p in parts if isinstance(p, str))
     return 0
+
+
+def _words(text: Any) -> list[str]:
+    """A given answer as tokens: each word with the whitespace before it. A `\\uXXXX` written out in
+    it stands for that character, as a model's params live in PostgreSQL's jsonb, which holds no NUL
+    and no lone surrogate."""
+    if not isinstance(text, str) or not text:
+        raise RequestError(400, "'simulator' option 'text' must be a non-empty string.", param="simulator")
+    text = _ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text)
+    return re.findall(r"\s*\S+|\s+$", text)
+
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 def _max_tokens(body: dict[str, Any]) -> int:

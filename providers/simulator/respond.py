@@ -91,7 +91,7 @@ class Responder:
             await asyncio.sleep(fault.stall_s)
             self._start += fault.stall_s  # later tokens resume at the normal pace
         if fault.error_after == index:
-            await self._end(wire.sse(wire.stream_error_body()))
+            await self._end(wire.sse(wire.stream_error_body(fault.message)))
             return True
         if fault.cut_after == index:
             if index < len(tokens):

@@ -60,8 +60,8 @@ def status_error_body(status: int, message: str | None = None, quota: bool = Fal
     return error_body(message or text, type_, code)
 
 
-def stream_error_body() -> JSON:
-    return {"error": {"message": STREAM_ERROR_MESSAGE, "type": "server_error", "code": None}}
+def stream_error_body(message: str | None = None) -> JSON:
+    return {"error": {"message": message or STREAM_ERROR_MESSAGE, "type": "server_error", "code": None}}
 
 
 def models_body(models: tuple[SimulatedModel, ...]) -> JSON:
@@ -125,7 +125,9 @@ def header(completion_id: str, created: int, model: str) -> JSON:
 
 def sse(data: JSON | str) -> bytes:
     payload = data if isinstance(data, str) else dumps(data)
-    return f"data: {payload}\n\n".encode()
+    # A lone surrogate (only in a `text` a test asked for) has no UTF-8 form; inside a JSON string its
+    # backslash escape is JSON's own \udXXX, as a provider that escapes its output sends it.
+    return f"data: {payload}\n\n".encode("utf-8", "backslashreplace")
 
 
 def dumps(data: JSON) -> str:

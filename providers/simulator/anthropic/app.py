@@ -14,7 +14,8 @@ request has ``thinking``), plus Anthropic's own:
 - ``fail``: ``status`` (Anthropic error body; ``error_type``/``message`` override, ``quota`` means
   ``billing_error``; ``retry_after`` sets the header), ``cut_after`` / ``partial`` / ``drop``,
   ``error_after`` (an in-stream ``event: error``, ``overloaded_error`` unless ``error_type``),
-  ``stall_after`` / ``stall_s``, ``times`` / ``fail_key``; token positions count thinking and text.
+  ``stall_after`` / ``stall_s``, ``times`` / ``fail_key``, ``echo_key`` (``message`` quotes the key
+  sent, also in an in-stream error); token positions count thinking and text.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class AnthropicSimulatorApp(SimulatorApp):
             return
         elif route == _MESSAGES_PATH:
             if await _guard_method(method, ("POST",), send, request_id, headers):
-                await self._messages(receive, send, request_id, headers)
+                key = _api_key({k.lower(): v for k, v in scope.get("headers", [])}) or b""
+                await self._messages(receive, send, request_id, headers, key.decode("latin-1"))
         elif await _guard_method(method, ("GET",), send, request_id, headers):
             await _models(route, send, request_id, headers)
 
@@ -82,7 +84,7 @@ class AnthropicSimulatorApp(SimulatorApp):
             return False
         return True
 
-    async def _messages(self, receive: Receive, send: Send, request_id: str, headers: Headers) -> None:
+    async def _messages(self, receive: Receive, send: Send, request_id: str, headers: Headers, key: str) -> None:
         try:
             raw = await _read_body(receive)
             if raw is None:
@@ -92,7 +94,7 @@ class AnthropicSimulatorApp(SimulatorApp):
             self.recent_requests.append(body)
             model = resolve_model(body)
             spec = options(body).get("fail")
-            fault = self._active_fault(spec)
+            fault = self._active_fault(spec, key)
             error_type = spec.get("error_type") if isinstance(spec, dict) else None
             if fault is not None and fault.status is not None:
                 await _fail(send, fault, error_type, request_id, headers)

@@ -105,7 +105,7 @@ class Responder:
         if fault.error_after == position:
             error_type = self.plan.error_type
             status = wire.status_for_type(error_type)
-            await self._end(wire.sse(wire.error_body(error_type, wire.message_for(status))))
+            await self._end(wire.sse(wire.error_body(error_type, fault.message or wire.message_for(status))))
             return True
         if fault.cut_after == position:
             await self._cut(wire.sse(next_event))

@@ -24,6 +24,7 @@ OpenAI simulator:
 - ``error_after: n``: after n tokens send an in-stream ``{"error": ...}`` event and end.
 - ``stall_after: n`` with ``stall_s`` (default 3600): go silent after n tokens, then resume.
 - ``times: n`` (+ optional ``fail_key``): only the first n such requests fail.
+- ``echo_key: true``: the error's message (HTTP or in-stream) quotes the key the request carried.
 
 Token positions count thought and answer tokens together, returned or not.
 """
@@ -99,7 +100,7 @@ class GeminiSimulatorApp(SimulatorApp):
                 stream = action == "streamGenerateContent"
                 sse = dict(query).get("alt") == "sse"
                 call = _Call(version=segments[1], model=name, stream=stream, sse=sse)
-                await self._generate(call, receive, send, headers, record)
+                await self._generate(call, receive, send, headers, record, _supplied_key(scope, dict(query)))
             else:
                 await _not_found(send, headers, path)
         except GoogleError as exc:
@@ -108,8 +109,7 @@ class GeminiSimulatorApp(SimulatorApp):
     def _denied(self, scope: Scope, query: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
         if self.api_key is None:
             return None
-        values = [v for k, v in scope.get("headers", []) if k.lower() == b"x-goog-api-key"]
-        supplied = values[0] if values else query.get("key", "").encode()
+        supplied = _supplied_key(scope, query).encode("latin-1")
         if not supplied:
             return 403, wire.unregistered_caller_body()
         if not hmac.compare_digest(supplied, self.api_key.encode()):
@@ -117,7 +117,7 @@ class GeminiSimulatorApp(SimulatorApp):
         return None
 
     async def _generate(
-        self, call: _Call, receive: Receive, send: Send, headers: Headers, record: dict[str, Any]
+        self, call: _Call, receive: Receive, send: Send, headers: Headers, record: dict[str, Any], key: str
     ) -> None:
         try:
             raw = await _read_body(receive)
@@ -129,7 +129,7 @@ class GeminiSimulatorApp(SimulatorApp):
         body = parse_body(raw)
         record["body"] = body
         model = resolve_model(call.model, call.version, "streamGenerateContent" if call.stream else "generateContent")
-        fault = self._gemini_fault(options(body).get("fail"))
+        fault = self._gemini_fault(options(body).get("fail"), key)
         if fault is not None and fault.status is not None:
             status, error = _fault_body(fault, model.id)
             extra = [(k.lower().encode(), v.encode()) for k, v in fault.headers.items()]
@@ -143,9 +143,9 @@ class GeminiSimulatorApp(SimulatorApp):
         except DropConnection:
             return  # returning mid-body makes the server abort the connection
 
-    def _gemini_fault(self, spec: Any) -> Fault | None:
+    def _gemini_fault(self, spec: Any, key: str) -> Fault | None:
         try:
-            return self._active_fault(spec)
+            return self._active_fault(spec, key)
         except RequestError as exc:
             raise GoogleError.invalid(exc.message) from exc
 
@@ -153,6 +153,12 @@ class GeminiSimulatorApp(SimulatorApp):
 def create_app(prefix: str = "", api_key: str | None = None) -> GeminiSimulatorApp:
     """Build the simulator; with ``api_key`` set, model routes require that key."""
     return GeminiSimulatorApp(prefix=prefix, api_key=api_key)
+
+
+def _supplied_key(scope: Scope, query: dict[str, str]) -> str:
+    """The key from ``x-goog-api-key``, else from the ``key`` query parameter."""
+    values = [v for k, v in scope.get("headers", []) if k.lower() == b"x-goog-api-key"]
+    return values[0].decode("latin-1") if values else query.get("key", "")
 
 
 def _record(scope: Scope, method: str, path: str, query: list[tuple[str, str]]) -> dict[str, Any]:

@@ -150,7 +150,7 @@ class GeminiResponder:
             self._start += fault.stall_s  # later tokens resume at the normal pace
             fault = self.fault = replace(fault, stall_after=None)
         if due(fault.error_after):
-            error = wire.error_body(500)
+            error = wire.error_body(500, fault.message)
             await self._end(wire.sse(error) if sse else b"[" + wire.pretty(error).rstrip() + b"]")
             return True
         if due(fault.cut_after):
