@@ -19,6 +19,7 @@ from canvas.schemas import (
     CanvasFile,
     CanvasIn,
     CanvasOut,
+    CanvasPatch,
     CanvasWithNodes,
     ContextIn,
     ContextOut,
@@ -117,6 +118,13 @@ def get_canvas(request, canvas_id: str):
     payload = canvas_payload(canvas, list(canvas.nodes.all()))
     payload["nodes"] = blind.for_user(payload["nodes"], canvas.id, request.user)
     return payload
+
+
+@api.patch("/canvases/{canvas_id}", response={200: CanvasOut, **errors(400, 403, 404)}, tags=["canvases"])
+def update_canvas(request, canvas_id: str, body: CanvasPatch):
+    """Editors and owners: `title`, `system_prompt`, `blind` (the default for new prompts)."""
+    canvas = access.canvas_for(request.user, canvas_id, write=True)
+    return canvas_payload(services.update_canvas(canvas, body.model_dump(exclude_none=True)))
 
 
 @api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut, **errors(402, 429)}, tags=["runs"])

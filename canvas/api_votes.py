@@ -1,6 +1,5 @@
-"""The API of votes on a prompt's answers, blind prompts' reveal, and a canvas's settings (mounted into
-canvas.api). Thin: access through canvas.access, rules in canvas.votes, what an answer shows a person
-through canvas.blind."""
+"""The API of votes on a prompt's answers and of blind prompts' reveal (mounted into canvas.api). Thin:
+access through canvas.access, rules in canvas.votes, what an answer shows a person through canvas.blind."""
 
 from __future__ import annotations
 
@@ -10,10 +9,7 @@ from ninja import Field, Router, Schema, Status
 from pydantic import model_validator
 
 from canvas import access, blind, votes
-from canvas.errors import invalid
-from canvas.payloads import canvas_payload
-from canvas.schemas import CanvasOut, ErrorEnvelope, NodeOut, ObjectIn
-from canvas.services import MAX_TEXT
+from canvas.schemas import ErrorEnvelope, NodeOut, ObjectIn
 
 router = Router()
 
@@ -45,19 +41,15 @@ class VoteIn(ObjectIn):
         return self
 
 
-class JudgeOut(Schema):
-    user: str | None = Field(None, description="The person who voted (username).")
-    model: str | None = Field(None, description="The judge model's id.")
-    rationale: str | None = None
-
-
 class VoteOut(Schema):
     id: str
     prompt: str
     a: str
     b: str
     outcome: Outcome
-    judge: JudgeOut
+    judge: dict[str, str] = Field(
+        ..., description='Who judged: {"user": username} or {"model": model id, "rationale": text}.'
+    )
     created_at: str
 
 
@@ -74,14 +66,6 @@ class BestVoteOut(Schema):
 class RevealOut(Schema):
     prompt: NodeOut
     responses: list[NodeOut]
-
-
-class CanvasPatch(ObjectIn):
-    """Only these fields change; any other field in the body is ignored."""
-
-    title: str | None = Field(None, min_length=1, max_length=200)
-    system_prompt: str | None = Field(None, max_length=MAX_TEXT)
-    blind: bool | None = Field(None, description="Whether new prompts are blind unless they say otherwise.")
 
 
 def _answers_for(prompt, user) -> list[dict]:
@@ -124,19 +108,3 @@ def reveal(request, prompt_id: str):
     """The prompt's author shows everyone which model gave each answer of a blind prompt."""
     payloads = votes.reveal(access.prompt_to_reveal(request.user, prompt_id))
     return {"prompt": payloads[0], "responses": payloads[1:]}
-
-
-@router.patch("/canvases/{canvas_id}", response=answers({200: CanvasOut}, 400, 403, 404), tags=["canvases"])
-def update_canvas(request, canvas_id: str, body: CanvasPatch):
-    """Editors and owners: `title`, `system_prompt`, `blind` (the default for new prompts)."""
-    canvas = access.canvas_for(request.user, canvas_id, write=True)
-    changes = body.model_dump(exclude_none=True)
-    if "title" in changes:
-        changes["title"] = changes["title"].strip()
-        if not changes["title"]:
-            raise invalid("title: a canvas needs a title.")
-    for name, value in changes.items():
-        setattr(canvas, name, value)
-    if changes:
-        canvas.save(update_fields=[*changes, "updated_at"])
-    return canvas_payload(canvas)

@@ -154,6 +154,14 @@ class NodePatch(ObjectIn):
     text: str | None = Field(None, max_length=MAX_TEXT, description="Prompts and notes only.")
 
 
+class CanvasPatch(ObjectIn):
+    """Only these fields change; any other field in the body is ignored."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    system_prompt: str | None = Field(None, max_length=MAX_TEXT)
+    blind: bool | None = Field(None, description="Whether new prompts are blind unless they say otherwise.")
+
+
 class RerunIn(ObjectIn):
     text: str | None = Field(None, max_length=MAX_TEXT, description="Default: the old prompt's text.")
     models: list[str] | None = Field(

@@ -117,6 +117,19 @@ def create_prompt(
     return prompt, responses  # the caller marks the canvas changed, once the runs have started
 
 
+def update_canvas(canvas: Canvas, changes: dict) -> Canvas:
+    """A canvas's settings (`title`, `system_prompt`, `blind`): the ones given change."""
+    if "title" in changes:
+        changes["title"] = changes["title"].strip()
+        if not changes["title"]:
+            raise invalid("title: a canvas needs a title.")
+    for name, value in changes.items():
+        setattr(canvas, name, value)
+    if changes:
+        canvas.save(update_fields=[*changes, "updated_at"])
+    return canvas
+
+
 def mark_changed(canvas: Canvas) -> None:
     """The canvas list shows the latest changed first. After a prompt the API calls this once the runs
     have started, outside their time to first token (and the transaction that made the nodes)."""
