@@ -23,10 +23,11 @@ class Arena:
     prompt: Node
     answers: list[Node]  # finished: orion, vega, orion
     queued: Node
-    stranger: Node  # a finished answer of another prompt on the same canvas
+    stranger: Node  # a finished answer of another prompt on the same canvas, by a third model
     models: dict[str, Model]
     users: dict
     tokens: dict = field(default_factory=dict)
+    known: dict = field(default_factory=dict)  # model key → its secrets, read once (async tests need them too)
 
     def client(self, name: str) -> Client:
         if name not in self.tokens:
@@ -35,10 +36,12 @@ class Arena:
 
     def secrets(self, model_key: str) -> list[str]:
         """What must not reach someone an answer of this model is hidden from."""
+        if model_key in self.known:
+            return self.known[model_key]
         model = self.models[model_key]
         price = model.prices.first()
         answers = [a for a in self.answers if a.model_id == model.id]
-        return [
+        self.known[model_key] = [
             str(model.id),
             model.name,
             model.display_name,
@@ -48,6 +51,7 @@ class Arena:
             format(price.output.normalize(), "f"),
             *(format(a.cost.normalize(), "f") for a in answers),
         ]
+        return self.known[model_key]
 
 
 MODELS = {
@@ -113,10 +117,16 @@ def build_arena(*, blind: bool) -> Arena:
         created_by=users["alice"],
     )
     other = Node.objects.create(canvas=canvas, kind=NodeKind.PROMPT, text="Another question", created_by=users["alice"])
+    # A model of its own: the arena's two models must appear nowhere but in the blind prompt's answers.
+    plain = ProviderAccount.objects.create(name="Plain account", kind="openai", base_url="http://127.0.0.1:9/plain")
+    plain_model = Model.objects.create(account=plain, name="plain-1", display_name="Plain One", position=9)
     stranger = Node.objects.create(
-        canvas=canvas, kind=NodeKind.RESPONSE, model=models["vega"], status=NodeStatus.DONE, text="Elsewhere"
+        canvas=canvas, kind=NodeKind.RESPONSE, model=plain_model, status=NodeStatus.DONE, text="Elsewhere"
     )
     Edge.objects.bulk_create(
         [Edge(parent=prompt, child=n) for n in [*answers, queued]] + [Edge(parent=other, child=stranger)]
     )
-    return Arena(canvas, prompt, answers, queued, stranger, models, users)
+    arena = Arena(canvas, prompt, answers, queued, stranger, models, users)
+    for key in MODELS:
+        arena.secrets(key)
+    return arena
