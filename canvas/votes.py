@@ -15,6 +15,7 @@ from canvas.models import Node, NodeKind, NodeStatus, Vote, VoteOutcome
 from canvas.payloads import nodes_payload
 from engine import events
 from engine.fanout import send_batch_from_thread
+from providers.models import Model
 
 FLIPPED = {VoteOutcome.A: VoteOutcome.B, VoteOutcome.B: VoteOutcome.A}
 
@@ -126,10 +127,18 @@ def reveal(prompt: Node) -> list[dict]:
         prompt.revealed_at = timezone.now()
         prompt.save(update_fields=["revealed_at"])
         payloads = prompt_and_answers(prompt)
-        event = events.PromptRevealed(type="prompt.revealed", prompt=payloads[0], responses=payloads[1:])
+        event = events.PromptRevealed(
+            type="prompt.revealed", prompt=payloads[0], responses=payloads[1:], models=_names(payloads[1:])
+        )
         transaction.on_commit(lambda: send_batch_from_thread(prompt.canvas_id, [event]))
         return payloads
     return prompt_and_answers(prompt)
+
+
+def _names(answers: list[dict]) -> dict:
+    """The display names of the answers' models, for pages that never had them (a share-link guest's)."""
+    ids = {a["model"] for a in answers if a["model"]}
+    return {str(m.id): {"id": str(m.id), "display_name": m.display_name} for m in Model.objects.filter(id__in=ids)}
 
 
 def prompt_and_answers(prompt: Node) -> list[dict]:

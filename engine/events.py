@@ -54,6 +54,7 @@ class PromptRevealed(TypedDict):
     type: Literal["prompt.revealed"]
     prompt: dict
     responses: list[dict]
+    models: dict  # model id → {id, display_name}: the answers' models, now shown to everyone
 
 
 CanvasEvent = (
