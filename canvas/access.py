@@ -7,7 +7,9 @@ The rules, one a line:
   not change it gets 403;
 - a share link lets whoever holds it watch one canvas, read-only: its page and its WebSocket only,
   never the API, never another canvas, never comments;
-- ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere.
+- ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere;
+- owners and editors vote on a prompt's answers, viewers see the votes; a vote is taken back by its
+  author only; a blind prompt is revealed to everyone by its author only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import digest_token
 from canvas.errors import forbidden, not_found
-from canvas.models import Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team
+from canvas.models import Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team, Vote
 
 WRITE_ROLES = (Role.OWNER, Role.EDITOR)
 GUEST_NAME = "guest"
@@ -61,6 +63,11 @@ class Principal:
 
     @property
     def sees_comments(self) -> bool:
+        return self.role is not None
+
+    @property
+    def sees_votes(self) -> bool:
+        # Guests see neither votes nor who made them; members see them, viewers included.
         return self.role is not None
 
 
@@ -137,6 +144,25 @@ def comment_for(user, comment_id, *, delete: bool = False) -> Comment:
     if delete and comment.author_id != user.pk and role_on(user, comment.node.canvas) != Role.OWNER:
         raise forbidden("Only its author or a team owner may delete a comment.")
     return comment
+
+
+def vote_for(user, vote_id, *, delete: bool = False) -> Vote:
+    """A vote on a canvas the user sees; taking it back takes its author."""
+    pk = _uuid(vote_id)
+    vote = Vote.objects.select_related("user").filter(pk=pk, canvas__in=visible_canvases(user)).first() if pk else None
+    if vote is None:
+        raise not_found("vote")
+    if delete and vote.user_id != user.pk:
+        raise forbidden("Only its author may take back a vote.")
+    return vote
+
+
+def prompt_to_reveal(user, prompt_id) -> Node:
+    """A prompt the user wrote, on a canvas they may still change."""
+    node = node_for(user, prompt_id, write=True)
+    if node.created_by_id != user.pk:
+        raise forbidden("Only the prompt's author may reveal its answers to everyone.")
+    return node
 
 
 # --- Teams -------------------------------------------------------------------------------------------

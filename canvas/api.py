@@ -10,7 +10,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from accounts.tokens import user_for_token
-from canvas import access, export, quotas, services
+from canvas import access, blind, export, quotas, services
 from canvas.api_docs import VendoredSwagger
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
@@ -20,6 +20,7 @@ from canvas.schemas import (
     CanvasFile,
     CanvasIn,
     CanvasOut,
+    CanvasPatch,
     CanvasWithNodes,
     ContextIn,
     ContextOut,
@@ -117,7 +118,16 @@ def import_canvas(request, body: ImportIn, team: str | None = None):
 @api.get("/canvases/{canvas_id}", response=CanvasWithNodes, tags=["canvases"])
 def get_canvas(request, canvas_id: str):
     canvas = access.canvas_for(request.user, canvas_id)
-    return canvas_payload(canvas, list(canvas.nodes.all()))
+    payload = canvas_payload(canvas, list(canvas.nodes.all()))
+    payload["nodes"] = blind.for_user(payload["nodes"], canvas.id, request.user)
+    return payload
+
+
+@api.patch("/canvases/{canvas_id}", response={200: CanvasOut, **errors(400, 403, 404)}, tags=["canvases"])
+def update_canvas(request, canvas_id: str, body: CanvasPatch):
+    """Editors and owners: `title`, `system_prompt`, `blind` (the default for new prompts)."""
+    canvas = access.canvas_for(request.user, canvas_id, write=True)
+    return canvas_payload(services.update_canvas(canvas, body.model_dump(exclude_none=True)))
 
 
 @api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut, **errors(402, 429)}, tags=["runs"])
@@ -125,17 +135,22 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     canvas = access.canvas_for(request.user, canvas_id, write=True)
     models = services.usable_models(body.models)
     parents = services.parent_nodes(canvas, body.parents)
-    prompt, responses = services.create_prompt(canvas, request.user, body.text, models, parents, body.x, body.y)
+    is_blind = canvas.blind if body.blind is None else body.blind
+    prompt, responses = services.create_prompt(
+        canvas, request.user, body.text, models, parents, body.x, body.y, blind=is_blind
+    )
     payloads = services.prompt_payloads(prompt, parents, responses)
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
     services.mark_changed(canvas)
-    return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(canvas)})
+    shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
+    return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": limits.warnings_for(canvas)})
 
 
 @api.get("/nodes/{node_id}", response=NodeOut, tags=["nodes"])
 def get_node(request, node_id: str):
-    return node_payload(access.node_for(request.user, node_id))
+    node = access.node_for(request.user, node_id)
+    return blind.one_for_user(node_payload(node), node.canvas_id, request.user)
 
 
 @api.patch("/nodes/{node_id}", response={200: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])
@@ -144,7 +159,7 @@ def update_node(request, node_id: str, body: NodePatch):
     node = access.node_for(request.user, node_id, write=True)
     if services.update_node(node, body.model_dump(exclude_none=True)):
         announce([node], kind="node.updated")
-    return node_payload(node)
+    return blind.one_for_user(node_payload(node), node.canvas_id, request.user)
 
 
 @api.post("/canvases/{canvas_id}/notes", response={201: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])
@@ -164,7 +179,8 @@ def cancel_node(request, node_id: str):
     if not cancelled:
         raise ApiError(409, "not_running", "Nothing is running here.")
     node.refresh_from_db()
-    return Status(202, {"node": node_payload(node), "cancelled": cancelled})
+    shown = blind.one_for_user(node_payload(node), node.canvas_id, request.user)
+    return Status(202, {"node": shown, "cancelled": cancelled})
 
 
 @api.post("/nodes/{node_id}/regenerate", response={202: NodeOut, **errors(400, 402, 403, 404, 429)}, tags=["runs"])
@@ -172,9 +188,10 @@ def regenerate(request, node_id: str):
     """A new response beside this one: same prompt, same model, run now."""
     old = access.node_for(request.user, node_id, write=True)
     node = services.regenerate(old, request.user)
-    announce([node])
+    payload = node_payload(node)
+    announce([node], payloads=[payload])
     start_runs([node.id])
-    return Status(202, node_payload(node))
+    return Status(202, blind.one_for_user(payload, node.canvas_id, request.user))
 
 
 @api.post("/nodes/{node_id}/rerun", response={202: PromptOut, **errors(400, 402, 403, 404, 429)}, tags=["runs"])
@@ -186,7 +203,8 @@ def rerun(request, node_id: str, body: RerunIn):
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
     services.mark_changed(old.canvas)
-    return Status(202, {"prompt": payloads[0], "responses": payloads[1:], "warnings": limits.warnings_for(old.canvas)})
+    shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
+    return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": limits.warnings_for(old.canvas)})
 
 
 @api.post("/canvases/{canvas_id}/context", response={200: ContextOut, **errors(400, 403, 404)}, tags=["runs"])
@@ -208,9 +226,11 @@ MARKDOWN = {"responses": {200: {"content": {"text/markdown": {"schema": {"type":
 )
 def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json"):
     """The canvas as a JSON file (which POST /canvases/import reads back) or as Markdown (text/markdown)."""
-    return export.download(access.canvas_for(request.user, canvas_id), format)
+    return export.download(access.canvas_for(request.user, canvas_id), format, request.user)
 
 
 from canvas.api_teams import router as teams_router  # noqa: E402
+from canvas.api_votes import router as votes_router  # noqa: E402
 
 api.add_router("/", teams_router)
+api.add_router("/", votes_router)

@@ -5,6 +5,10 @@ checked again before every client message and every event delivered, from a cach
 old. An `access.recheck` group event (sent when a member, a role, a share link or the canvas's team
 changes) and a slow watchdog check at once, so a removed member's or a revoked link's open socket
 stops receiving within moments and is closed with 4403.
+
+Every node reaches the socket through canvas.blind.redact with the prompts open to its viewer: an answer
+of a blind prompt names its model only once they have voted on it (or it is revealed). That set is
+read at connect and follows `prompt.revealed` and the viewer's own `vote.*` events.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
-from canvas import access, comments
+from canvas import access, blind, comments
 from canvas.errors import ApiError
 from canvas.presence import people, presence_store
 from canvas.ws_auth import SHARE_SCOPE_KEY
@@ -48,6 +52,8 @@ def _resolve(scope, canvas_id) -> access.Principal | None:
 
 
 _recheck = database_sync_to_async(access.recheck)
+_open_prompts = database_sync_to_async(blind.open_prompts)
+_reopened = database_sync_to_async(blind.reopened)
 _recent_comments = database_sync_to_async(comments.recent)
 
 
@@ -70,6 +76,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     presence_task: asyncio.Task | None = None
     refresh_task: asyncio.Task | None = None
     presence_stale = False
+    open_prompts: set[str] = frozenset()
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before every message, a hop to a worker thread
@@ -89,11 +96,12 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         self.principal, self.checked_at = principal, time.monotonic()
         self.canvas_id = str(principal.canvas_id)
         self.group = group_name(self.canvas_id)
+        self.open_prompts = await _open_prompts(self.canvas_id, principal.user_id)
         # Join before reading the snapshot, so no delta falls between the two.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         for snapshot in await snapshots(self.canvas_id):
-            await self.send_json(snapshot)
+            await self.send_json(blind.redact_event(snapshot, self.open_prompts))
         if principal.sees_comments:
             await self.send_json({"type": "comment.snapshot", "comments": await _recent_comments(self.canvas_id)})
         await self._present()
@@ -152,14 +160,34 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         payload = event["payload"]
         if str(payload.get("type", "")).startswith("comment.") and not self.principal.sees_comments:
             return
-        await self.send_json(payload)
+        await self._relay(payload)
 
     async def canvas_batch(self, event: dict) -> None:
         """One tick of a worker's deltas for this canvas: still one WebSocket message per delta."""
         if not self._still_allowed():
             return
         for payload in event["payloads"]:
+            if payload.get("type") == "node.delta":  # text only: nothing in it to hide
+                await self.send_json(payload)
+            else:
+                await self._relay(payload)
+
+    async def _relay(self, payload: dict) -> None:
+        """An event as this viewer may see it, and what it changes of what they may see."""
+        kind = payload.get("type")
+        if kind == "prompt.revealed":
+            self.open_prompts = {*self.open_prompts, payload["prompt"]["id"]}
+        elif kind in ("vote.recorded", "vote.deleted"):
+            if not self.principal.sees_votes:
+                return
             await self.send_json(payload)
+            user = self.scope.get("user")
+            if user is not None and payload["vote"].get("judge", {}).get("user") == user.get_username():
+                self.open_prompts, updates = await _reopened(self.canvas_id, self.principal.user_id, self.open_prompts)
+                for update in updates:
+                    await self.send_json(update)
+            return
+        await self.send_json(blind.redact_event(payload, self.open_prompts))
 
     async def access_recheck(self, event: dict) -> None:
         await self._allowed(force=True)

@@ -1,7 +1,8 @@
 """A canvas as a file: JSON that imports back into a new canvas, or Markdown to read.
 
 A file holds content only: no key, base URL, user or email, and models by what they are (provider kind,
-model name, display name), never by this installation's ids.
+model name, display name), never by this installation's ids. An answer of a blind prompt the exporting
+person has not voted on is written as they see it (canvas.blind): its label, no model, cost or speed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from canvas import access, quotas
+from canvas import access, blind, quotas
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from canvas.payloads import node_payload, parent_ids_by_child
@@ -40,27 +41,30 @@ def model_ref(model: Model | None) -> dict | None:
     return {"provider_kind": model.account.kind, "model": model.name, "display_name": model.display_name}
 
 
-def export_json(canvas: Canvas) -> dict:
+def export_json(canvas: Canvas, user=None) -> dict:
+    """`user`: the person exporting (None: a guest, who sees only what is revealed to everyone)."""
     nodes, parents = ordered_nodes(canvas)
+    open_ids = blind.open_prompts(canvas.id, getattr(user, "pk", None))
     meta = {"title": canvas.title}
     if canvas.system_prompt:
         meta["system_prompt"] = canvas.system_prompt
     entries = []
     for node in nodes:
-        entry = {k: v for k, v in node_payload(node, parents.get(node.id, [])).items() if k not in _NOT_IN_FILE}
+        shown = blind.redact(node_payload(node, parents.get(node.id, [])), open_ids)
+        entry = {k: v for k, v in shown.items() if k not in _NOT_IN_FILE}
         if node.kind == NodeKind.RESPONSE:
-            entry["model"] = model_ref(node.model)
+            entry["model"] = None if shown.get("hidden") else model_ref(node.model)
         entries.append(entry)
     return {"format": FORMAT, "version": VERSION, "canvas": meta, "nodes": entries}
 
 
-def download(canvas: Canvas, fmt: str) -> HttpResponse:
+def download(canvas: Canvas, fmt: str, user=None) -> HttpResponse:
     name = slugify(canvas.title) or "canvas"
     if fmt == "md":
-        response = HttpResponse(export_markdown(canvas), content_type="text/markdown; charset=utf-8")
+        response = HttpResponse(export_markdown(canvas, user), content_type="text/markdown; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}.md"'
     else:
-        response = JsonResponse(export_json(canvas), json_dumps_params={"ensure_ascii": False, "indent": 2})
+        response = JsonResponse(export_json(canvas, user), json_dumps_params={"ensure_ascii": False, "indent": 2})
         response["Content-Disposition"] = f'attachment; filename="{name}.prism.json"'
     return response
 
@@ -68,8 +72,9 @@ def download(canvas: Canvas, fmt: str) -> HttpResponse:
 # --- Markdown ----------------------------------------------------------------------------------------
 
 
-def export_markdown(canvas: Canvas) -> str:
-    nodes, _ = ordered_nodes(canvas)
+def export_markdown(canvas: Canvas, user=None) -> str:
+    nodes, parents = ordered_nodes(canvas)
+    open_ids = blind.open_prompts(canvas.id, getattr(user, "pk", None))
     parts = [f"# {canvas.title}"]
     if canvas.system_prompt:
         parts.append(quote(f"**System prompt:** {canvas.system_prompt}"))
@@ -79,7 +84,7 @@ def export_markdown(canvas: Canvas) -> str:
         elif node.kind == NodeKind.NOTE:
             parts.append(quote(node.text or "(empty note)"))
         else:
-            parts += response_section(node)
+            parts += response_section(node, blind.redact(node_payload(node, parents.get(node.id, [])), open_ids))
     return "\n\n".join(parts) + "\n"
 
 
@@ -87,28 +92,37 @@ def quote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.splitlines() or [""])
 
 
-def response_section(node: Node) -> list[str]:
-    name = node.model.display_name if node.model else "Unknown model"
-    section = [f"### {name}", node.text or "*(no text)*", f"*{metrics_line(node)}*"]
-    if node.error_code:
-        section.append(f"*Error ({node.error_code}): {node.error_message}*")
+def response_section(node: Node, shown: dict) -> list[str]:
+    """`shown`: the node's payload as the exporting person sees it."""
+    if shown.get("hidden"):
+        name = f"Answer {shown['label']}"
+    else:
+        name = node.model.display_name if node.model else "Unknown model"
+        name = f"{shown['label']}: {name}" if shown.get("label") else name
+    section = [f"### {name}", node.text or "*(no text)*", f"*{metrics_line(shown)}*"]
+    if shown["error"]:
+        section.append(f"*Error ({shown['error']['code']}): {shown['error']['message']}*")
     if node.reasoning:
         section.append(f"<details>\n<summary>Reasoning</summary>\n\n{node.reasoning}\n\n</details>")
     return section
 
 
-def metrics_line(node: Node) -> str:
-    facts = [node.status or "unknown"]
-    if node.ttft_ms is not None:
-        facts.append(f"{node.ttft_ms} ms to first token")
-    if node.duration_ms is not None:
-        facts.append(f"{node.duration_ms / 1000:.1f} s")
-    if node.tokens_per_s is not None:
-        facts.append(f"{node.tokens_per_s:.1f} tokens/s")
-    if node.input_tokens is not None or node.output_tokens is not None:
-        estimated = " (estimated)" if node.usage_estimated else ""
-        facts.append(f"{node.input_tokens or 0} in / {node.output_tokens or 0} out tokens{estimated}")
-    facts.append("cost unknown" if node.cost is None else f"${format(node.cost.normalize(), 'f')}")
+def metrics_line(shown: dict) -> str:
+    m = shown["metrics"]
+    facts = [shown["status"] or "unknown"]
+    if m["ttft_ms"] is not None:
+        facts.append(f"{m['ttft_ms']} ms to first token")
+    if m["duration_ms"] is not None:
+        facts.append(f"{m['duration_ms'] / 1000:.1f} s")
+    if m["tokens_per_s"] is not None:
+        facts.append(f"{m['tokens_per_s']:.1f} tokens/s")
+    if m["input_tokens"] is not None or m["output_tokens"] is not None:
+        estimated = " (estimated)" if m["usage_estimated"] else ""
+        facts.append(f"{m['input_tokens'] or 0} in / {m['output_tokens'] or 0} out tokens{estimated}")
+    if shown.get("hidden"):
+        facts.append("cost hidden until you vote")
+    else:
+        facts.append("cost unknown" if shown["cost"] is None else f"${shown['cost']}")
     return " · ".join(facts)
 
 

@@ -29,11 +29,15 @@ def node_payload(node: Node, parent_ids: list[str] | None = None) -> dict:
     }
     if node.kind == NodeKind.RESPONSE:
         data.update(_response_fields(node))
+    elif node.kind == NodeKind.PROMPT:
+        data["blind"] = node.blind
+        data["revealed"] = node.revealed_at is not None
     return data
 
 
 def _response_fields(node: Node) -> dict:
     return {
+        "label": node.label or None,
         "model": str(node.model_id) if node.model_id else None,
         "status": node.status,
         "finish_reason": node.finish_reason or None,
@@ -78,6 +82,8 @@ def canvas_payload(canvas: Canvas, nodes: list[Node] | None = None) -> dict:
         "id": str(canvas.id),
         "title": canvas.title,
         "team": str(canvas.team_id),
+        "system_prompt": canvas.system_prompt,
+        "blind": canvas.blind,
         "created_at": canvas.created_at.isoformat(),
         "updated_at": canvas.updated_at.isoformat(),
     }

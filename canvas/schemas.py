@@ -62,6 +62,12 @@ class NodeOut(Schema):
     h: float
     text: str
     created_at: str
+    blind: bool | None = Field(None, description="Prompts: its answers are labelled and their models hidden.")
+    revealed: bool | None = Field(None, description="Prompts: a blind prompt its author revealed to everyone.")
+    label: str | None = Field(None, description='Responses of a blind prompt: "A", "B", …')
+    hidden: bool | None = Field(
+        None, description="True on an answer whose model, cost and speed are hidden until the caller votes."
+    )
     model: str | None = None
     status: Literal["queued", "streaming", "done", "error", "cancelled", "interrupted"] | None = None
     finish_reason: Literal["stop", "length", "content_filter"] | None = None
@@ -76,6 +82,8 @@ class CanvasOut(Schema):
     id: str
     title: str
     team: str
+    system_prompt: str
+    blind: bool = Field(..., description="The default for new prompts: blind or not.")
     created_at: str
     updated_at: str
 
@@ -95,6 +103,9 @@ class PromptIn(Schema):
     parents: list[str] = Field(default_factory=list, max_length=100)
     x: float | None = None
     y: float | None = None
+    blind: bool | None = Field(
+        None, description="Label the answers A, B, … and hide their models until you vote. Default: the canvas's."
+    )
 
 
 class PromptOut(Schema):
@@ -141,6 +152,14 @@ class NodePatch(ObjectIn):
     w: Size | None = None
     h: Size | None = None
     text: str | None = Field(None, max_length=MAX_TEXT, description="Prompts and notes only.")
+
+
+class CanvasPatch(ObjectIn):
+    """Only these fields change; any other field in the body is ignored."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    system_prompt: str | None = Field(None, max_length=MAX_TEXT)
+    blind: bool | None = Field(None, description="Whether new prompts are blind unless they say otherwise.")
 
 
 class RerunIn(ObjectIn):

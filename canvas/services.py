@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
+from canvas import blind as blinding
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from canvas.payloads import nodes_payload
@@ -65,9 +66,12 @@ def create_prompt(
     parents: list[Node],
     x: float | None = None,
     y: float | None = None,
+    blind: bool = False,
 ) -> tuple[Node, list[Node]]:
     if not text.strip():
         raise invalid("The prompt is empty.")
+    if blind:
+        models = blinding.shuffled(models)
     limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
     # Where it goes unless the caller says (the composer does): finding the lowest node is a query.
     default_x, default_y = _below(parents, canvas) if x is None or y is None else (x, y)
@@ -83,6 +87,7 @@ def create_prompt(
         y=default_y if y is None else y,
         w=RESPONSE_W,
         h=140,
+        blind=blind,
     )
     left = prompt.x + prompt.w / 2 - total_w / 2
     responses = [
@@ -90,6 +95,7 @@ def create_prompt(
             canvas=canvas,
             kind=NodeKind.RESPONSE,
             model=model,
+            label=blinding.label(i) if blind else "",
             status=NodeStatus.QUEUED,
             created_by=user,
             x=left + i * (RESPONSE_W + GAP),
@@ -109,6 +115,19 @@ def create_prompt(
         ]
     )
     return prompt, responses  # the caller marks the canvas changed, once the runs have started
+
+
+def update_canvas(canvas: Canvas, changes: dict) -> Canvas:
+    """A canvas's settings (`title`, `system_prompt`, `blind`): the ones given change."""
+    if "title" in changes:
+        changes["title"] = changes["title"].strip()
+        if not changes["title"]:
+            raise invalid("title: a canvas needs a title.")
+    for name, value in changes.items():
+        setattr(canvas, name, value)
+    if changes:
+        canvas.save(update_fields=[*changes, "updated_at"])
+    return canvas
 
 
 def mark_changed(canvas: Canvas) -> None:
@@ -203,6 +222,7 @@ def regenerate(response: Node, user) -> Node:
         canvas=response.canvas,
         kind=NodeKind.RESPONSE,
         model_id=response.model_id,
+        label=blinding.next_label(parents[0].id) if response.label and parents else "",
         status=NodeStatus.QUEUED,
         created_by=user,
         x=_right_edge(siblings or [response]) + GAP,
@@ -230,4 +250,5 @@ def rerun(prompt: Node, user, text: str | None, model_ids: list | None) -> tuple
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
     # The new fan-out starts right of everything the old branch and its siblings already take up.
     x = _right_edge(branch) + 2 * GAP + (total_w - RESPONSE_W) / 2
-    return create_prompt(prompt.canvas, user, prompt.text if text is None else text, models, parents, x, prompt.y)
+    text = prompt.text if text is None else text
+    return create_prompt(prompt.canvas, user, text, models, parents, x, prompt.y, blind=prompt.blind)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from canvas import access, membership, quotas
+from canvas import access, blind, membership, quotas
 from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
 from canvas.payloads import nodes_payload
@@ -64,14 +64,17 @@ def share_page(request, token: str):
     held = [i for i in request.session.get(access.SHARE_SESSION_KEY, []) if i != str(link.id)]
     request.session[access.SHARE_SESSION_KEY] = [*held, str(link.id)][-REMEMBERED_LINKS:]
     node_rows = list(canvas.nodes.select_related("model"))
+    # A guest never votes: blind answers show only once their prompt is revealed to everyone.
+    nodes = blind.for_user(with_live_text(nodes_payload(node_rows)), canvas.id, None)
+    named = {payload["model"] for payload in nodes if payload.get("model")}
     context = {
         "canvas": canvas,
-        "nodes": with_live_text(nodes_payload(node_rows)),
+        "nodes": nodes,
         "models": [],
         "models_by_id": {
             str(n.model_id): {"id": str(n.model_id), "display_name": n.model.display_name}
             for n in node_rows
-            if n.model_id
+            if str(n.model_id) in named
         },
         "can_write": False,
         "guest": True,

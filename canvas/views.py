@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas import access, quotas
+from canvas import access, blind, quotas, votes
 from canvas.errors import ApiError
 from canvas.models import Canvas
 from canvas.payloads import nodes_payload
@@ -54,20 +54,24 @@ def canvas_detail(request, canvas_id):
     canvas = access.canvas_for(request.user, canvas_id)
     models = [model_payload(m) for m in Model.objects.usable().prefetch_related("prices")]
     node_rows = list(canvas.nodes.select_related("model"))
+    nodes = blind.for_user(with_live_text(nodes_payload(node_rows)), canvas.id, request.user)
     context = {
         "canvas": canvas,
-        "nodes": with_live_text(nodes_payload(node_rows)),
+        "nodes": nodes,
         "models": models,
-        "models_by_id": _models_by_id(models, node_rows),
+        "models_by_id": _models_by_id(models, node_rows, nodes),
         "can_write": access.can_write(canvas.viewer_role),
         "max_models": min(settings.PRISM_MAX_MODELS_PER_PROMPT, COMPOSER_MAX_MODELS),
+        "votes": votes.votes_of_canvas(canvas),
     }
     return render(request, "canvas/detail.html", context)
 
 
-def _models_by_id(models: list[dict], node_rows) -> dict:
-    """Every model a node names, usable or not (a disabled model's old answers keep their title)."""
-    named = {str(n.model_id): n.model.display_name for n in node_rows if n.model_id}
+def _models_by_id(models: list[dict], node_rows, shown: list[dict]) -> dict:
+    """Every model a node names, usable or not (a disabled model's old answers keep their title); not
+    those of answers hidden from this person (`shown`: the payloads as they see them)."""
+    named_ids = {payload["model"] for payload in shown if payload.get("model")}
+    named = {str(n.model_id): n.model.display_name for n in node_rows if str(n.model_id) in named_ids}
     return {model_id: {"id": model_id, "display_name": name} for model_id, name in named.items()} | {
         m["id"]: m for m in models
     }

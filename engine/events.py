@@ -40,7 +40,34 @@ class NodeError(TypedDict):
     node: dict
 
 
-CanvasEvent = NodeSnapshot | NodeCreated | NodeUpdated | NodeDelta | NodeDone | NodeError
+class VoteRecorded(TypedDict):
+    type: Literal["vote.recorded"]
+    vote: dict  # canvas.votes.vote_payload: answer ids and the outcome, never a model
+
+
+class VoteDeleted(TypedDict):
+    type: Literal["vote.deleted"]
+    vote: dict  # {"id", "prompt", "judge"}
+
+
+class PromptRevealed(TypedDict):
+    type: Literal["prompt.revealed"]
+    prompt: dict
+    responses: list[dict]
+    models: dict  # model id → {id, display_name}: the answers' models, now shown to everyone
+
+
+CanvasEvent = (
+    NodeSnapshot
+    | NodeCreated
+    | NodeUpdated
+    | NodeDelta
+    | NodeDone
+    | NodeError
+    | VoteRecorded
+    | VoteDeleted
+    | PromptRevealed
+)
 
 # The consumer's handler for every canvas event (Channels maps "canvas.event" to `canvas_event`).
 HANDLER = "canvas.event"

@@ -11,7 +11,20 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from accounts.models import ApiToken
-from canvas.models import Canvas, Comment, Edge, Invite, Membership, Node, NodeKind, NodeStatus, Role, ShareLink, Team
+from canvas.models import (
+    Canvas,
+    Comment,
+    Edge,
+    Invite,
+    Membership,
+    Node,
+    NodeKind,
+    NodeStatus,
+    Role,
+    ShareLink,
+    Team,
+    Vote,
+)
 from providers.models import Model, ProviderAccount
 
 PERSONAS = ("anonymous", "outsider", "viewer", "editor", "owner", "share")
@@ -72,6 +85,7 @@ def build_world() -> World:
     model = Model.objects.create(account=account, name="sim-swift", display_name="Swift")
 
     canvas, nodes = _canvas(team, people["alice"], model, "Canvas A")
+    vote = _vote(nodes, people["dave"])
     comment = Comment.objects.create(node=nodes["note"], author=people["bob"], text="Nice note")
     invite, invite_token = Invite.issue(team, Role.VIEWER, people["alice"])
     link, share_token = ShareLink.issue(canvas, people["alice"])
@@ -80,6 +94,7 @@ def build_world() -> World:
 
     team_b = Team.objects.get(pk=world.own_team["outsider"])
     canvas_b, nodes_b = _canvas(team_b, people["charlie"], model, "Canvas B")
+    vote_b = _vote(nodes_b, people["charlie"])
     comment_b = Comment.objects.create(node=nodes_b["note"], author=people["charlie"], text="Private to B")
     invite_b, invite_b_token = Invite.issue(team_b, Role.VIEWER, people["charlie"])
     link_b, share_b_token = ShareLink.issue(canvas_b, people["charlie"])
@@ -89,6 +104,7 @@ def build_world() -> World:
         "canvas": str(canvas.id),
         **{name: str(node.id) for name, node in nodes.items()},
         "comment": str(comment.id),
+        "vote": str(vote.id),
         "member": str(members["erin"].key),
         "member_of_owner": str(members["alice"].key),
         "member_of_editor": str(members["dave"].key),
@@ -104,6 +120,7 @@ def build_world() -> World:
         "canvas_b": str(canvas_b.id),
         **{f"{name}_b": str(node.id) for name, node in nodes_b.items()},
         "comment_b": str(comment_b.id),
+        "vote_b": str(vote_b.id),
         "member_b": str(Membership.objects.get(team=team_b, user=people["charlie"]).key),
         "invite_b": str(invite_b.id),
         "invite_b_token": invite_b_token,
@@ -118,10 +135,19 @@ def _canvas(team: Team, owner, model: Model, title: str) -> tuple[Canvas, dict[s
     prompt = Node.objects.create(canvas=canvas, kind=NodeKind.PROMPT, text=f"Question on {title}", created_by=owner)
     common = {"canvas": canvas, "kind": NodeKind.RESPONSE, "model": model, "created_by": owner}
     response = Node.objects.create(**common, status=NodeStatus.DONE, text=f"Answer on {title}", seq=3)
+    second = Node.objects.create(**common, status=NodeStatus.DONE, text=f"Another answer on {title}", seq=2)
     queued = Node.objects.create(**common, status=NodeStatus.QUEUED)
     note = Node.objects.create(canvas=canvas, kind=NodeKind.NOTE, text=f"Note on {title}", created_by=owner)
-    Edge.objects.bulk_create([Edge(parent=prompt, child=response), Edge(parent=prompt, child=queued)])
-    return canvas, {"prompt": prompt, "response": response, "queued": queued, "note": note}
+    Edge.objects.bulk_create([Edge(parent=prompt, child=child) for child in (response, second, queued)])
+    nodes = {"prompt": prompt, "response": response, "second_response": second, "queued": queued, "note": note}
+    return canvas, nodes
+
+
+def _vote(nodes: dict[str, Node], user) -> Vote:
+    a, b = sorted((nodes["response"], nodes["second_response"]), key=lambda n: str(n.id))
+    return Vote.objects.create(
+        canvas=a.canvas, prompt=nodes["prompt"], a=a, b=b, model_a=a.model, model_b=b.model, outcome="tie", user=user
+    )
 
 
 def remove_world(world: World) -> None:

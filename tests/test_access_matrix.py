@@ -26,7 +26,7 @@ from django.db import connections, transaction
 from django.urls import URLResolver, get_resolver
 
 from canvas.api import api
-from canvas.models import Canvas, Comment, Membership, Node, Role
+from canvas.models import Canvas, Comment, Membership, Node, Role, Vote
 from config.asgi import application
 from tests.team_world import PERSONAS, World, build_world, remove_world
 
@@ -81,6 +81,7 @@ DEFAULT_IDS = {
     "link_id": "link",
     "comment_id": "comment",
     "token_id": "api_token",
+    "vote_id": "vote",
 }
 _PARAM = re.compile(r"\{(\w+)\}|<(?:\w+:)?(\w+)>")
 
@@ -151,6 +152,14 @@ def _username(world, persona):
     return user.username if user else None
 
 
+def pair_vote(world, persona):
+    return {"a": world.ids["response"], "b": world.ids["second_response"], "outcome": "a"}
+
+
+def dave_keeps_his_vote_unless_he_takes_it_back(world, persona, response):
+    assert Vote.objects.filter(pk=world.ids["vote"]).exists() == (response.status_code != 204)
+
+
 def prompt(world, persona, parents=()):
     return {"text": "Hello", "models": [world.ids["model"]], "parents": [world.ids[p] for p in parents]}
 
@@ -177,6 +186,10 @@ API_ROWS = [
     Row("POST", "/api/canvases/import", b_only(201), body=canvas_file("team_b"), note="cross"),
     Row("GET", "/api/canvases/{canvas_id}", READ, check=says_nothing_of_canvas_a),
     Row("GET", "/api/canvases/{canvas_id}", b_only(200), ids={"canvas_id": "canvas_b"}, note="cross"),
+    Row("PATCH", "/api/canvases/{canvas_id}", write(200), body={"title": "Renamed", "blind": True},
+        check=says_nothing_of_canvas_a),
+    Row("PATCH", "/api/canvases/{canvas_id}", b_only(200), body={"blind": True}, ids={"canvas_id": "canvas_b"},
+        note="cross"),
     Row("POST", "/api/canvases/{canvas_id}/prompts", write(202), body=prompt),
     Row("POST", "/api/canvases/{canvas_id}/prompts", expect(401, 404, 403, 400, 400),
         body=lambda w, p: prompt(w, p, ["note_b"]), note="cross: a parent from canvas B"),
@@ -202,6 +215,23 @@ API_ROWS = [
     Row("POST", "/api/nodes/{node_id}/regenerate", b_only(202), ids={"node_id": "response_b"}, note="cross"),
     Row("POST", "/api/nodes/{node_id}/rerun", write(202), body={"text": "Again"}, ids={"node_id": "prompt"}),
     Row("POST", "/api/nodes/{node_id}/rerun", b_only(202), body={}, ids={"node_id": "prompt_b"}, note="cross"),
+    # Votes and blind prompts.
+    Row("GET", "/api/nodes/{prompt_id}/votes", READ, check=says_nothing_of_canvas_a),
+    Row("GET", "/api/nodes/{prompt_id}/votes", b_only(200), ids={"prompt_id": "prompt_b"}, note="cross"),
+    Row("POST", "/api/nodes/{prompt_id}/votes", expect(401, 404, 403, 200, 201), body=pair_vote,
+        note="dave's pair: his vote replaced"),
+    Row("POST", "/api/nodes/{prompt_id}/votes", write(201), body=lambda w, p: {"best": w.ids["second_response"]},
+        note="best of N"),
+    Row("POST", "/api/nodes/{prompt_id}/votes", expect(401, 404, 403, 400, 400),
+        body=lambda w, p: {"a": w.ids["response"], "b": w.ids["response_b"], "outcome": "b"},
+        note="cross: an answer of canvas B"),
+    Row("POST", "/api/nodes/{prompt_id}/votes", b_only(201), ids={"prompt_id": "prompt_b"}, note="cross",
+        body=lambda w, p: {"best": w.ids["response_b"]}),
+    Row("DELETE", "/api/votes/{vote_id}", expect(401, 404, 403, 204, 403),
+        check=dave_keeps_his_vote_unless_he_takes_it_back, note="dave's: its author only"),
+    Row("DELETE", "/api/votes/{vote_id}", b_only(204), ids={"vote_id": "vote_b"}, note="cross"),
+    Row("POST", "/api/nodes/{prompt_id}/reveal", owners(200), note="alice's prompt: its author only"),
+    Row("POST", "/api/nodes/{prompt_id}/reveal", b_only(200), ids={"prompt_id": "prompt_b"}, note="cross"),
     # Teams and members.
     Row("GET", "/api/teams", ANY_USER[200], check=lists_team_a_only_to_members),
     Row("POST", "/api/teams", ANY_USER[201], body={"name": "New team", "members": [1], "role": "viewer"}),

@@ -20,6 +20,7 @@ import { connectCanvas } from "./socket.js";
 import { FINISHED, NodeStore, RUNNING } from "./store.js";
 import { NodeStreams } from "./stream.js";
 import { Viewport } from "./viewport.js";
+import { Votes } from "./votes.js";
 
 const page = document.getElementById("canvas-page");
 const json = (id) => JSON.parse(document.getElementById(id).textContent);
@@ -64,6 +65,7 @@ app.selection = new Selection({ store, view: app.view, band: document.getElement
 app.selection.onChange((selection) => write("edge-highlight", () => app.edges.highlight(selection.ids)));
 app.dragging = new Dragging(app);
 app.actions = new Actions(app);
+app.votes = new Votes(app);
 const form = document.getElementById("prompt-form");
 app.composer = form ? new Composer(app, form) : null;
 
@@ -117,6 +119,7 @@ app.apply = (payload, { seen = false } = {}) => {
     if (seen && RUNNING.has(node.status)) noteSeen(node.id);
   }
   app.view.paint(node.id);
+  app.votes.touch(node);
   if (!before || geometry !== `${node.x},${node.y},${node.w},${node.h}`) app.edges.touch(node.id);
   if (node.kind === "response" && status !== node.status) {
     for (const parent of node.parents) app.view.paint(parent); // the question's "running" mark
@@ -147,6 +150,13 @@ const handlers = {
   "node.done": (event) => app.apply(event.node),
   "node.error": (event) => app.apply(event.node),
   "node.delta": onDelta,
+  // The author showed which model gave each answer: everyone, share-link guests included.
+  "prompt.revealed": (event) => {
+    for (const [id, model] of Object.entries(event.models || {})) app.models[id] ||= model;
+    for (const node of [event.prompt, ...event.responses]) app.apply(node);
+  },
+  "vote.recorded": (event) => app.votes.recorded(event.vote),
+  "vote.deleted": (event) => app.votes.deleted(event.vote),
 };
 
 function updateCost() {
@@ -191,6 +201,7 @@ function boot() {
   for (const node of store.all()) {
     app.view.ensure(node);
     app.view.paintNow(node.id, "plain");
+    app.votes.touch(node);
     if (app.textOf(node.id)) app.backlog.add(node.id);
   }
   app.edges.drawAll();

@@ -3,6 +3,10 @@
 // Model output is untrusted: answers go through the canvas's own Markdown renderer (markdown.js: raw
 // HTML shown as text, DOMPurify after rendering); every other piece of model text (reasoning, errors,
 // the diff) is set with textContent.
+// Votes: the two responses picked for the diff are A and B of a pairwise vote (keys 1–4), B makes A the
+// best of all; on a blind prompt the columns say "Answer C" until one has voted, and the vote's reply
+// brings the models.
+import { api } from "./api.js";
 import { diffWords } from "./diff.js";
 import { renderMarkdown } from "./markdown.js";
 import { connectCanvas } from "./socket.js";
@@ -24,7 +28,12 @@ let frame = 0;
 // painted again only when a node does.
 let tableStale = true;
 
-const modelName = (node) => data.models[node.model]?.display_name || "Model";
+const modelName = (node) => {
+  const name = data.models[node.model]?.display_name;
+  if (node.label) return node.hidden || !name ? `Answer ${node.label}` : `${node.label} · ${name}`;
+  return name || "Model";
+};
+const votes = new Map((data.votes || []).map((vote) => [vote.id, vote]));
 const metric = (name) => (node) => node.metrics?.[name] ?? null;
 const count = (name) => (node) => {
   const value = node.metrics?.[name];
@@ -47,7 +56,10 @@ const METRICS = {
   },
   cost: {
     value: (node) => (node.cost == null ? null : Number(node.cost)),
-    text: (node) => (node.cost != null ? `$${node.cost}` : FINISHED.has(node.status) ? "no price" : "—"),
+    text: (node) => {
+      if (node.hidden) return "hidden";
+      return node.cost != null ? `$${node.cost}` : FINISHED.has(node.status) ? "no price" : "—";
+    },
   },
 };
 
@@ -58,6 +70,8 @@ function field(element, name) {
 function upsert(node) {
   const known = responses.has(node.id);
   if (!known && !(node.kind === "response" && (node.parents || []).includes(data.prompt))) return;
+  const before = responses.get(node.id);
+  if (before && before.hidden && !node.hidden) renameChoice(node);
   responses.set(node.id, node);
   streams.snapshot(node);
   if (!known) addChoice(node);
@@ -87,10 +101,11 @@ function paintColumn(node) {
     element = document.getElementById("column-template").content.firstElementChild.cloneNode(true);
     element.id = `column-${node.id}`;
     element.dataset.id = node.id;
-    field(element, "title").textContent = modelName(node);
-    field(element, "simulated").hidden = !data.models[node.model]?.simulated;
     columns.appendChild(element);
   }
+  field(element, "title").textContent = modelName(node);
+  field(element, "simulated").hidden = !data.models[node.model]?.simulated;
+  field(element, "best").hidden = !(data.can_vote && node.status === "done" && finished().length >= 2);
   const state = streams.state(node.id);
   element.dataset.status = node.status;
   element.dataset.seq = state.seq;
@@ -147,11 +162,100 @@ function addChoice(node) {
   for (const select of [pickA, pickB]) {
     const option = document.createElement("option");
     option.value = node.id;
+    option.dataset.number = number;
     option.textContent = `${number}. ${modelName(node)}`;
     select.appendChild(option);
   }
   if (number === 2) pickB.selectedIndex = 1;
 }
+
+function renameChoice(node) {
+  for (const option of document.querySelectorAll(`option[value="${CSS.escape(node.id)}"]`)) {
+    option.textContent = `${option.dataset.number}. ${modelName(node)}`;
+  }
+}
+
+// --- votes --------------------------------------------------------------------------------------------
+
+const finished = () => [...responses.values()].filter((node) => node.status === "done");
+const SIGNS = { a: "≻", b: "≺", tie: "=" };
+
+function describe(vote) {
+  const name = (id) => (responses.has(id) ? modelName(responses.get(id)) : "an answer");
+  const who = vote.judge.user || "a judge model";
+  const what = vote.outcome === "both_bad"
+    ? `${name(vote.a)} and ${name(vote.b)} both bad`
+    : `${name(vote.a)} ${SIGNS[vote.outcome]} ${name(vote.b)}`;
+  return `${who}${vote.judge.user === data.user ? " (you)" : ""}: ${what}`;
+}
+
+function paintVotes() {
+  const list = document.getElementById("votes-list");
+  list.replaceChildren(...[...votes.values()].map((vote) => {
+    const item = document.createElement("li");
+    item.dataset.id = vote.id;
+    item.textContent = describe(vote);
+    return item;
+  }));
+  document.getElementById("no-votes").hidden = votes.size > 0;
+  document.getElementById("votes-blind").hidden = !(data.blind && [...responses.values()].some((node) => node.hidden));
+  document.getElementById("vote-pick").hidden = !(data.can_vote && finished().length >= 2);
+}
+
+async function vote(body) {
+  try {
+    const result = await api("POST", `/nodes/${data.prompt}/votes`, body);
+    for (const recorded of result.votes || [result.vote]) votes.set(recorded.id, recorded);
+    if (result.responses.some((node) => node.model && !data.models[node.model])) await learnModels();
+    for (const node of result.responses) upsert(node);
+    tableStale = true;
+    for (const id of responses.keys()) changed(id);
+    paintVotes();
+    say(body.best ? "Best answer saved." : "Vote saved.");
+  } catch (error) {
+    say(`Could not vote: ${error.message}`);
+  }
+}
+
+// The names of models revealed by one's vote: the page was rendered without them.
+async function learnModels() {
+  try {
+    for (const model of await api("GET", "/models")) data.models[model.id] ||= model;
+  } catch {
+    /* the columns keep their labels */
+  }
+}
+
+function say(message) {
+  const status = document.getElementById("connection");
+  status.title = message;
+  document.getElementById("no-votes").textContent = message;
+}
+
+function votePair(outcome) {
+  if (!pickA.value || !pickB.value) return;
+  if (outcome === "best") { vote({ best: pickA.value }); return; }
+  if (pickA.value === pickB.value) { say("Pick two different responses to compare."); return; }
+  vote({ a: pickA.value, b: pickB.value, outcome });
+}
+
+document.getElementById("vote-pick").addEventListener("click", (event) => {
+  const button = event.target.closest("[data-outcome]");
+  if (button) votePair(button.dataset.outcome);
+});
+columns.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-field=best]");
+  if (button) vote({ best: button.closest(".column").dataset.id });
+});
+const KEYS = { 1: "a", 2: "b", 3: "tie", 4: "both_bad", b: "best", B: "best" };
+document.addEventListener("keydown", (event) => {
+  if (!data.can_vote || event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+  if (event.target.closest?.("input, textarea, select, [contenteditable]")) return;
+  const outcome = KEYS[event.key];
+  if (!outcome || finished().length < 2) return;
+  event.preventDefault();
+  votePair(outcome);
+});
 
 function paintDiff() {
   const out = document.getElementById("diff");
@@ -178,6 +282,22 @@ const handlers = {
   "node.error": (event) => upsert(event.node),
   "node.updated": (event) => {
     if (event.node.id === data.prompt) document.getElementById("prompt-text").textContent = event.node.text;
+    else if (responses.has(event.node.id)) upsert(event.node); // revealed to this person, or moved
+  },
+  "prompt.revealed": (event) => {
+    if (event.prompt.id !== data.prompt) return;
+    for (const [id, model] of Object.entries(event.models || {})) data.models[id] ||= model;
+    for (const node of event.responses) upsert(node);
+    paintVotes();
+  },
+  "vote.recorded": (event) => {
+    if (event.vote.prompt !== data.prompt) return;
+    votes.set(event.vote.id, event.vote);
+    paintVotes();
+  },
+  "vote.deleted": (event) => {
+    votes.delete(event.vote.id);
+    paintVotes();
   },
   "node.delta": (event) => {
     const node = responses.get(event.node);
@@ -195,6 +315,7 @@ const handlers = {
 
 for (const node of data.responses) upsert(node);
 paint();
+paintVotes();
 socket = connectCanvas(data.canvas, (event) => handlers[event.type]?.(event), (state) => {
   const badge = document.getElementById("connection");
   badge.dataset.state = state;

@@ -19,6 +19,9 @@ export class Composer {
     this.preview = form.querySelector("#context-preview");
     this.banner = form.querySelector("#rerun-banner");
     this.choices = [...form.querySelectorAll(".model-choice")];
+    this.blind = form.querySelector("#prompt-blind");
+    this.canvasBlind = form.querySelector("#canvas-blind");
+    this.canvasBlind.addEventListener("change", () => this.setCanvasBlind(this.canvasBlind.checked));
     this.rerun = null; // the prompt being edited and run again, or null
     this.busy = false;
     this.previewTimer = null;
@@ -143,7 +146,7 @@ export class Composer {
     try {
       const result = this.rerun
         ? await api("POST", `/nodes/${this.rerun}/rerun`, { text, models })
-        : await api("POST", `/canvases/${this.app.canvasId}/prompts`, { text, models, parents: this.parents() });
+        : await api("POST", `/canvases/${this.app.canvasId}/prompts`, { text, models, parents: this.parents(), blind: this.blind.checked });
       const created = [result.prompt, ...result.responses];
       for (const node of created) this.app.apply(node, { seen: true });
       for (const warning of result.warnings || []) this.app.toast(warning.message);
@@ -156,6 +159,18 @@ export class Composer {
     } finally {
       this.busy = false;
       this.changed();
+    }
+  }
+
+  // The canvas's default for new prompts; this composer's own choice follows it.
+  async setCanvasBlind(on) {
+    try {
+      await api("PATCH", `/canvases/${this.app.canvasId}`, { blind: on });
+      this.blind.checked = on;
+      this.app.toast(on ? "New prompts on this canvas start blind." : "New prompts on this canvas show their models.");
+    } catch (error) {
+      this.canvasBlind.checked = !on;
+      this.app.toast(`Could not change the canvas: ${error.message}`);
     }
   }
 

@@ -48,6 +48,7 @@ export function bindKeys(app) {
 }
 
 const single = (selected) => (selected.length === 1 ? selected[0] : null);
+const pairVote = (outcome) => (app, selected) => app.canWrite && app.votes.pair(selected, outcome);
 
 const SHORTCUTS = {
   "?": (app, selected, toggleHelp) => toggleHelp(),
@@ -59,6 +60,11 @@ const SHORTCUTS = {
   e: (app, selected) => single(selected) && app.actions.edit(single(selected)),
   c: (app, selected) => single(selected) && app.actions.copy(single(selected)),
   Enter: (app) => app.composer?.focus(),
+  1: pairVote("a"),
+  2: pairVote("b"),
+  3: pairVote("tie"),
+  4: pairVote("both_bad"),
+  b: (app, selected) => app.canWrite && app.votes.best(selected),
   "+": (app) => app.viewport.zoomCentre(1.25),
   "=": (app) => app.viewport.zoomCentre(1.25),
   "-": (app) => app.viewport.zoomCentre(0.8),
@@ -67,4 +73,4 @@ const SHORTCUTS = {
   " ": (app) => { app.spaceHeld = true; app.viewport.element.classList.add("space"); },
   Escape: (app) => { if (!app.gestures.cancel()) app.selection.clear(); },
 };
-for (const key of ["f", "n", "r", "s", "e", "c"]) SHORTCUTS[key.toUpperCase()] = SHORTCUTS[key];
+for (const key of ["f", "n", "r", "s", "e", "c", "b"]) SHORTCUTS[key.toUpperCase()] = SHORTCUTS[key];

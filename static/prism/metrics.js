@@ -34,6 +34,8 @@ export function dollars(value) {
 // {ttft, speed, tokens, cost}: the text of each metric slot ("" hides it).
 export function metricsText(node, text) {
   const m = node.metrics || {};
+  // A blind answer's speed would tell its model apart: not even the page's own estimate is shown.
+  if (node.hidden) return hiddenText(node, text);
   if (RUNNING.has(node.status)) return liveText(node, text);
   const out = { ttft: "", speed: "", tokens: "", cost: "" };
   if (m.ttft_ms != null) out.ttft = `TTFT ${m.ttft_ms} ms`;
@@ -48,6 +50,15 @@ export function metricsText(node, text) {
     out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out${extra.length ? ` (${extra.join(", ")})` : ""}${m.usage_estimated ? " (est.)" : ""}`;
   }
   if (FINISHED.has(node.status)) out.cost = node.cost == null ? "no price" : `$${node.cost}`;
+  return out;
+}
+
+function hiddenText(node, text) {
+  const out = { ttft: "", speed: "", tokens: "", cost: "" };
+  const m = node.metrics || {};
+  if (RUNNING.has(node.status)) out.tokens = `~${Math.max(1, Math.round((text || "").length / CHARS_PER_TOKEN))} out`;
+  else if (m.output_tokens != null) out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out`;
+  if (FINISHED.has(node.status)) out.cost = "speed and cost show once you vote";
   return out;
 }
 
@@ -73,7 +84,7 @@ export function canvasCost(nodes) {
   let total = 0;
   let unpriced = 0;
   for (const node of nodes) {
-    if (node.kind !== "response" || !FINISHED.has(node.status)) continue;
+    if (node.kind !== "response" || !FINISHED.has(node.status) || node.hidden) continue;
     if (node.cost == null) unpriced += 1;
     else total += Number(node.cost);
   }

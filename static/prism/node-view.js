@@ -59,6 +59,7 @@ export class NodeView {
     this.placeNow(id);
     const { fields } = element;
     fields.title.textContent = this.title(node);
+    element.classList.toggle("blind-hidden", Boolean(node.hidden));
     if (node.kind === "response") {
       element.dataset.status = node.status;
       element.className = element.className.replace(/\bstatus-\S+/g, "").trim() + ` status-${node.status}`;
@@ -90,9 +91,15 @@ export class NodeView {
     }
   }
 
+  // A blind prompt's answer is "Answer C" until its model may be shown, then "C · its model".
   title(node) {
-    if (node.kind === "response") return this.models[node.model]?.display_name || "Model";
-    return node.kind === "prompt" ? "Prompt" : "Note";
+    if (node.kind === "response") {
+      const name = this.models[node.model]?.display_name;
+      if (node.label) return node.hidden || !name ? `Answer ${node.label}` : `${node.label} · ${name}`;
+      return name || "Model";
+    }
+    if (node.kind === "prompt") return node.blind ? "Prompt (blind)" : "Prompt";
+    return "Note";
   }
 
   paintBadges(element, node) {

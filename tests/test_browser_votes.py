@@ -1,0 +1,120 @@
+"""Headless Chromium: a blind prompt on the canvas shows its answers as "Answer A", "Answer B" with no
+model, provider, cost or speed anywhere in the nodes until the person votes (two answers selected, key
+1–4), then names the models; on the compare page a blind prompt's columns are labelled until a vote
+(key B) brings the models."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser import SWIFT, choose, chromium, sign_in
+from tests.stack import LiveStack, live_stack
+
+pytestmark = pytest.mark.browser
+
+ANSWER_TIMEOUT_MS = 60_000
+REASONER = "Simulator · Reasoner"
+# What would tell the two simulated models apart, in any text or attribute of the nodes.
+NAMES = (SWIFT, REASONER, "sim-swift", "sim-reasoner", "Swift", "Reasoner")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with live_stack("embedded", tmp_path_factory.mktemp("votes")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    sign_in(page, stack)
+    yield page
+    context.close()
+
+
+def new_canvas(stack: LiveStack, title: str) -> str:
+    with stack.client() as api:
+        response = api.post("/api/canvases", json={"title": title})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def assert_names_none(html: str) -> None:
+    for name in NAMES:
+        assert name not in html, f"{name!r} shows before the vote"
+
+
+def test_a_blind_prompt_on_the_canvas_shows_labels_until_one_votes(page: Page, stack: LiveStack):
+    canvas_id = new_canvas(stack, "Blind tasting")
+    page.goto(f"{stack.base_url}/canvases/{canvas_id}/")
+    expect(page.locator("#connection")).to_have_text("live")
+    choose(page, {SWIFT: 1, REASONER: 1})
+    page.locator("#prompt-blind").check()
+    page.get_by_label("Prompt").fill("Which of you writes the better haiku?")
+    page.get_by_role("button", name="Run").click()
+
+    done = page.locator(".node-response.status-done")
+    expect(done).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    titles = page.locator(".node-response .node-title")
+    assert sorted(titles.all_inner_texts()) == ["Answer A", "Answer B"]
+    assert_names_none(page.locator("#nodes").inner_html())
+    ids = [element.get_attribute("data-id") for element in done.all()]
+    for node_id in ids:
+        node = page.evaluate("(id) => window.prism.node(id)", node_id)
+        assert node["model"] is None and node["cost"] is None and node["metrics"]["tokens_per_s"] is None
+    expect(page.locator(".node-prompt .node-title")).to_have_text("Prompt (blind)")
+
+    page.locator(f"#node-{ids[0]} .node-head").click()
+    page.locator(f"#node-{ids[1]} .node-head").click(modifiers=["Shift"])
+    expect(page.locator("#vote-bar")).to_be_visible()
+    expect(page.locator("#vote-bar [data-field=pair]")).to_contain_text("Answer")
+    page.keyboard.press("3")  # a tie
+
+    expect(page.locator("#toast")).to_have_text("Vote saved.")
+    expect(page.locator(".node-response .node-title", has_text=SWIFT)).to_have_count(1)
+    expect(page.locator(".node-response .node-title", has_text=REASONER)).to_have_count(1)
+    expect(page.locator(".node-prompt .votes-mine")).to_contain_text("Your vote:")
+    expect(page.locator(".node-prompt .votes-summary")).to_contain_text(f"1 vote by {stack.username}")
+    for node_id in ids:
+        assert page.evaluate("(id) => window.prism.node(id).model", node_id) is not None
+
+
+def test_the_compare_page_labels_blind_answers_until_one_picks_the_best(page: Page, stack: LiveStack):
+    canvas_id = new_canvas(stack, "Blind compare")
+    with stack.client() as api:
+        models = {m["model"]: m["id"] for m in api.get("/api/models").json()}
+        body = {"text": "Name a colour.", "models": [models["sim-swift"], models["sim-reasoner"]], "blind": True}
+        submitted = api.post(f"/api/canvases/{canvas_id}/prompts", json=body).json()
+        prompt_id = submitted["prompt"]["id"]
+        deadline = time.monotonic() + ANSWER_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            nodes = [api.get(f"/api/nodes/{r['id']}").json() for r in submitted["responses"]]
+            if all(n["status"] == "done" for n in nodes):
+                break
+            time.sleep(0.2)
+    page.goto(f"{stack.base_url}/canvases/{canvas_id}/compare/{prompt_id}/")
+    expect(page.locator("#connection")).to_have_text("live")
+
+    expect(page.locator(".column")).to_have_count(2)
+    assert sorted(page.locator(".column [data-field=title]").all_inner_texts()) == ["Answer A", "Answer B"]
+    assert_names_none(page.locator("#columns").inner_html() + page.locator("#metrics-table").inner_html())
+    assert_names_none(page.locator("#compare-data").inner_text())
+    expect(page.locator("#votes-blind")).to_be_visible()
+    page.keyboard.press("b")  # response A (the first column) is the best
+
+    expect(page.locator("#votes-list li")).to_have_count(1)
+    expect(page.locator(".column [data-field=title]", has_text=SWIFT)).to_have_count(1)
+    expect(page.locator(".column [data-field=title]", has_text=REASONER)).to_have_count(1)
+    expect(page.locator("#votes-list li").first).to_contain_text("(you)")
+    expect(page.locator("#votes-blind")).to_be_hidden()
