@@ -1,11 +1,14 @@
-"""Every user gets a personal team the moment the account exists."""
+"""Every user gets a personal team the moment the account exists; a member who loses a role loses what
+they made with it (canvas.membership.withdraw_grants), however the role went: the team pages, the API,
+the admin panel."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from canvas.membership import withdraw_grants
 from canvas.models import Membership, Role, Team
 
 
@@ -14,3 +17,15 @@ def create_personal_team(sender, instance, created: bool, **kwargs) -> None:
     if created:
         team = Team.objects.create(name=f"{instance.get_username()}'s team", personal=True)
         Membership.objects.create(team=team, user=instance, role=Role.OWNER)
+
+
+@receiver(post_save, sender=Membership)
+def role_changed(sender, instance: Membership, created: bool, update_fields=None, **kwargs) -> None:
+    # A new member has made nothing in the team yet.
+    if not created and (update_fields is None or "role" in update_fields):
+        withdraw_grants(instance.team_id, instance.user_id, instance.role)
+
+
+@receiver(post_delete, sender=Membership)
+def member_gone(sender, instance: Membership, **kwargs) -> None:
+    withdraw_grants(instance.team_id, instance.user_id, None)

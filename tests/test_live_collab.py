@@ -376,3 +376,20 @@ async def test_presence_is_shared_between_web_processes_through_redis():
 
 ALICE = {"name": "alice", "guest": False}
 GUEST = {"name": "guest", "guest": True}
+
+
+async def test_a_guest_watching_through_a_demoted_members_link_is_closed(alice, bob, team, alice_canvas):
+    await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.EDITOR)
+    _, raw = await sync_to_async(ShareLink.issue)(alice_canvas, bob)
+    guest = await join(alice_canvas, share=raw)
+
+    def demote():
+        client = Client()
+        client.force_login(alice)
+        key = Membership.objects.get(team=team, user=bob).key
+        body = json.dumps({"role": "viewer"})
+        return client.patch(f"/api/teams/{team.id}/members/{key}", body, content_type="application/json")
+
+    assert (await sync_to_async(demote)()).status_code == 200
+
+    assert await close_code(guest) == consumers.CLOSE_NOT_ALLOWED
