@@ -419,6 +419,7 @@ def test_page(row: Row, world: World):
 # --- the WebSocket -------------------------------------------------------------------------------------
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 WS_CONNECT = {"anonymous": False, "outsider": False, "viewer": True, "editor": True, "owner": True, "share": True}
 WS_COMMENT = {"viewer": "comment.created", "editor": "comment.created", "owner": "comment.created", "share": "error"}
 
@@ -433,7 +434,7 @@ async def ws_world(world):
 
 
 def socket_for(world: World, persona: str, canvas: str = "canvas", query: str = "") -> WebsocketCommunicator:
-    headers = [ORIGIN]
+    headers = [HOST, ORIGIN]
     if persona in world.sessions:
         headers.append((b"cookie", f"sessionid={world.sessions[persona]}".encode()))
     return WebsocketCommunicator(application, f"/ws/canvases/{world.ids[canvas]}/{query}", headers=headers)

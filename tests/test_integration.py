@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import openai
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.live_api import (
     EVENT_TIMEOUT_S,
@@ -158,3 +161,40 @@ async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
     assert stored["status"] == "done"
     assert text == stored["text"] == late_events[-1]["node"]["text"]
     assert seq == stored["seq"]
+
+
+async def _browser_session(stack: LiveStack) -> httpx.AsyncClient:
+    """A browser signed in on the sign-in page, as user u."""
+    browser = httpx.AsyncClient(base_url=stack.base_url, timeout=10.0)
+    await browser.get("/accounts/login/")
+    form = {"username": stack.username, "password": stack.password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    signed_in = await browser.post("/accounts/login/", data=form)
+    assert signed_in.status_code == 302, f"{signed_in.text[-2000:]}\n{stack.log_tails()}"
+    return browser
+
+
+@pytest.mark.asyncio
+async def test_signing_out_closes_that_browsers_socket_only(stack):
+    """The sign-out reaches the socket through the channel layer: in-process (embedded) or Redis (services)."""
+    canvas_id = await new_canvas(stack, f"Signing out {stack.mode}")
+    leaving, staying = await _browser_session(stack), await _browser_session(stack)
+
+    def socket_of(browser: httpx.AsyncClient):
+        headers = {"Cookie": f"sessionid={browser.cookies['sessionid']}", "Origin": stack.base_url}
+        return connect(stack.canvas_ws_url(canvas_id), additional_headers=headers, open_timeout=10)
+
+    try:
+        async with socket_of(leaving) as closing, socket_of(staying) as open_one:
+            form = {"csrfmiddlewaretoken": leaving.cookies["csrftoken"]}
+            assert (await leaving.post("/accounts/logout/", data=form)).status_code == 302
+
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(EVENT_TIMEOUT_S):
+                    while True:
+                        await closing.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            async with asyncio.timeout(EVENT_TIMEOUT_S):
+                await (await open_one.ping())
+    finally:
+        await leaving.aclose()
+        await staying.aclose()
