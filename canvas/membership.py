@@ -91,7 +91,7 @@ def accept(user, raw: str | None) -> tuple[Membership, bool]:
     the role they have, and the invitation stays unused for someone else."""
     invite = invite_for_token(raw)
     # Two people accepting one invitation at once: the second finds it used.
-    if Invite.objects.usable().select_for_update().filter(pk=invite.pk).first() is None:
+    if Invite.objects.usable().select_for_update(of=("self",)).filter(pk=invite.pk).first() is None:
         raise not_found("invitation (it may have been used, revoked or have expired)")
     existing = Membership.objects.filter(team=invite.team, user=user).first()
     if existing is not None:
