@@ -31,6 +31,8 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from canvas.models import RUNNING_STATUSES, Canvas, Membership, Node, NodeKind, Team
+from engine.cost import cost_of
+from providers.base import Usage
 from providers.models import Price
 
 # What a run still going is expected to cost, before its usage is known: its model's price in force
@@ -40,7 +42,6 @@ from providers.models import Price
 ESTIMATE_INPUT_TOKENS = 4_000
 ESTIMATE_OUTPUT_TOKENS = 4_000
 _MAX_TOKENS_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-_PER_TOKEN = Decimal(1_000_000)
 
 
 class LimitExceeded(Exception):
@@ -177,15 +178,13 @@ def _own_budget(team: Team, user) -> Decimal | None:
 
 def run_estimate(price: Price | None, default_params: dict | None) -> Decimal:
     """What a run of a model at `price` is expected to cost before its usage is known (see the constants)."""
-    if price is None:
-        return Decimal(0)
     output_tokens = ESTIMATE_OUTPUT_TOKENS
     for name in _MAX_TOKENS_PARAMS:
         value = (default_params or {}).get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             output_tokens = value
             break
-    return (ESTIMATE_INPUT_TOKENS * price.input + output_tokens * price.output) / _PER_TOKEN
+    return cost_of(Usage(input_tokens=ESTIMATE_INPUT_TOKENS, output_tokens=output_tokens), price) or Decimal(0)
 
 
 @dataclass(frozen=True)
