@@ -16,8 +16,8 @@ def bearer_from_header(value: str | None) -> str | None:
     return token.strip()
 
 
-def user_for_token(raw: str):
-    """The active user the token belongs to, or None."""
+def token_for(raw: str) -> ApiToken | None:
+    """The active token (of an active user) this is, with its user, or None."""
     token = ApiToken.objects.active().select_related("user").filter(digest=digest_token(raw)).first()
     if token is None:
         return None
@@ -25,4 +25,10 @@ def user_for_token(raw: str):
     # Touch at most once a minute: a busy client should not turn every read into a write.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
+
+
+def user_for_token(raw: str):
+    """The active user the token belongs to, or None."""
+    token = token_for(raw)
+    return token.user if token is not None else None

@@ -7,6 +7,9 @@ The rules, one a line:
   not change it gets 403;
 - a share link lets whoever holds it watch one canvas, read-only: its page and its WebSocket only,
   never the API, never another canvas, never comments;
+- what a person made (share links, invitations) works only while they could still make it: a link
+  while its maker may change the canvas's team's canvases, an invitation while its maker owns the
+  team; moving a canvas out of a team takes an owner of that team;
 - ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere;
 - owners and editors vote on a prompt's answers, viewers see the votes; a vote is taken back by its
   author only; a blind prompt is revealed to everyone by its author only.
@@ -228,14 +231,19 @@ def team_for_new_canvas(user, team_id=None) -> Team:
 
 
 def teams_to_move_to(user, canvas: Canvas):
-    """The other teams this user could move the canvas into (they are an owner or editor there)."""
+    """The other teams this user could move the canvas (one canvas_for read) into: none unless they own
+    its team, else those where they are an owner or editor."""
+    if canvas.viewer_role != Role.OWNER:
+        return Team.objects.none()
     return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).exclude(pk=canvas.team_id)
 
 
 def canvas_to_move(user, canvas_id, team_id) -> tuple[Canvas, Team]:
-    """Moving a canvas takes write access where it is and where it goes (owner or editor in both):
-    it takes the canvas away from one team's viewers and gives it to the other's."""
+    """Moving a canvas takes an owner of the team it is in (it takes the canvas, its spend to come and its
+    share links away from that team) and an owner or editor of the team it goes to."""
     canvas = canvas_for(user, canvas_id, write=True)
+    if canvas.viewer_role != Role.OWNER:
+        raise forbidden("Only an owner of this canvas's team may move it to another team.")
     return canvas, team_for_new_canvas(user, team_id)
 
 

@@ -71,6 +71,15 @@ def on_api_error(request, exc: ApiError):
     return api.create_response(request, error_body(exc.code, exc.message), status=exc.status)
 
 
+# The engine's limits are domain errors; these are the statuses the API gives them.
+LIMIT_STATUS = {"limit": 429, "budget": 402}
+
+
+@api.exception_handler(limits.LimitExceeded)
+def on_limit_exceeded(request, exc: limits.LimitExceeded):
+    return api.create_response(request, error_body(exc.code, exc.message), status=LIMIT_STATUS[exc.code])
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc: ValidationError):
     first = exc.errors[0] if exc.errors else {}
@@ -144,7 +153,8 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     start_runs([r.id for r in responses])
     services.mark_changed(canvas)
     shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
-    return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": limits.warnings_for(canvas)})
+    warnings = limits.warnings_for(canvas, request.user)
+    return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": warnings})
 
 
 @api.get("/nodes/{node_id}", response=NodeOut, tags=["nodes"])
@@ -204,7 +214,8 @@ def rerun(request, node_id: str, body: RerunIn):
     start_runs([r.id for r in responses])
     services.mark_changed(old.canvas)
     shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
-    return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": limits.warnings_for(old.canvas)})
+    warnings = limits.warnings_for(old.canvas, request.user)
+    return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": warnings})
 
 
 @api.post("/canvases/{canvas_id}/context", response={200: ContextOut, **errors(400, 403, 404)}, tags=["runs"])

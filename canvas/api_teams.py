@@ -205,7 +205,7 @@ def accept_invite(request, token: str):
 
 @router.post("/canvases/{canvas_id}/move", response=answers({200: CanvasOut}, 400, 403, 404), tags=["canvases"])
 def move_canvas(request, canvas_id: str, body: MoveIn):
-    """Owner or editor both in the canvas's team and in the target team."""
+    """An owner of the canvas's team, who is an owner or editor in the target team."""
     canvas, team = access.canvas_to_move(request.user, canvas_id, body.team)
     return canvas_payload(membership.move_canvas(canvas, team))
 

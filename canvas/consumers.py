@@ -9,6 +9,12 @@ stops receiving within moments and is closed with 4403.
 Every node reaches the socket through canvas.blind.redact with the prompts open to its viewer: an answer
 of a blind prompt names its model only once they have voted on it (or it is revealed). That set is
 read at connect and follows `prompt.revealed` and the viewer's own `vote.*` events.
+
+A member's socket also ends with the sign-in it was opened with (canvas.ws_auth.Credential): it joins
+its person's group, where an `auth.recheck` event arrives when one of their tokens is revoked, a
+session signs out, or the password changes (accounts.signals); the socket whose token or session
+ended is closed with 4401 at once, and the watchdog checks the credential too, for what no event
+announced (a password changed from another process in the embedded mode).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from django.contrib.auth import get_user_model
 from canvas import access, blind, comments
 from canvas.errors import ApiError
 from canvas.presence import people, presence_store
-from canvas.ws_auth import SHARE_SCOPE_KEY
+from canvas.ws_auth import SHARE_SCOPE_KEY, Credential, credential_of, still_signed_in, user_group
 from engine import events
 from engine.events import BATCH_HANDLER, HANDLER, group_name
 from engine.snapshots import snapshots
@@ -34,6 +40,8 @@ from engine.snapshots import snapshots
 log = logging.getLogger(__name__)
 
 CLOSE_NOT_ALLOWED = 4403
+# The token or session the socket was opened with has ended; a browser signed in again may reconnect.
+CLOSE_SIGNED_OUT = 4401
 RECHECK_S = 1.5
 # The watchdog: catches what no event announces (a share link reaching its expiry) on a quiet canvas,
 # and keeps this socket's presence entry fresh.
@@ -54,6 +62,7 @@ def _resolve(scope, canvas_id) -> access.Principal | None:
 _recheck = database_sync_to_async(access.recheck)
 _open_prompts = database_sync_to_async(blind.open_prompts)
 _reopened = database_sync_to_async(blind.reopened)
+_still_signed_in = database_sync_to_async(still_signed_in)
 _recent_comments = database_sync_to_async(comments.recent)
 
 
@@ -71,6 +80,8 @@ RELAY_HANDLERS = frozenset({HANDLER, BATCH_HANDLER})
 class CanvasConsumer(AsyncJsonWebsocketConsumer):
     principal: access.Principal | None = None
     group: str | None = None
+    credential: Credential | None = None
+    user_group: str | None = None
     checked_at = 0.0
     watcher: asyncio.Task | None = None
     presence_task: asyncio.Task | None = None
@@ -97,6 +108,10 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         self.canvas_id = str(principal.canvas_id)
         self.group = group_name(self.canvas_id)
         self.open_prompts = await _open_prompts(self.canvas_id, principal.user_id)
+        if principal.user_id is not None:
+            self.credential = credential_of(self.scope, principal.user_id)
+            self.user_group = user_group(principal.user_id)
+            await self.channel_layer.group_add(self.user_group, self.channel_name)
         # Join before reading the snapshot, so no delta falls between the two.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -192,6 +207,15 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     async def access_recheck(self, event: dict) -> None:
         await self._allowed(force=True)
 
+    async def auth_recheck(self, event: dict) -> None:
+        if self.credential is None:
+            return
+        ended = self.credential.ended_by(event)
+        if ended is None:  # not said which: check this socket's own
+            ended = not await _still_signed_in(self.credential)
+        if ended:
+            await self._deny(CLOSE_SIGNED_OUT)
+
     async def presence_changed(self, event: dict) -> None:
         # Many arrivals at once (a meeting starting) make one read of the store per socket, not one each.
         self.presence_stale = True
@@ -238,18 +262,20 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         self.principal = principal
         return True
 
-    async def _deny(self) -> None:
+    async def _deny(self, code: int = CLOSE_NOT_ALLOWED) -> None:
         if self.principal is None and self.group is None:
             return
         self.principal = None
         await self._leave()
-        await self.close(code=CLOSE_NOT_ALLOWED)
+        await self.close(code=code)
 
     async def _watch(self) -> None:
         while self.principal is not None:
             await asyncio.sleep(WATCH_S)
             try:
-                if await self._allowed(force=True):
+                if self.credential is not None and not await _still_signed_in(self.credential):
+                    await self._deny(CLOSE_SIGNED_OUT)
+                elif await self._allowed(force=True):
                     await self._present()
             except Exception:
                 # One failed check (the database briefly away) must not end the watch: the next one retries.
@@ -262,6 +288,9 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         await presence_store().join(self.canvas_id, self.channel_name, entry)
 
     async def _leave(self) -> None:
+        if self.user_group is not None:
+            user_group_name, self.user_group = self.user_group, None
+            await self.channel_layer.group_discard(user_group_name, self.channel_name)
         if self.group is None:
             return
         group, self.group = self.group, None

@@ -221,4 +221,5 @@ def response_fields(node: Node, entry: FileNode, models: dict) -> None:
         node.error_message = node.error_message or "The run had not finished when the canvas was exported."
     for field, value in (entry.metrics.model_dump() if entry.metrics else {}).items():
         setattr(node, field, value)
+    # Its billed_team stays empty: what an answer cost where it ran never counts against a budget here.
     node.cost = entry.cost

@@ -15,11 +15,14 @@ from django.utils import timezone
 
 from accounts.models import digest_token
 from canvas import quotas
+from canvas.access import WRITE_ROLES
 from canvas.errors import ApiError, invalid, not_found
-from canvas.models import Canvas, Invite, Membership, Role, Team
+from canvas.models import Canvas, Invite, Membership, Role, ShareLink, Team
 from engine.events import group_name
 
 MAX_EXPIRY_DAYS = 365
+# An invitation to own a team is a key to everything in it: it always expires, within this many days.
+OWNER_INVITE_DAYS = 7
 # The consumer's handler for "look again at who you are serving" (CanvasConsumer.access_recheck).
 RECHECK = "access.recheck"
 
@@ -68,7 +71,13 @@ def create_team(user, name: str) -> Team:
 
 def invite(team: Team, by, role: str, expires_in_days: int | None) -> tuple[Invite, str]:
     quotas.check_invite(by)
-    return Invite.issue(team, role_from(role), by, expiry(expires_in_days))
+    role = role_from(role)
+    if role == Role.OWNER:
+        if expires_in_days is None:
+            expires_in_days = OWNER_INVITE_DAYS
+        elif expires_in_days > OWNER_INVITE_DAYS:
+            raise invalid(f"An invitation to be an owner expires within {OWNER_INVITE_DAYS} days at most.")
+    return Invite.issue(team, role, by, expiry(expires_in_days))
 
 
 def invite_for_token(raw: str | None) -> Invite:
@@ -85,7 +94,7 @@ def accept(user, raw: str | None) -> tuple[Membership, bool]:
     the role they have, and the invitation stays unused for someone else."""
     invite = invite_for_token(raw)
     # Two people accepting one invitation at once: the second finds it used.
-    if Invite.objects.usable().select_for_update().filter(pk=invite.pk).first() is None:
+    if Invite.objects.usable().select_for_update(of=("self",)).filter(pk=invite.pk).first() is None:
         raise not_found("invitation (it may have been used, revoked or have expired)")
     existing = Membership.objects.filter(team=invite.team, user=user).first()
     if existing is not None:
@@ -126,11 +135,33 @@ def remove(membership: Membership) -> None:
 
 @transaction.atomic
 def move_canvas(canvas: Canvas, team: Team) -> Canvas:
+    """Move the canvas; its share links made by people who may not change canvases in the new team stop."""
     if canvas.team_id != team.id:
         canvas.team = team
         canvas.save(update_fields=["team", "updated_at"])
+        writers = Membership.objects.filter(team=team, role__in=WRITE_ROLES).values("user_id")
+        ShareLink.objects.active().filter(canvas=canvas).exclude(created_by__in=writers).update(
+            revoked_at=timezone.now()
+        )
         notify_recheck([canvas.id])
     return canvas
+
+
+def withdraw_grants(team_id, user_id, role: str | None) -> None:
+    """What a member made stops working once they could no longer make it (`role` is theirs now, None
+    once they are gone): their share links of the team's canvases unless they may still change them,
+    their invitations to the team unless they still own it. Revoked for good: giving the role back
+    later revives nothing."""
+    now = timezone.now()
+    canvas_ids: list = []
+    if role not in WRITE_ROLES:
+        links = ShareLink.objects.active().filter(created_by_id=user_id, canvas__team_id=team_id)
+        canvas_ids = list(links.values_list("canvas_id", flat=True).distinct())
+        if canvas_ids:
+            links.update(revoked_at=now)
+    if role != Role.OWNER:
+        Invite.objects.usable().filter(created_by_id=user_id, team_id=team_id).update(revoked_at=now)
+    notify_recheck(canvas_ids)  # guests watching through a revoked link are closed within moments
 
 
 def access_changed(team: Team) -> None:

@@ -182,7 +182,8 @@ def _new_secret() -> tuple[str, str]:
 class InviteQuerySet(models.QuerySet):
     def usable(self) -> InviteQuerySet:
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True, accepted_at__isnull=True).filter(
+        # An invitation whose maker is gone (deleted or deactivated) invites no one.
+        return self.filter(revoked_at__isnull=True, accepted_at__isnull=True, created_by__is_active=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
 
@@ -221,7 +222,8 @@ class Invite(models.Model):
 class ShareLinkQuerySet(models.QuerySet):
     def active(self) -> ShareLinkQuerySet:
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
+        # A link whose maker is gone (deleted or deactivated) opens nothing.
+        return self.filter(revoked_at__isnull=True, created_by__is_active=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
 

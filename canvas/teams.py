@@ -45,6 +45,7 @@ def _team_page(request, mine, status: int = 200, invite_url: str | None = None):
         "canvases": team.canvases.all(),
         "roles": Role.choices,
         "invite_url": invite_url,
+        "owner_invite_days": membership.OWNER_INVITE_DAYS,
     }
     return render(request, "teams/detail.html", context, status=status)
 

@@ -1,70 +1,154 @@
 """Limits checked before a run is created, so no provider is called and no node is made beyond them:
-how many runs one user may have going at once, and how much a team may spend in a calendar month.
+how many runs one user may have going at once, how much a team may spend in a calendar month (UTC), and
+how much one person may spend in a team in that month (their membership's own budget).
 
-Both are checked in the transaction that creates the response nodes. The user's row is locked first
+All are checked in the transaction that creates the response nodes. The user's row is locked first
 (SELECT … FOR UPDATE on PostgreSQL), so two prompts from one user at the same moment count each
-other's nodes instead of both slipping under the limit; SQLite takes its write lock when that
-transaction begins, which serialises them just the same. The budget is a soft ceiling: a run's cost is
-known when it ends, so runs already going may carry a team a little past it.
+other's nodes instead of both slipping under the limit; a team with a budget has its row locked next,
+so prompts of several members take turns at its budget. SQLite takes its write lock when that
+transaction begins, which serialises them just the same.
+
+Spend counts against the team a response is billed to (`Node.billed_team`: the canvas's team when the
+run was created), so moving a canvas moves no spend, and imported answers (billed to no team) never
+count. A run's cost is known only when it ends, so each run still going holds a reservation of its
+estimated cost (`run_estimate`): a budget refuses new runs once what is spent plus what is reserved
+reaches it, and a burst of prompts can overshoot it by at most the last accepted prompt's runs, one
+per model asked.
+
+The errors here are the engine's own: the API layer maps `LimitExceeded.code` to an HTTP status.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from canvas.errors import ApiError
-from canvas.models import RUNNING_STATUSES, Canvas, Node, NodeKind, Team
+from canvas.models import RUNNING_STATUSES, Canvas, Membership, Node, NodeKind, Team
+from engine.cost import cost_of
+from providers.base import Usage
+from providers.models import Price
+
+# What a run still going is expected to cost, before its usage is known: its model's price in force
+# for ESTIMATE_INPUT_TOKENS input tokens (a context of a few pages) and for its answer's length, which is
+# the model's own max_tokens where its params set one and ESTIMATE_OUTPUT_TOKENS (a long answer)
+# otherwise. A model without a price reserves nothing, as its runs cost nothing known.
+ESTIMATE_INPUT_TOKENS = 4_000
+ESTIMATE_OUTPUT_TOKENS = 4_000
+_MAX_TOKENS_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
-class TooManyRuns(ApiError):
+class LimitExceeded(Exception):
+    """A limit refuses new runs. `code` says which kind: "limit" (too many at once) or "budget" (money)."""
+
+    code = "limit"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TooManyRuns(LimitExceeded):
+    code = "limit"
+
     def __init__(self, running: int, wanted: int, limit: int):
         what = "run" if wanted == 1 else f"{wanted} runs"
         super().__init__(
-            429,
-            "limit",
             f"You have {running} runs going and at most {limit} may run at once, so this {what} cannot "
-            "start yet. Wait for some to finish, or stop them, and try again.",
+            "start yet. Wait for some to finish, or stop them, and try again."
         )
 
 
-class BudgetSpent(ApiError):
-    def __init__(self, team: Team, spent: Decimal, budget: Decimal):
+class BudgetSpent(LimitExceeded):
+    """The team's monthly budget is spent (or held by runs still going)."""
+
+    code = "budget"
+
+    def __init__(self, team: Team, spend: Spend):
         super().__init__(
-            402,
-            "budget",
-            f"{team.name} has spent ${_money(spent)} of its ${_money(budget)} budget for this month, so no "
-            "new runs can start. A team owner can raise the budget; it renews on the first of the month (UTC).",
+            f"{team.name} has spent ${_money(spend.spent)} of its ${_money(spend.budget)} budget for this month"
+            f"{_held(spend)}, so no new runs can start. A team owner can raise the budget; it renews on the "
+            "first of the month (UTC)."
         )
+
+
+class PersonalBudgetSpent(LimitExceeded):
+    """The person's own monthly budget in the team is spent (or held by their runs still going)."""
+
+    code = "budget"
+
+    def __init__(self, team: Team, spend: Spend):
+        super().__init__(
+            f"You have spent ${_money(spend.spent)} of your own ${_money(spend.budget)} budget in {team.name} "
+            f"for this month{_held(spend)}, so no new runs can start. A team owner can raise your budget; it "
+            "renews on the first of the month (UTC).",
+        )
+
+
+def _held(spend: Spend) -> str:
+    return f", and runs still going may cost about ${_money(spend.reserved)} more" if spend.reserved else ""
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A team's (or one member's) month so far: what finished runs cost, what runs still going are
+    expected to cost, and the budget (None: no limit)."""
+
+    spent: Decimal
+    reserved: Decimal
+    budget: Decimal | None
+
+    @property
+    def committed(self) -> Decimal:
+        return self.spent + self.reserved
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.committed >= self.budget
 
 
 def check_runs(user, canvas: Canvas, runs: int) -> None:
     """Refuse `runs` new responses for `user` on `canvas` if a limit forbids them (TooManyRuns,
-    BudgetSpent). Call it in the transaction that creates them, before creating anything."""
+    BudgetSpent, PersonalBudgetSpent). Call it in the transaction that creates them, before creating
+    anything."""
     with transaction.atomic(savepoint=False):  # the caller's transaction: no savepoint round trips
+        own_budget = None
         if user is not None and user.is_authenticated:
-            _check_user(user, runs)
+            own_budget = _check_user(user, canvas.team_id, runs)
         team = canvas.team
-        if team.monthly_budget_usd is not None:
-            spent = month_spend(team)
-            if spent >= team.monthly_budget_usd:
-                raise BudgetSpent(team, spent, team.monthly_budget_usd)
+        if team.monthly_budget_usd is None and own_budget is None:
+            return
+        # Members of one team prompting at the same moment take turns here, each counting the others' runs.
+        list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
+        ledger = _Ledger.of(team)
+        spend = ledger.spend(team.monthly_budget_usd)
+        if spend.exhausted:
+            raise BudgetSpent(team, spend)
+        if own_budget is not None:
+            mine = ledger.spend(own_budget, user_id=user.pk)
+            if mine.exhausted:
+                raise PersonalBudgetSpent(team, mine)
 
 
-def _check_user(user, runs: int) -> None:
+def _check_user(user, team_id, runs: int) -> Decimal | None:
+    """The per-user run limit; returns the user's own budget in the team (None: none), read in the same
+    round trip as the lock."""
     limit = settings.PRISM_MAX_RUNS_PER_USER
+    own_budget = Membership.objects.filter(team_id=team_id, user=OuterRef("pk")).values("monthly_budget_usd")[:1]
     # The lock lasts until the enclosing transaction ends: a concurrent prompt of the same user waits
     # here and then counts the nodes this one created.
-    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    locked = get_user_model().objects.select_for_update().filter(pk=user.pk)
+    budgets = list(locked.annotate(own_budget=Subquery(own_budget)).values_list("own_budget", flat=True))
     running = Node.objects.filter(created_by=user, kind=NodeKind.RESPONSE, status__in=RUNNING_STATUSES).count()
     if running + runs > limit:
         raise TooManyRuns(running, runs, limit)
+    return budgets[0] if budgets else None
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -73,25 +157,92 @@ def month_start(now: datetime | None = None) -> datetime:
 
 
 def month_spend(team: Team) -> Decimal:
-    """What the team's responses created this calendar month (UTC) have cost so far."""
+    """What the responses billed to the team this calendar month (UTC) have cost so far."""
     total = Node.objects.filter(
-        canvas__team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start(), cost__isnull=False
+        billed_team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start(), cost__isnull=False
     ).aggregate(total=Sum("cost"))["total"]
     return total or Decimal(0)
 
 
-def warnings_for(canvas: Canvas) -> list[dict]:
-    """What a user starting runs on `canvas` should know: the team's budget nearing its end."""
+def spend_summary(team: Team, user=None) -> Spend:
+    """The team's month so far against its budget; with `user`, that member's own month in the team (their
+    responses billed to it) against their own budget."""
+    if user is None:
+        return _Ledger.of(team).spend(team.monthly_budget_usd)
+    return _Ledger.of(team).spend(_own_budget(team, user), user_id=user.pk)
+
+
+def _own_budget(team: Team, user) -> Decimal | None:
+    return Membership.objects.filter(team=team, user=user).values_list("monthly_budget_usd", flat=True).first()
+
+
+def run_estimate(price: Price | None, default_params: dict | None) -> Decimal:
+    """What a run of a model at `price` is expected to cost before its usage is known (see the constants)."""
+    output_tokens = ESTIMATE_OUTPUT_TOKENS
+    for name in _MAX_TOKENS_PARAMS:
+        value = (default_params or {}).get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            output_tokens = value
+            break
+    return cost_of(Usage(input_tokens=ESTIMATE_INPUT_TOKENS, output_tokens=output_tokens), price) or Decimal(0)
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """A team's responses this month, per (model, author): what they cost and how many are still going."""
+
+    rows: list[dict]
+    estimates: dict
+
+    @classmethod
+    def of(cls, team: Team) -> _Ledger:
+        rows = list(
+            Node.objects.filter(billed_team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start())
+            .values("model_id", "created_by_id")
+            .annotate(spent=Sum("cost"), running=Count("id", filter=Q(status__in=RUNNING_STATUSES)))
+        )
+        running_models = {row["model_id"] for row in rows if row["running"] and row["model_id"] is not None}
+        return cls(rows, _estimates(running_models))
+
+    def spend(self, budget: Decimal | None, user_id=None) -> Spend:
+        rows = [row for row in self.rows if user_id is None or row["created_by_id"] == user_id]
+        spent = sum((row["spent"] or Decimal(0) for row in rows), Decimal(0))
+        reserved = sum((row["running"] * self.estimates.get(row["model_id"], 0) for row in rows), Decimal(0))
+        return Spend(spent=spent, reserved=reserved, budget=budget)
+
+
+def _estimates(model_ids: set) -> dict:
+    """Each model's run estimate at the price in force now."""
+    if not model_ids:
+        return {}
+    prices = Price.objects.filter(model_id__in=model_ids, effective_from__lte=timezone.now()).select_related("model")
+    newest: dict = {}
+    for price in prices.order_by("model_id", "-effective_from"):
+        newest.setdefault(price.model_id, price)
+    return {model_id: run_estimate(price, price.model.default_params) for model_id, price in newest.items()}
+
+
+def warnings_for(canvas: Canvas, user=None) -> list[dict]:
+    """What a user starting runs on `canvas` should know: the team's budget, or their own budget in the
+    team, nearing its end."""
     team = canvas.team
-    budget = team.monthly_budget_usd
-    if not budget:
-        return []
-    spent = month_spend(team)
-    if spent < Decimal(str(settings.PRISM_BUDGET_WARN_RATIO)) * budget:
-        return []
+    ratio = Decimal(str(settings.PRISM_BUDGET_WARN_RATIO))
+    nearing = []
+    if team.monthly_budget_usd:
+        nearing.append(("this month's budget", month_spend(team), team.monthly_budget_usd))
+    own_budget = _own_budget(team, user) if user is not None and user.is_authenticated else None
+    if own_budget:
+        nearing.append(("your own budget this month", _Ledger.of(team).spend(None, user_id=user.pk).spent, own_budget))
+    return [
+        {"code": "budget", "message": _nearing(what, spent, budget)}
+        for what, spent, budget in nearing
+        if spent >= ratio * budget
+    ]
+
+
+def _nearing(what: str, spent: Decimal, budget: Decimal) -> str:
     percent = min(100, int(spent * 100 / budget))
-    message = f"{percent}% of this month's budget is spent (${_money(spent)} of ${_money(budget)})."
-    return [{"code": "budget", "message": message}]
+    return f"{percent}% of {what} is spent (${_money(spent)} of ${_money(budget)})."
 
 
 def _money(value: Decimal) -> str:

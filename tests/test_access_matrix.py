@@ -259,8 +259,9 @@ API_ROWS = [
     Row("POST", "/api/invites/{token}/accept", expect(401, 404, 404, 404, 404), ids={"token": "share_token"},
         note="a share token is no invitation"),
     # Canvases: moving and share links.
-    Row("POST", "/api/canvases/{canvas_id}/move", write(200), body=lambda w, p: {"team": w.value("own_team", p)}),
-    Row("POST", "/api/canvases/{canvas_id}/move", expect(401, 404, 403, 404, 404), check=canvas_a_stays_in_team_a,
+    Row("POST", "/api/canvases/{canvas_id}/move", owners(200), body=lambda w, p: {"team": w.value("own_team", p)},
+        note="only an owner of the canvas's team"),
+    Row("POST", "/api/canvases/{canvas_id}/move", expect(401, 404, 403, 403, 404), check=canvas_a_stays_in_team_a,
         body=lambda w, p: {"team": w.ids["team_b"]}, note="cross: into team B"),
     Row("GET", "/api/canvases/{canvas_id}/share-links", write(200)),
     Row("POST", "/api/canvases/{canvas_id}/share-links", write(201), body={"name": "For Zoe", "expires_in_days": 2}),
@@ -363,8 +364,9 @@ PAGE_ROWS = [
     Row("GET", "canvases/<uuid:canvas_id>/compare/<uuid:prompt_id>/", PAGE, check=says_nothing_of_canvas_a),
     Row("GET", "canvases/<uuid:canvas_id>/compare/<uuid:prompt_id>/", expect(LOGIN, 404, 404, 404, 404, share=LOGIN),
         ids={"prompt_id": "prompt_b"}, note="cross: canvas B's prompt on canvas A"),
-    Row("POST", "canvases/<uuid:canvas_id>/move", page_write(302), body=lambda w, p: {"team": w.value("own_team", p)}),
-    Row("POST", "canvases/<uuid:canvas_id>/move", expect(LOGIN, 404, 403, 404, 404, share=LOGIN),
+    Row("POST", "canvases/<uuid:canvas_id>/move", page_owners(302), body=lambda w, p: {"team": w.value("own_team", p)},
+        note="only an owner of the canvas's team"),
+    Row("POST", "canvases/<uuid:canvas_id>/move", expect(LOGIN, 404, 403, 403, 404, share=LOGIN),
         body=lambda w, p: {"team": w.ids["team_b"]}, check=canvas_a_stays_in_team_a, note="cross: into team B"),
     Row("GET", "canvases/<uuid:canvas_id>/sharing/", page_write(200)),
     Row("POST", "canvases/<uuid:canvas_id>/sharing/", page_write(201), body={"name": "Zoe", "expires_in_days": "3"}),
@@ -447,6 +449,7 @@ def test_page(row: Row, world: World):
 # --- the WebSocket -------------------------------------------------------------------------------------
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 WS_CONNECT = {"anonymous": False, "outsider": False, "viewer": True, "editor": True, "owner": True, "share": True}
 WS_COMMENT = {"viewer": "comment.created", "editor": "comment.created", "owner": "comment.created", "share": "error"}
 
@@ -461,7 +464,7 @@ async def ws_world(world):
 
 
 def socket_for(world: World, persona: str, canvas: str = "canvas", query: str = "") -> WebsocketCommunicator:
-    headers = [ORIGIN]
+    headers = [HOST, ORIGIN]
     if persona in world.sessions:
         headers.append((b"cookie", f"sessionid={world.sessions[persona]}".encode()))
     return WebsocketCommunicator(application, f"/ws/canvases/{world.ids[canvas]}/{query}", headers=headers)

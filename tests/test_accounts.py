@@ -164,3 +164,32 @@ def test_an_outsider_gets_not_found_for_alices_canvas_page(charlie, alice_canvas
 
     assert response.status_code == 404
     assert "Alice&#x27;s canvas" not in response.content.decode()
+
+
+# --- a new password ends the old sign-ins --------------------------------------------------------
+
+
+def test_a_password_reset_revokes_every_api_token(alice, alice_token):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(alice.pk))
+    browser = Client()
+    form_page = browser.get(f"/accounts/reset/{uid}/{default_token_generator.make_token(alice)}/", follow=True)
+    assert form_page.status_code == 200
+    done = browser.post(
+        form_page.redirect_chain[-1][0], {"new_password1": "a-new-secret-17", "new_password2": "a-new-secret-17"}
+    )
+
+    assert done.status_code == 302 and done["Location"] == "/accounts/reset/done/"
+    assert bearer_client(alice_token).get("/api/canvases").status_code == 401
+    assert ApiToken.objects.get(user=alice).revoked_at is not None
+
+
+def test_signing_in_again_keeps_the_tokens(alice, alice_token):
+    assert Client().post("/accounts/login/", {"username": "alice", "password": "alice-password-1"}).status_code == 302
+    alice.first_name = "Alice"
+    alice.save()
+
+    assert bearer_client(alice_token).get("/api/canvases").status_code == 200

@@ -84,6 +84,10 @@ def socket(canvas_id, headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicat
     return NodeEvents(application, f"/ws/canvases/{canvas_id}/", headers=headers)
 
 
+# Every browser sends the socket's own address as Host; the Origin check compares it with the page's.
+HOST = (b"host", b"localhost")
+
+
 def bearer(token: str) -> list[tuple[bytes, bytes]]:
     return [(b"authorization", f"Bearer {token}".encode())]
 
@@ -173,11 +177,11 @@ async def test_an_unknown_token_is_refused(alice_canvas):
 
 
 async def test_an_anonymous_browser_is_refused(alice_canvas):
-    assert await refused(socket(alice_canvas.id, [(b"origin", b"http://localhost")]))
+    assert await refused(socket(alice_canvas.id, [HOST, (b"origin", b"http://localhost")]))
 
 
 async def test_a_signed_in_browser_on_the_apps_origin_connects(alice_canvas, session_cookie):
-    communicator = socket(alice_canvas.id, [(b"cookie", session_cookie), (b"origin", b"http://localhost")])
+    communicator = socket(alice_canvas.id, [HOST, (b"cookie", session_cookie), (b"origin", b"http://localhost")])
 
     connected, _ = await communicator.connect(timeout=RECEIVE_S)
 
@@ -187,13 +191,59 @@ async def test_a_signed_in_browser_on_the_apps_origin_connects(alice_canvas, ses
     await communicator.disconnect()
 
 
-@pytest.mark.parametrize("origin", [b"http://evil.example", b"null", None])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://evil.example",
+        b"null",
+        None,
+        b"http://localhost:8081",  # another port of the same host: another site, which shares its cookies
+        b"https://localhost",  # another scheme
+        b"http://localhost.evil.example",
+    ],
+)
 async def test_a_signed_in_browser_from_another_origin_is_refused(alice_canvas, session_cookie, origin):
-    headers = [(b"cookie", session_cookie)]
+    headers = [HOST, (b"cookie", session_cookie)]
     if origin is not None:
         headers.append((b"origin", origin))
 
     assert await refused(socket(alice_canvas.id, headers))
+
+
+@pytest.mark.parametrize(
+    ("host", "scheme", "origin"),
+    [
+        (b"localhost:8000", "ws", b"http://localhost:8000"),
+        (b"localhost", "wss", b"https://localhost"),
+        (b"localhost:8443", "wss", b"https://localhost:8443"),
+    ],
+)
+async def test_the_origin_must_match_the_sockets_own_scheme_host_and_port(
+    alice_canvas, session_cookie, host, scheme, origin
+):
+    def opened(origin: bytes) -> NodeEvents:
+        communicator = socket(alice_canvas.id, [(b"host", host), (b"cookie", session_cookie), (b"origin", origin)])
+        communicator.scope["scheme"] = scheme
+        return communicator
+
+    assert not await refused(opened(origin))
+    assert await refused(opened(origin.replace(b"localhost", b"127.0.0.1")))
+    other_port = origin.rsplit(b":", 1)[0] + b":9999" if origin.count(b":") == 2 else origin + b":9999"
+    assert await refused(opened(other_port))
+
+
+async def test_an_origin_named_in_csrf_trusted_origins_is_accepted(alice_canvas, session_cookie, settings):
+    """Behind a proxy that rewrites the address, the same origins that may post forms may open sockets."""
+    settings.CSRF_TRUSTED_ORIGINS = ["https://prism.example.org", "https://*.example.net"]
+    headers = [HOST, (b"cookie", session_cookie)]
+
+    for origin, accepted in [
+        (b"https://prism.example.org", True),
+        (b"https://team.example.net", True),
+        (b"http://team.example.net", False),
+        (b"https://prism.example.org.evil", False),
+    ]:
+        assert await refused(socket(alice_canvas.id, [*headers, (b"origin", origin)])) is not accepted, origin
 
 
 # --- what a joining client is told --------------------------------------------------------------

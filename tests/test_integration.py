@@ -13,9 +13,12 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+import httpx
 import openai
 import psycopg
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.live_api import (
     EVENT_TIMEOUT_S,
@@ -219,3 +222,40 @@ async def test_a_run_whose_final_save_is_refused_ends_as_a_server_error_with_its
     stored = await call_api(stack, "GET", f"/api/nodes/{node_id}")
     assert (stored["status"], stored["error"]["code"]) == ("error", "server")
     assert streamed and stored["text"] == streamed == final["node"]["text"]
+
+
+async def _browser_session(stack: LiveStack) -> httpx.AsyncClient:
+    """A browser signed in on the sign-in page, as user u."""
+    browser = httpx.AsyncClient(base_url=stack.base_url, timeout=10.0)
+    await browser.get("/accounts/login/")
+    form = {"username": stack.username, "password": stack.password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    signed_in = await browser.post("/accounts/login/", data=form)
+    assert signed_in.status_code == 302, f"{signed_in.text[-2000:]}\n{stack.log_tails()}"
+    return browser
+
+
+@pytest.mark.asyncio
+async def test_signing_out_closes_that_browsers_socket_only(stack):
+    """The sign-out reaches the socket through the channel layer: in-process (embedded) or Redis (services)."""
+    canvas_id = await new_canvas(stack, f"Signing out {stack.mode}")
+    leaving, staying = await _browser_session(stack), await _browser_session(stack)
+
+    def socket_of(browser: httpx.AsyncClient):
+        headers = {"Cookie": f"sessionid={browser.cookies['sessionid']}", "Origin": stack.base_url}
+        return connect(stack.canvas_ws_url(canvas_id), additional_headers=headers, open_timeout=10)
+
+    try:
+        async with socket_of(leaving) as closing, socket_of(staying) as open_one:
+            form = {"csrfmiddlewaretoken": leaving.cookies["csrftoken"]}
+            assert (await leaving.post("/accounts/logout/", data=form)).status_code == 302
+
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(EVENT_TIMEOUT_S):
+                    while True:
+                        await closing.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            async with asyncio.timeout(EVENT_TIMEOUT_S):
+                await (await open_one.ping())
+    finally:
+        await leaving.aclose()
+        await staying.aclose()

@@ -16,10 +16,13 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
-from canvas.models import Canvas, Node, NodeKind, NodeStatus
+from canvas.errors import ApiError
+from canvas.models import Canvas, Membership, Node, NodeKind, NodeStatus, Role, Team
 from canvas.services import create_prompt
 from engine import limits
+from providers.models import Price
 from tests.stack import django_shell
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +45,8 @@ def error_of(response, status: int) -> dict:
 
 
 def spent(canvas: Canvas, model, cost: str, status: str = NodeStatus.DONE, **fields) -> Node:
-    """A response that has already run on `canvas` and cost `cost` dollars."""
+    """A response that has already run on `canvas`, billed to its team, and cost `cost` dollars."""
+    fields.setdefault("billed_team", canvas.team)
     return Node.objects.create(
         canvas=canvas, kind=NodeKind.RESPONSE, model=model, status=status, cost=Decimal(cost), **fields
     )
@@ -228,6 +232,178 @@ def test_a_budget_nearing_its_end_comes_with_a_warning(api, alice_team, alice_ca
     assert warning["message"].startswith("85% of this month's budget is spent")
 
 
+# --- billed to the team that ran it, and reserved while running ---------------------------------
+
+
+def budgeted(team, usd: str) -> None:
+    team.monthly_budget_usd = Decimal(usd)
+    team.save()
+
+
+def priced(model, output_per_million: str, **params) -> None:
+    """Give `model` a price: output tokens only, so a run's estimate is ESTIMATE_OUTPUT_TOKENS of them."""
+    Price.objects.create(
+        model=model, input=0, cached_input=0, output=Decimal(output_per_million),
+        effective_from=timezone.now() - timedelta(days=1),
+    )  # fmt: skip
+    if params:
+        model.default_params = {**model.default_params, **params}
+        model.save()
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def research(alice, charlie):
+    """A team alice owns and charlie edits in, with a canvas."""
+    team = Team.objects.create(name="Research")
+    Membership.objects.create(team=team, user=alice, role=Role.OWNER)
+    Membership.objects.create(team=team, user=charlie, role=Role.EDITOR)
+    return team, Canvas.objects.create(team=team, title="Research canvas", created_by=alice)
+
+
+def test_every_path_that_makes_an_answer_bills_the_canvas_team(api, alice_team, alice_canvas, swift):
+    made = submit(api, alice_canvas, [swift.id]).json()
+    regenerated = api.post(f"/api/nodes/{made['responses'][0]['id']}/regenerate").json()
+    rerun = api.post(f"/api/nodes/{made['prompt']['id']}/rerun", "{}", content_type="application/json").json()
+
+    answers = [made["responses"][0]["id"], regenerated["id"], rerun["responses"][0]["id"]]
+    assert [Node.objects.get(pk=i).billed_team_id for i in answers] == [alice_team.id] * 3
+
+
+def test_moving_a_canvas_away_does_not_take_its_spend_with_it(api, alice, alice_team, alice_canvas, swift):
+    budgeted(alice_team, "1.00")
+    [answer] = submit(api, alice_canvas, [swift.id]).json()["responses"]
+    Node.objects.filter(pk=answer["id"]).update(status=NodeStatus.DONE, cost=Decimal("1.00"))
+    elsewhere = Team.objects.create(name="Elsewhere")
+    Membership.objects.create(team=elsewhere, user=alice, role=Role.OWNER)
+    moved = api.post(f"/api/canvases/{alice_canvas.id}/move", json.dumps({"team": str(elsewhere.id)}),
+                     content_type="application/json")  # fmt: skip
+    assert moved.status_code == 200
+
+    another = Canvas.objects.create(team=alice_team, title="Another", created_by=alice)
+    assert error_of(submit(api, another, [swift.id]), 402)["code"] == "budget"
+    assert limits.month_spend(alice_team) == Decimal("1.00") and limits.month_spend(elsewhere) == 0
+
+
+def test_imported_answers_cost_nothing_against_a_budget(api, alice_team, alice_canvas, swift):
+    budgeted(alice_team, "1.00")
+    model = {"provider_kind": "simulator", "model": "sim-swift", "display_name": "Swift"}
+    file = {"format": "prism.canvas", "version": 1, "canvas": {"title": "Brought in"}, "nodes": [
+        {"id": "q", "kind": "prompt", "text": "Costly?"},
+        {"id": "a", "kind": "response", "parents": ["q"], "status": "done", "text": "Yes", "model": model, "cost": "5"},
+    ]}  # fmt: skip
+    imported = api.post("/api/canvases/import", json.dumps(file), content_type="application/json")
+    assert imported.status_code == 201, imported.content
+
+    assert limits.month_spend(alice_team) == 0
+    assert submit(api, alice_canvas, [swift.id]).status_code == 202
+
+
+def test_runs_still_going_reserve_their_estimate_so_a_burst_stops_at_the_budget(api, alice_team, alice_canvas, swift):
+    budgeted(alice_team, "1.00")
+    priced(swift, "75")  # 4,000 output tokens at $75 per million: $0.30 a run
+
+    statuses = [submit(api, alice_canvas, [swift.id]).status_code for _ in range(5)]
+
+    # $0.00, $0.30, $0.60 and $0.90 held are under $1.00; at $1.20 the budget is taken.
+    assert statuses == [202, 202, 202, 202, 402]
+    error = error_of(submit(api, alice_canvas, [swift.id]), 402)
+    assert "$0.00 of its $1.00 budget" in error["message"] and "may cost about $1.20 more" in error["message"]
+    assert limits.spend_summary(alice_team) == limits.Spend(spent=0, reserved=Decimal("1.2"), budget=Decimal("1.00"))
+
+    # Finished runs give their reservation back and count what they cost.
+    Node.objects.filter(canvas=alice_canvas, kind=NodeKind.RESPONSE).update(status=NodeStatus.DONE, cost="0.05")
+    assert submit(api, alice_canvas, [swift.id]).status_code == 202
+
+
+def test_a_run_is_estimated_at_its_models_answer_length_where_its_params_set_one(swift):
+    priced(swift, "10", max_tokens=100_000)
+    price = swift.prices.get()
+    assert limits.run_estimate(price, swift.default_params) == Decimal("1.00")  # 100,000 × $10 per million
+    assert limits.run_estimate(price, {}) == Decimal("0.04")  # 4,000 × $10 per million
+    assert limits.run_estimate(None, {"max_tokens": 10}) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_members_at_the_same_moment_cannot_both_slip_under_the_teams_budget(alice, charlie, research, swift):
+    team, canvas = research
+    budgeted(team, "1.00")
+    priced(swift, "150")  # $0.60 a run
+    spent(canvas, swift, "0.50")  # room for one more run, not two
+    results: list[str] = []
+    start = threading.Barrier(2)
+
+    def prompt(user) -> None:
+        try:
+            start.wait()
+            create_prompt(Canvas.objects.select_related("team").get(pk=canvas.pk), user, "Now", [swift], [])
+            results.append("accepted")
+        except limits.BudgetSpent:
+            results.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=prompt, args=(user,)) for user in (alice, charlie)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results) == ["accepted", "refused"]
+
+
+def test_a_member_past_their_own_budget_is_refused_and_others_run(api, alice, charlie, research, swift):
+    team, canvas = research
+    Membership.objects.filter(team=team, user=charlie).update(monthly_budget_usd=Decimal("0.50"))
+    spent(canvas, swift, "0.50", created_by=charlie)
+    spent(canvas, swift, "3.00", created_by=alice)  # alice's spending is not charlie's
+
+    error = error_of(submit(signed_in(charlie), canvas, [swift.id]), 402)
+
+    assert error["code"] == "budget"
+    assert error["message"].startswith("You have spent $0.50 of your own $0.50 budget in Research for this month")
+    assert submit(signed_in(alice), canvas, [swift.id]).status_code == 202
+    assert limits.spend_summary(team, charlie) == limits.Spend(
+        spent=Decimal("0.50"), reserved=0, budget=Decimal("0.50")
+    )
+
+
+def test_a_members_own_runs_going_count_against_their_budget(charlie, research, swift):
+    team, canvas = research
+    Membership.objects.filter(team=team, user=charlie).update(monthly_budget_usd=Decimal("0.50"))
+    priced(swift, "75")  # $0.30 a run
+    client = signed_in(charlie)
+
+    assert [submit(client, canvas, [swift.id]).status_code for _ in range(3)] == [202, 202, 402]
+
+
+def test_a_members_budget_nearing_its_end_comes_with_a_warning(charlie, research, swift, settings):
+    settings.PRISM_BUDGET_WARN_RATIO = 0.8
+    team, canvas = research
+    Membership.objects.filter(team=team, user=charlie).update(monthly_budget_usd=Decimal("1.00"))
+    spent(canvas, swift, "0.90", created_by=charlie)
+
+    [warning] = submit(signed_in(charlie), canvas, [swift.id]).json()["warnings"]
+
+    assert warning == {"code": "budget", "message": "90% of your own budget this month is spent ($0.90 of $1.00)."}
+
+
+def test_limits_are_the_engines_own_errors_which_the_api_maps_to_statuses(alice, alice_team, alice_canvas, swift):
+    budgeted(alice_team, "1.00")
+    spent(alice_canvas, swift, "1.00")
+
+    with pytest.raises(limits.BudgetSpent) as refused:
+        create_prompt(alice_canvas, alice, "Once more", [swift], [])
+
+    assert refused.value.code == "budget" and not isinstance(refused.value, ApiError)
+    assert isinstance(refused.value, limits.LimitExceeded)
+
+
 def test_the_openapi_document_describes_the_refusals_and_the_warnings(api):
     document = api.get("/api/openapi.json").json()
     operation = document["paths"]["/api/canvases/{canvas_id}/prompts"]["post"]
@@ -253,7 +429,9 @@ canvas = Canvas.objects.filter(title="Budget").first() or Canvas.objects.create(
 )
 if not canvas.nodes.exists():
     model = Model.objects.get(name="sim-swift")
-    Node.objects.create(canvas=canvas, kind="response", model=model, status="done", cost=Decimal("1.00"))
+    Node.objects.create(
+        canvas=canvas, kind="response", model=model, status="done", cost=Decimal("1.00"), billed_team=team
+    )
 emit(str(canvas.id))
 """
 

@@ -14,6 +14,7 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
@@ -378,3 +379,99 @@ async def test_presence_is_shared_between_web_processes_through_redis():
 
 ALICE = {"name": "alice", "guest": False}
 GUEST = {"name": "guest", "guest": True}
+
+
+async def test_a_guest_watching_through_a_demoted_members_link_is_closed(alice, bob, team, alice_canvas):
+    await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.EDITOR)
+    _, raw = await sync_to_async(ShareLink.issue)(alice_canvas, bob)
+    guest = await join(alice_canvas, share=raw)
+
+    def demote():
+        client = Client()
+        client.force_login(alice)
+        key = Membership.objects.get(team=team, user=bob).key
+        body = json.dumps({"role": "viewer"})
+        return client.patch(f"/api/teams/{team.id}/members/{key}", body, content_type="application/json")
+
+    assert (await sync_to_async(demote)()).status_code == 200
+
+    assert await close_code(guest) == consumers.CLOSE_NOT_ALLOWED
+
+
+# --- signing out ---------------------------------------------------------------------------------------
+
+
+def signed_in_browser(user) -> tuple[Client, list[tuple[bytes, bytes]]]:
+    """A browser signed in as `user`, and the headers its canvas page's socket sends."""
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return client, [(b"host", b"localhost"), (b"origin", b"http://localhost"), (b"cookie", cookie)]
+
+
+async def open_with(canvas, headers) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, f"/ws/canvases/{canvas.id}/", headers=headers)
+    assert (await communicator.connect(timeout=RECEIVE_S))[0]
+    return communicator
+
+
+async def still_open(communicator: WebsocketCommunicator) -> bool:
+    """The socket answers a message: it is still open (an unknown type earns an error)."""
+    await communicator.send_json_to({"type": "ping"})
+    return (await next_of(communicator, "error"))["error"]["code"] == "unsupported"
+
+
+async def test_a_revoked_tokens_socket_is_closed_and_other_tokens_stay(alice, alice_canvas):
+    revoked, kept = await sync_to_async(ApiToken.issue)(alice), await sync_to_async(ApiToken.issue)(alice)
+    sockets = [
+        await open_with(alice_canvas, [(b"authorization", f"Bearer {raw}".encode())]) for _, raw in (revoked, kept)
+    ]
+    browser, _ = await sync_to_async(signed_in_browser)(alice)
+
+    response = await sync_to_async(browser.post)(f"/accounts/tokens/{revoked[0].id}/revoke")
+
+    assert response.status_code == 302
+    assert await close_code(sockets[0]) == consumers.CLOSE_SIGNED_OUT
+    assert await still_open(sockets[1])
+    await sockets[1].disconnect()
+
+
+async def test_signing_out_closes_that_sessions_sockets_only(alice, alice_canvas):
+    (leaving, leaving_headers), (staying, staying_headers) = [
+        await sync_to_async(signed_in_browser)(alice) for _ in range(2)
+    ]
+    closing, open_one = await open_with(alice_canvas, leaving_headers), await open_with(alice_canvas, staying_headers)
+
+    assert (await sync_to_async(leaving.post)("/accounts/logout/")).status_code == 302
+
+    assert await close_code(closing) == consumers.CLOSE_SIGNED_OUT
+    assert await still_open(open_one)
+    await open_one.disconnect()
+
+
+async def test_a_password_change_closes_every_other_session_and_token_socket(alice, alice_canvas):
+    browser, headers = await sync_to_async(signed_in_browser)(alice)
+    _, other_headers = await sync_to_async(signed_in_browser)(alice)
+    _, raw = await sync_to_async(ApiToken.issue)(alice)
+    sockets = [
+        await open_with(alice_canvas, h) for h in (other_headers, [(b"authorization", f"Bearer {raw}".encode())])
+    ]
+    form = {"old_password": "alice-password-1", "new_password1": "a-new-secret-17", "new_password2": "a-new-secret-17"}
+
+    assert (await sync_to_async(browser.post)("/accounts/password/change/", form)).status_code == 302
+
+    assert [await close_code(s) for s in sockets] == [consumers.CLOSE_SIGNED_OUT] * 2
+    assert not await sync_to_async(ApiToken.objects.active().filter(user=alice).exists)()
+    assert (await sync_to_async(browser.get)("/accounts/")).status_code == 200  # the changer stays signed in
+
+
+async def test_the_watchdog_closes_a_socket_whose_password_changed_unannounced(alice, alice_canvas, monkeypatch):
+    """A password changed where no event reaches this process (another process, embedded mode): the
+    socket's periodic check notices its session's hash no longer matches."""
+    monkeypatch.setattr(consumers, "WATCH_S", 0.05)
+    _, headers = await sync_to_async(signed_in_browser)(alice)
+    watching = await open_with(alice_canvas, headers)
+
+    await sync_to_async(get_user_model().objects.filter(pk=alice.pk).update)(password="md5$changed$elsewhere")
+
+    assert await close_code(watching) == consumers.CLOSE_SIGNED_OUT

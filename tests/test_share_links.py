@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from canvas.models import Canvas, Node, NodeKind, ShareLink
+from canvas.models import Canvas, Membership, Node, NodeKind, Role, ShareLink, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +126,72 @@ def test_a_wrong_expiry_is_refused_clearly(alice_client, alice_canvas, days):
     assert response.status_code == 400
     assert b"Expiry must be between 1 and 365 days" in response.content
     assert not ShareLink.objects.exists()
+
+
+# --- rights follow people ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dave(django_user_model, alice_canvas):
+    """An editor in alice's team, who may make share links of its canvases."""
+    user = django_user_model.objects.create_user("dave", password="dave-password-1")
+    Membership.objects.create(team=alice_canvas.team, user=user, role=Role.EDITOR)
+    return user
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def opens(made: dict) -> bool:
+    return Client().get(f"/s/{made['token']}/").status_code == 200
+
+
+def test_a_link_stops_when_its_maker_may_no_longer_change_the_canvas(alice_client, alice_canvas, dave):
+    daves, alices = share(signed_in(dave), alice_canvas), share(alice_client, alice_canvas)
+    key = Membership.objects.get(user=dave, team=alice_canvas.team).key
+
+    demoted = alice_client.patch(f"/api/teams/{alice_canvas.team_id}/members/{key}", json.dumps({"role": "viewer"}),
+                                 content_type="application/json")  # fmt: skip
+
+    assert demoted.status_code == 200
+    assert not opens(daves) and opens(alices)
+    listed = {
+        link["id"]: link["active"] for link in alice_client.get(f"/api/canvases/{alice_canvas.id}/share-links").json()
+    }
+    assert listed == {daves["id"]: False, alices["id"]: True}
+    # Made an editor again: the link stays revoked.
+    Membership.objects.filter(user=dave).exclude(team__personal=True).update(role=Role.EDITOR)
+    assert not opens(daves)
+
+
+def test_a_link_stops_when_its_maker_leaves_the_team(alice_canvas, dave):
+    made = share(signed_in(dave), alice_canvas)
+    key = Membership.objects.get(user=dave, team=alice_canvas.team).key
+
+    assert signed_in(dave).delete(f"/api/teams/{alice_canvas.team_id}/members/{key}").status_code == 204
+
+    assert not opens(made)
+
+
+def test_a_link_stops_when_its_makers_account_is_closed(alice_canvas, dave, django_user_model):
+    made, other = share(signed_in(dave), alice_canvas), share(signed_in(dave), alice_canvas)
+
+    django_user_model.objects.filter(pk=dave.pk).update(is_active=False)
+    assert not opens(made)
+    django_user_model.objects.filter(pk=dave.pk).delete()
+    assert not opens(other)
+
+
+def test_a_moved_canvas_keeps_only_the_links_of_people_who_may_change_it_there(alice, alice_client, alice_canvas, dave):
+    daves, alices = share(signed_in(dave), alice_canvas), share(alice_client, alice_canvas)
+    lab = Team.objects.create(name="Lab")
+    Membership.objects.create(team=lab, user=alice, role=Role.OWNER)
+
+    moved = alice_client.post(f"/api/canvases/{alice_canvas.id}/move", json.dumps({"team": str(lab.id)}),
+                              content_type="application/json")  # fmt: skip
+
+    assert moved.status_code == 200
+    assert not opens(daves) and opens(alices)

@@ -259,3 +259,58 @@ def test_no_api_field_sets_a_canvas_team_or_a_role(alice, bob, team):
         ("bob", "owner")
     ]
     assert Canvas.objects.get(pk=canvas.id).team == team
+
+
+# --- rights follow people ------------------------------------------------------------------------
+
+
+def test_an_invitation_stops_when_its_maker_is_no_longer_an_owner(alice, bob, charlie, team):
+    Membership.objects.create(team=team, user=bob, role=Role.OWNER)
+    bobs, alices = invite(bob, team), invite(alice, team)
+
+    demoted = call(signed_in(alice), "PATCH", f"/api/teams/{team.id}/members/{member_key(team, bob)}",
+                   {"role": "editor"})  # fmt: skip
+
+    assert demoted.status_code == 200
+    assert call(signed_in(charlie), "POST", f"/api/invites/{bobs['token']}/accept").status_code == 404
+    assert call(signed_in(charlie), "POST", f"/api/invites/{alices['token']}/accept").status_code == 200
+
+
+def test_an_invitation_stops_when_its_maker_is_removed(alice, bob, charlie, team):
+    Membership.objects.create(team=team, user=bob, role=Role.OWNER)
+    made = invite(bob, team, role="editor")
+
+    assert call(signed_in(alice), "DELETE", f"/api/teams/{team.id}/members/{member_key(team, bob)}").status_code == 204
+
+    assert call(signed_in(charlie), "POST", f"/api/invites/{made['token']}/accept").status_code == 404
+    assert signed_in(charlie).get(f"/teams/join/{made['token']}/").status_code == 404
+
+
+def test_an_invitation_to_be_an_owner_always_expires(alice, team):
+    made = invite(alice, team, role="owner", expires_in_days=None)
+    by_page = signed_in(alice).post(f"/teams/{team.id}/invites", {"role": "owner", "expires_in_days": ""})
+    too_long = call(signed_in(alice), "POST", f"/api/teams/{team.id}/invites", {"role": "owner", "expires_in_days": 30})
+    viewer = invite(alice, team, role="viewer", expires_in_days=None)
+
+    week = timezone.now() + timedelta(days=7)
+    assert abs(Invite.objects.get(pk=made["id"]).expires_at - week) < timedelta(minutes=1)
+    assert by_page.status_code == 201
+    assert all(i.expires_at is not None for i in Invite.objects.filter(role=Role.OWNER))
+    assert too_long.status_code == 400 and "within 7 days" in too_long.json()["error"]["message"]
+    assert viewer["expires_at"] is None
+
+
+def test_only_an_owner_of_the_canvas_team_may_move_it_out(alice, bob, team):
+    """Bob edits in Research and owns a team of his own: still, only Research's owners move its canvases."""
+    Membership.objects.create(team=team, user=bob, role=Role.EDITOR)
+    canvas = Canvas.objects.create(team=team, title="Plans", created_by=alice)
+    own = bob.teams.get(personal=True)
+
+    refused = call(signed_in(bob), "POST", f"/api/canvases/{canvas.id}/move", {"team": str(own.id)})
+    by_page = signed_in(bob).post(f"/canvases/{canvas.id}/move", {"team": str(own.id)})
+    sharing = signed_in(bob).get(f"/canvases/{canvas.id}/sharing/")
+
+    assert refused.status_code == 403 and "Only an owner" in refused.json()["error"]["message"]
+    assert by_page.status_code == 403
+    assert Canvas.objects.get(pk=canvas.id).team == team
+    assert sharing.status_code == 200 and list(sharing.context["teams"]) == []
