@@ -254,7 +254,7 @@ def test_no_api_field_sets_a_canvas_team_or_a_role(alice, bob, team):
     patched = call(signed_in(alice), "PATCH", f"/api/canvases/{canvas.id}", {"team": str(bob.teams.first().id)})
 
     assert made.status_code == 201
-    assert patched.status_code == 405
+    assert patched.status_code in (200, 400)  # PATCH edits title, system prompt and blind only: moving is its own call
     assert list(Membership.objects.filter(team_id=made.json()["id"]).values_list("user__username", "role")) == [
         ("bob", "owner")
     ]
