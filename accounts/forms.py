@@ -5,19 +5,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 
+class SignupEmailForm(forms.Form):
+    """Sign-up's first step: only the address, which a mailed link then proves."""
+
+    email = forms.EmailField(help_text="We will mail you a link to finish; the address is never shown to other people.")
+
+
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="For password resets; never shown to other people.")
+    """Sign-up's last step, from the mailed link: the address is proven, so a name taken already may be said."""
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        # One account per address, so a password reset always knows whose password it is.
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address exists already.")
-        return email
+        fields = ("username",)
 
 
 class TokenForm(forms.Form):

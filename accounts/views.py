@@ -1,7 +1,9 @@
-"""Account pages: sign up, and personal API tokens. Signing in and out, password change and reset are
-Django's own views (accounts/urls.py) with our templates."""
+"""Account pages: sign up (an address first, then a mailed link), and personal API tokens. Signing in
+and out, password change and reset are Django's own views (accounts/urls.py) with our templates."""
 
 from __future__ import annotations
+
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -10,22 +12,58 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.forms import SignupForm, TokenForm
+from accounts.forms import SignupEmailForm, SignupForm, TokenForm
 from accounts.models import ApiToken
+from accounts.signup_links import read_link, safe_next, send_signup_mail
+
+
+def _signup_page(view):
+    """Sign-up pages are for people signed out, and only while sign-up is open (PRISM_SIGNUP)."""
+
+    @wraps(view)
+    def page(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return redirect("canvas-list")
+        if not settings.PRISM_SIGNUP:
+            return render(request, "accounts/signup_closed.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return page
 
 
 @require_http_methods(["GET", "POST"])
+@_signup_page
 def signup(request):
-    if request.user.is_authenticated:
-        return redirect("canvas-list")
-    if not settings.PRISM_SIGNUP:
-        return render(request, "accounts/signup_closed.html", status=403)
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    """Only an address: whether it has an account or not, the answer is the same "check your email"."""
+    form = SignupEmailForm(request.POST if request.method == "POST" else None)
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
+    if form.is_valid():
+        send_signup_mail(request, form.cleaned_data["email"], next_url)
+        return redirect("signup-sent")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url}, status=400 if form.errors else 200)
+
+
+@require_GET
+@_signup_page
+def signup_sent(request):
+    return render(request, "accounts/signup_sent.html")
+
+
+@require_http_methods(["GET", "POST"])
+@_signup_page
+def signup_finish(request, token):
+    """The mailed link: the address is proven, so the person chooses a username and password here."""
+    link = read_link(token)
+    if link is None:
+        return render(request, "accounts/signup_finish.html", {"link": None}, status=400)
+    form = SignupForm(request.POST if request.method == "POST" else None)
+    form.instance.email = link.email  # also lets the password checks refuse a password like the address
+    if form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("canvas-list")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+        return redirect(safe_next(request, link.next_url) or "canvas-list")
+    context = {"form": form, "link": link}
+    return render(request, "accounts/signup_finish.html", context, status=400 if form.errors else 200)
 
 
 @login_required

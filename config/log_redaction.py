@@ -1,5 +1,6 @@
 """Secrets that travel in URLs never reach a log: share-link tokens (/s/<token>/ and a share socket's
-?share=<token>), invitation tokens (/teams/join/<token>/) and password-reset tokens (/reset/<uid>/<token>/).
+?share=<token>), invitation tokens (/teams/join/<token>/), password-reset tokens (/reset/<uid>/<token>/)
+and sign-up links (/signup/finish/<token>/).
 uvicorn's access log and Django's request warnings write the path; this filter rewrites it first."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
-_SECRET_IN_PATH = re.compile(r"(/s/|/teams/join/|/reset/[^/\s?\"]+/|[?&]share=)[^/\s?&\"']+")
+_SECRET_IN_PATH = re.compile(r"(/s/|/teams/join/|/signup/finish/|/reset/[^/\s?\"]+/|[?&]share=)[^/\s?&\"']+")
 REDACTED = "[redacted]"
 # uvicorn's loggers do not propagate to the root handler Django configures; the filter sits on each.
 LOGGERS = ("uvicorn.access", "uvicorn.error", "django.request", "django.server", "django.security")

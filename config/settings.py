@@ -219,6 +219,8 @@ PRISM_PROXY_COUNT = env_int("PRISM_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
 # Sign-up by anyone who finds the site; off (PRISM_SIGNUP=off, the compose default): an admin adds people.
 PRISM_SIGNUP = env_bool("PRISM_SIGNUP", True)
+# How long the mailed link that finishes a sign-up works.
+PRISM_SIGNUP_LINK_MAX_AGE = timedelta(days=1)
 # The first administrator, created by `manage.py ensure_admin` (the compose `migrate` service) if missing.
 PRISM_ADMIN_USERNAME = env_str("PRISM_ADMIN_USERNAME")
 PRISM_ADMIN_PASSWORD = env_secret("PRISM_ADMIN_PASSWORD")
@@ -283,11 +285,16 @@ PRISM_MAX_TEAMS_PER_USER = env_int("PRISM_MAX_TEAMS_PER_USER", 50)
 PRISM_MAX_INVITES_PER_USER = env_int("PRISM_MAX_INVITES_PER_USER", 100)
 PRISM_MAX_SHARE_LINKS_PER_USER = env_int("PRISM_MAX_SHARE_LINKS_PER_USER", 100)
 
-# Mail (password resets, invitations): printed to the console unless an SMTP host is set.
+# Mail (sign-up links, password resets): sent by SMTP when a host is set; else written as files to
+# EMAIL_FILE_PATH when that is set; else printed to the console.
 EMAIL_HOST = env_str("EMAIL_HOST")
-EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
-)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+elif EMAIL_FILE_PATH:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")

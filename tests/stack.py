@@ -10,6 +10,8 @@ RedisServer is a redis-server of a test module's own, for the tests that restart
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import json
 import os
 import secrets
@@ -78,6 +80,13 @@ class LiveStack:
 
     def canvas_ws_url(self, canvas_id: str, ws_url: str | None = None) -> str:
         return f"{ws_url or self.ws_url}/ws/canvases/{canvas_id}/"
+
+    def mail_to(self, address: str) -> list[str]:
+        """The bodies of the mail the app sent to `address`, oldest first (written to EMAIL_FILE_PATH)."""
+        files = sorted(Path(self.env["EMAIL_FILE_PATH"]).glob("*.log"), key=lambda path: path.stat().st_mtime_ns)
+        messages = [raw for path in files for raw in path.read_bytes().split(b"-" * 79 + b"\n") if raw.strip()]
+        parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in messages]
+        return [message.get_content() for message in parsed if address in message["To"]]
 
     def log_tails(self, chars: int = 4000) -> str:
         """The end of every process's output, for a failure message: the cause is often there."""
@@ -186,6 +195,7 @@ def _base_env(tmp_path: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
     env.update(
         PRISM_VAR_DIR=str(tmp_path),
+        EMAIL_FILE_PATH=str(tmp_path / "mail"),
         PORT=str(port),
         LOG_LEVEL="WARNING",
         PRISM_SIMULATOR="true",

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from accounts.models import ApiToken
+from accounts.signup_links import link_token
 from canvas.models import (
     Canvas,
     Comment,
@@ -111,6 +112,7 @@ def build_world() -> World:
         "member_of_viewer": str(members["bob"].key),
         "invite": str(invite.id),
         "invite_token": invite_token,
+        "signup_token": link_token("newcomer@example.com"),
         "link": str(link.id),
         "share_token": share_token,
         "revoked_share_token": revoked_token,

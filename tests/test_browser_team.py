@@ -1,10 +1,12 @@
-"""Two people on one canvas in headless Chromium: the owner invites a viewer through the team page, both
-open the canvas, the owner asks two models, and both watch the same answers stream in. The viewer
-has no composer and is refused by the API; each sees the other; a comment travels between them; and a
-share link shows the canvas, live, to a third browser signed in as nobody."""
+"""Two people on one canvas in headless Chromium: the owner invites a viewer through the team page (the
+viewer signs up from the invitation, by a link mailed to them), both open the canvas, the owner asks
+two models, and both watch the same answers stream in. The viewer has no composer and is refused by
+the API; each sees the other; a comment travels between them; and a share link shows the canvas,
+live, to a third browser signed in as nobody."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import ARTIFACTS, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
-from tests.stack import live_stack
+from tests.stack import LiveStack, live_stack
 
 pytestmark = pytest.mark.browser
 
@@ -39,14 +41,23 @@ def new_page(browser: Browser) -> Page:
     return context.new_page()
 
 
-def sign_up(page: Page, base_url: str, username: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/signup/")
+def sign_up_by_invitation(page: Page, stack: LiveStack, invitation: str, username: str, password: str) -> None:
+    """Someone new follows an invitation: the sign-in page offers an account; they give an address, open
+    the link mailed to it, choose a username and password, and are back at the invitation."""
+    address = f"{username}@example.com"
+    page.goto(invitation)
+    page.get_by_role("link", name="Create an account").click()
+    page.get_by_label("Email").fill(address)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    [mail] = stack.mail_to(address)
+    page.goto(re.search(r"http://\S+/accounts/signup/finish/\S+/", mail).group(0))
+    expect(page.get_by_text(f"For {address}.")).to_be_visible()
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Password confirmation").fill(password)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
+    page.get_by_role("button", name="Create the account").click()
+    expect(page.get_by_role("heading", name=re.compile("^Join "))).to_be_visible()
 
 
 def invite_link(page: Page, base_url: str, role: str) -> str:
@@ -65,9 +76,8 @@ def presence_names(page: Page) -> list[str]:
 def test_two_people_watch_the_same_answers_stream(browser, stack):
     owner, viewer = new_page(browser), new_page(browser)
     sign_in(owner, stack)
-    sign_up(viewer, stack.base_url, "vera", secrets.token_urlsafe(12))
-
-    viewer.goto(invite_link(owner, stack.base_url, "viewer"))
+    invitation = invite_link(owner, stack.base_url, "viewer")
+    sign_up_by_invitation(viewer, stack, invitation, "vera", secrets.token_urlsafe(12))
     viewer.get_by_role("button", name="Join the team").click()
     expect(viewer.locator(".message.success")).to_contain_text("as viewer")
 

@@ -89,11 +89,12 @@ def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path):
     ]
 
 
-def test_share_invite_and_reset_tokens_are_redacted():
+def test_share_invite_reset_and_sign_up_tokens_are_redacted():
     assert redact("GET /s/Tok_en-123/ HTTP/1.1") == "GET /s/[redacted]/ HTTP/1.1"
     assert redact("/ws/canvases/1/?share=Tok_en-123") == "/ws/canvases/1/?share=[redacted]"
     assert redact("/teams/join/Tok_en-123/") == "/teams/join/[redacted]/"
     assert redact("/accounts/reset/MQ/c2d-Tok_en123/") == "/accounts/reset/MQ/[redacted]/"
+    assert redact("/accounts/signup/finish/eyJl:1u:Sig_n-1/") == "/accounts/signup/finish/[redacted]/"
     assert redact("/canvases/5c7c/ /api/canvases") == "/canvases/5c7c/ /api/canvases"
 
 

@@ -9,6 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from accounts import signup_links
+
 pytestmark = pytest.mark.django_db
 
 LIMIT = 3
@@ -77,13 +79,16 @@ def test_wrong_passwords_read_the_same_for_known_and_unknown_usernames(alice):
     assert "didn" in lockout_text(known) and lockout_text(known) == lockout_text(unknown)
 
 
-def test_sign_up_can_be_switched_off(settings):
+def test_sign_up_can_be_switched_off(settings, mailoutbox):
+    link = f"/accounts/signup/finish/{signup_links.link_token('zoe@example.com')}/"
     settings.PRISM_SIGNUP = False
-    form = {"username": "zoe", "email": "zoe@example.com", "password1": "a-long-phrase", "password2": "a-long-phrase"}
+    form = {"username": "zoe", "password1": "a-long-phrase", "password2": "a-long-phrase"}
 
-    page, posted = Client().get("/accounts/signup/"), Client().post("/accounts/signup/", form)
+    page, asked = Client().get("/accounts/signup/"), Client().post("/accounts/signup/", {"email": "zoe@example.com"})
+    sent, finished = Client().get("/accounts/signup/sent/"), Client().post(link, form)
 
-    assert page.status_code == posted.status_code == 403
-    assert "Sign-up is closed" in page.content.decode()
+    assert page.status_code == asked.status_code == sent.status_code == finished.status_code == 403
+    assert "Sign-up is closed" in page.content.decode() and "Sign-up is closed" in finished.content.decode()
     assert "Create an account" not in Client().get("/accounts/login/").content.decode()
     assert not get_user_model().objects.filter(username="zoe").exists()
+    assert mailoutbox == []

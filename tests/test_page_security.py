@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from accounts import signup_links
 from canvas.models import Invite, Node, NodeKind, ShareLink
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +73,8 @@ def pages(alice, alice_canvas, django_user_model):
     return [
         (guest, "/accounts/login/"),
         (guest, "/accounts/signup/"),
+        (guest, "/accounts/signup/sent/"),
+        (guest, f"/accounts/signup/finish/{signup_links.link_token('zoe@example.com')}/"),
         (guest, "/accounts/password/reset/"),
         (guest, "/accounts/password/reset/sent/"),
         (guest, f"/s/{share_token}/"),
