@@ -13,6 +13,7 @@ from accounts.tokens import user_for_token
 from canvas import access, export, services
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
+from canvas.parser import StrictJsonParser
 from canvas.payloads import canvas_payload, node_payload, nodes_payload
 from canvas.schemas import (
     CancelOut,
@@ -53,6 +54,7 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api",
     auth=[BearerToken(), SessionAuth()],
+    parser=StrictJsonParser(),
     openapi_url="/openapi.json",
     docs_url="/docs",
 )
@@ -83,6 +85,8 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ApiError):  # ninja wraps what the body parser refuses
+        return on_api_error(request, exc.__cause__)
     return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
 

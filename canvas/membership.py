@@ -17,6 +17,7 @@ from accounts.models import digest_token
 from canvas.errors import ApiError, invalid, not_found
 from canvas.models import Canvas, Invite, Membership, Role, Team
 from engine.events import group_name
+from providers.text import clean_text
 
 MAX_EXPIRY_DAYS = 365
 # The consumer's handler for "look again at who you are serving" (CanvasConsumer.access_recheck).
@@ -56,7 +57,7 @@ def role_from(value) -> str:
 
 @transaction.atomic
 def create_team(user, name: str) -> Team:
-    name = (name or "").strip()
+    name = clean_text(name or "").strip()
     if not name or len(name) > 100:
         raise invalid("A team needs a name of at most 100 characters.")
     team = Team.objects.create(name=name)

@@ -19,12 +19,13 @@ from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
 from canvas.payloads import nodes_payload
 from engine.snapshots import with_live_text
+from providers.text import clean_text
 
 REMEMBERED_LINKS = 20
 
 
 def create(canvas: Canvas, by, name: str = "", expires_in_days: int | None = None) -> tuple[ShareLink, str]:
-    return ShareLink.issue(canvas, by, (name or "").strip()[:100], membership.expiry(expires_in_days))
+    return ShareLink.issue(canvas, by, clean_text(name or "").strip()[:100], membership.expiry(expires_in_days))
 
 
 def revoke(link: ShareLink) -> None:

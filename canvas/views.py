@@ -14,6 +14,7 @@ from canvas.payloads import nodes_payload
 from engine.snapshots import with_live_text
 from providers.models import Model
 from providers.payloads import model_payload
+from providers.text import clean_text
 
 
 @require_GET
@@ -31,7 +32,7 @@ def canvas_list(request):
 @login_required
 @require_POST
 def canvas_create(request):
-    title = request.POST.get("title", "").strip()[:200] or "Untitled canvas"
+    title = clean_text(request.POST.get("title", "")).strip()[:200] or "Untitled canvas"
     team = access.team_for_new_canvas(request.user, request.POST.get("team") or None)
     canvas = Canvas.objects.create(team=team, title=title, created_by=request.user)
     return redirect("canvas-detail", canvas_id=canvas.id)
