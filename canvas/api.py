@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import NinjaAPI, Status
+from ninja import Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
@@ -13,6 +13,7 @@ from accounts.tokens import user_for_token
 from canvas import access, export, services
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
+from canvas.openapi import PrismAPI
 from canvas.parser import StrictJsonParser
 from canvas.payloads import canvas_payload, node_payload, nodes_payload
 from canvas.schemas import (
@@ -49,7 +50,7 @@ class BearerToken(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+api = PrismAPI(
     title="Prism API",
     version="1",
     urls_namespace="api",
