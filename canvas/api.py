@@ -38,6 +38,7 @@ from engine import control, limits
 from engine.announce import announce
 from engine.dispatch import start_runs
 from engine.preview import preview
+from engine.snapshots import with_live_text
 from providers.models import Model
 from providers.payloads import model_payload
 
@@ -137,7 +138,8 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
 
 @api.get("/nodes/{node_id}", response=NodeOut, tags=["nodes"])
 def get_node(request, node_id: str):
-    return node_payload(access.node_for(request.user, node_id))
+    """A running response's text, reasoning and `seq` are those streamed so far, not the last ones saved."""
+    return with_live_text([node_payload(access.node_for(request.user, node_id))])[0]
 
 
 @api.patch("/nodes/{node_id}", response={200: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])

@@ -171,7 +171,11 @@ class MessageOut(Schema):
 class ContextOut(Schema):
     model: str
     protocol: Literal["openai_compat", "anthropic", "gemini"]
-    messages: list[MessageOut] = Field(..., description="The normalised messages, system first.")
+    messages: list[MessageOut] = Field(
+        ...,
+        description="The messages as the model's protocol sends them: the system prompt first (wherever the "
+        "protocol puts it), consecutive turns of one role joined where the protocol wants that (Anthropic, Gemini).",
+    )
     wire: dict[str, Any] = Field(
         ...,
         description="The conversation part of the request body the model's adapter builds: "
