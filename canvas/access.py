@@ -260,13 +260,6 @@ def share_link_for_token(raw: str | None) -> ShareLink | None:
     return link
 
 
-def shared_canvas_for(raw: str | None) -> tuple[ShareLink, Canvas]:
-    link = share_link_for_token(raw)
-    if link is None:
-        raise not_found("shared canvas")
-    return link, link.canvas
-
-
 def share_link_of(user, canvas_id, link_id) -> ShareLink:
     """A share link of a canvas the user may change (only editors and owners manage links)."""
     canvas = canvas_for(user, canvas_id, write=True)

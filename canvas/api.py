@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import NinjaAPI, Status
+from ninja import Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
@@ -14,6 +14,8 @@ from canvas import access, blind, export, quotas, services
 from canvas.api_docs import VendoredSwagger
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
+from canvas.openapi import PrismAPI
+from canvas.parser import StrictJsonParser
 from canvas.payloads import canvas_payload, node_payload, nodes_payload
 from canvas.schemas import (
     CancelOut,
@@ -38,6 +40,7 @@ from engine import control, limits
 from engine.announce import announce
 from engine.dispatch import start_runs
 from engine.preview import preview
+from engine.snapshots import with_live_text
 from providers.models import Model
 from providers.payloads import model_payload
 
@@ -50,11 +53,12 @@ class BearerToken(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+api = PrismAPI(
     title="Prism API",
     version="1",
     urls_namespace="api",
     auth=[BearerToken(), SessionAuth()],
+    parser=StrictJsonParser(),
     openapi_url="/openapi.json",
     docs_url="/docs",
     docs=VendoredSwagger(),
@@ -95,6 +99,8 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ApiError):  # ninja wraps what the body parser refuses
+        return on_api_error(request, exc.__cause__)
     return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
 
@@ -159,8 +165,9 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
 
 @api.get("/nodes/{node_id}", response=NodeOut, tags=["nodes"])
 def get_node(request, node_id: str):
+    """A running response's text, reasoning and `seq` are those streamed so far, not the last ones saved."""
     node = access.node_for(request.user, node_id)
-    return blind.one_for_user(node_payload(node), node.canvas_id, request.user)
+    return blind.one_for_user(with_live_text([node_payload(node)])[0], node.canvas_id, request.user)
 
 
 @api.patch("/nodes/{node_id}", response={200: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])

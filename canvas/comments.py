@@ -12,6 +12,7 @@ from canvas.access import display_name
 from canvas.errors import invalid
 from canvas.models import Comment, Node
 from engine import events
+from providers.text import clean_text
 
 MAX_CHARS = 10_000
 # What a socket is sent on connect: enough to catch up after a drop, bounded for a busy canvas.
@@ -28,16 +29,17 @@ def comment_payload(comment: Comment) -> dict:
     }
 
 
-def clean_text(text) -> str:
-    if not isinstance(text, str) or not text.strip():
+def comment_text(text) -> str:
+    text = clean_text(text).strip() if isinstance(text, str) else ""
+    if not text:
         raise invalid("A comment needs some text.")
     if len(text) > MAX_CHARS:
         raise invalid(f"A comment is at most {MAX_CHARS} characters.")
-    return text.strip()
+    return text
 
 
 def create(node: Node, author, text) -> Comment:
-    return Comment.objects.create(node=node, author=author, text=clean_text(text))
+    return Comment.objects.create(node=node, author=author, text=comment_text(text))
 
 
 def for_node(node: Node) -> list[dict]:

@@ -134,7 +134,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         try:
             content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # a frame nested thousands deep overflows the parser
             content = None
         if not await self._allowed():
             return

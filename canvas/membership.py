@@ -19,6 +19,7 @@ from canvas.access import WRITE_ROLES
 from canvas.errors import ApiError, invalid, not_found
 from canvas.models import Canvas, Invite, Membership, Role, ShareLink, Team
 from engine.events import group_name
+from providers.text import clean_text
 
 MAX_EXPIRY_DAYS = 365
 # An invitation to own a team is a key to everything in it: it always expires, within this many days.
@@ -60,7 +61,7 @@ def role_from(value) -> str:
 
 @transaction.atomic
 def create_team(user, name: str) -> Team:
-    name = (name or "").strip()
+    name = clean_text(name or "").strip()
     if not name or len(name) > 100:
         raise invalid("A team needs a name of at most 100 characters.")
     quotas.check_team(user)

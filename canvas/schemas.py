@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from ninja.schema import DjangoGetter
-from pydantic import model_validator
+from pydantic import AfterValidator, model_validator
 
 from canvas.services import MAX_COORDINATE, MAX_SIZE, MAX_TEXT, MIN_SIZE
 from providers.base import ERROR_CODES
@@ -97,12 +97,17 @@ class CanvasIn(Schema):
     team: str | None = None
 
 
+# Finite numbers in bounds: NaN, infinities and numbers that overflow layout maths are refused.
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+Size = Annotated[float, Field(allow_inf_nan=False, ge=MIN_SIZE, le=MAX_SIZE)]
+
+
 class PromptIn(Schema):
     text: str = Field(..., min_length=1, max_length=200_000)
     models: list[str] = Field(..., min_length=1)
     parents: list[str] = Field(default_factory=list, max_length=100)
-    x: float | None = None
-    y: float | None = None
+    x: Coordinate | None = None
+    y: Coordinate | None = None
     blind: bool | None = Field(
         None, description="Label the answers A, B, … and hide their models until you vote. Default: the canvas's."
     )
@@ -118,11 +123,6 @@ class PromptOut(Schema):
 
 class ErrorEnvelope(Schema):
     error: ErrorOut
-
-
-# Finite numbers in bounds: NaN, infinities and numbers that overflow layout maths are refused.
-Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
-Size = Annotated[float, Field(allow_inf_nan=False, ge=MIN_SIZE, le=MAX_SIZE)]
 
 
 class NoteIn(Schema):
@@ -190,7 +190,11 @@ class MessageOut(Schema):
 class ContextOut(Schema):
     model: str
     protocol: Literal["openai_compat", "anthropic", "gemini"]
-    messages: list[MessageOut] = Field(..., description="The normalised messages, system first.")
+    messages: list[MessageOut] = Field(
+        ...,
+        description="The messages as the model's protocol sends them: the system prompt first (wherever the "
+        "protocol puts it), consecutive turns of one role joined where the protocol wants that (Anthropic, Gemini).",
+    )
     wire: dict[str, Any] = Field(
         ...,
         description="The conversation part of the request body the model's adapter builds: "
@@ -227,6 +231,22 @@ class FileMetrics(Schema):
     usage_estimated: bool = False
 
 
+# Python's datetime ends at years 1 and 9999, so a time near either end overflows when it is moved to
+# UTC or read back from the database; times in a file are kept well inside.
+EARLIEST_TIME, LATEST_TIME = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _storable_time(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST_TIME <= value < LATEST_TIME:  # compared before converting, which could overflow
+        raise ValueError(f"must be between {EARLIEST_TIME.year} and {LATEST_TIME.year}")
+    return value.astimezone(UTC)
+
+
+FileTime = Annotated[datetime, AfterValidator(_storable_time)]
+
+
 class FileNode(Schema):
     id: str = Field(..., min_length=1, max_length=100, description="Only links nodes within the file.")
     kind: Literal["prompt", "response", "note"]
@@ -236,7 +256,7 @@ class FileNode(Schema):
     w: Size = 320.0
     h: Size = 200.0
     text: str = ""
-    created_at: datetime | None = None
+    created_at: FileTime | None = None
     model: FileModel | None = None
     status: Literal["queued", "streaming", "done", "error", "cancelled", "interrupted"] | None = None
     finish_reason: Literal["stop", "length", "content_filter"] | None = None

@@ -12,20 +12,24 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import digest_token
 from canvas import access, blind, membership, quotas
 from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
 from canvas.payloads import nodes_payload
 from engine.snapshots import with_live_text
+from providers.text import clean_text
 
 REMEMBERED_LINKS = 20
 
 
 def create(canvas: Canvas, by, name: str = "", expires_in_days: int | None = None) -> tuple[ShareLink, str]:
     quotas.check_share_link(by)
-    return ShareLink.issue(canvas, by, (name or "").strip()[:100], membership.expiry(expires_in_days))
+    return ShareLink.issue(canvas, by, clean_text(name or "").strip()[:100], membership.expiry(expires_in_days))
 
 
 def revoke(link: ShareLink) -> None:
@@ -60,7 +64,10 @@ def link_payload(link: ShareLink) -> dict:
 @require_GET
 def share_page(request, token: str):
     """The canvas, read-only, for whoever holds the link (signed in or not)."""
-    link, canvas = access.shared_canvas_for(token)
+    link = access.share_link_for_token(token)
+    if link is None:
+        return _private(render(request, "teams/share_closed.html", {"why": why_closed(token)}, status=404))
+    canvas = link.canvas
     held = [i for i in request.session.get(access.SHARE_SESSION_KEY, []) if i != str(link.id)]
     request.session[access.SHARE_SESSION_KEY] = [*held, str(link.id)][-REMEMBERED_LINKS:]
     node_rows = list(canvas.nodes.select_related("model"))
@@ -79,11 +86,28 @@ def share_page(request, token: str):
         "can_write": False,
         "guest": True,
     }
-    response = render(request, "canvas/detail.html", context)
+    return _private(render(request, "canvas/detail.html", context))
+
+
+def _private(response):
     # The address is the secret: keep it out of caches and search engines.
     response["Cache-Control"] = "no-store, private"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def why_closed(raw: str) -> str:
+    """Why this token opens no canvas, in words for whoever holds it: what became of a link that was
+    issued (nothing of its canvas), or that no link has this token."""
+    link = ShareLink.objects.filter(digest=digest_token(raw)).first() if len(raw) <= 200 else None
+    if link is None:
+        return "This link does not open any canvas. Check that it was copied whole."
+    if link.revoked_at is not None:
+        return "This share link was revoked: it no longer opens its canvas. Ask whoever shared it for a new one."
+    if link.expires_at is not None and link.expires_at <= timezone.now():
+        when = date_format(localtime(link.expires_at), "DATETIME_FORMAT")
+        return f"This share link expired on {when}. Ask whoever shared it for a new one."
+    return "This share link no longer opens its canvas. Ask whoever shared it for a new one."
 
 
 @login_required

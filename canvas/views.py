@@ -16,6 +16,7 @@ from canvas.payloads import nodes_payload
 from engine.snapshots import with_live_text
 from providers.models import Model
 from providers.payloads import model_payload
+from providers.text import clean_text
 
 
 @require_GET
@@ -33,7 +34,7 @@ def canvas_list(request):
 @login_required
 @require_POST
 def canvas_create(request):
-    title = request.POST.get("title", "").strip()[:200] or "Untitled canvas"
+    title = clean_text(request.POST.get("title", "")).strip()[:200] or "Untitled canvas"
     team = access.team_for_new_canvas(request.user, request.POST.get("team") or None)
     try:
         quotas.check_canvas(request.user)

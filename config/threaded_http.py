@@ -17,11 +17,15 @@ A response is sent whole once the view returns. The only streamed ones are White
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 
 from asgiref.wsgi import WsgiToAsgiInstance
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+
+from canvas.errors import error_body
 
 BODY_IN_MEMORY_BYTES = 64 * 1024
 
@@ -34,12 +38,19 @@ class ThreadedDjango:
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="http")
 
     async def __call__(self, scope, receive, send) -> None:
+        # A body over the limit is refused as soon as it is seen to be, before it fills memory or disk:
+        # Django would refuse it too, but only once the whole of it had been read.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and _declared_length(scope) > limit:
+            return await _answer(send, *_too_large(scope))
         with SpooledTemporaryFile(max_size=BODY_IN_MEMORY_BYTES) as body:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return  # the client left before sending its whole request
                 body.write(message.get("body", b""))
+                if limit is not None and body.tell() > limit:
+                    return await _answer(send, *_too_large(scope))
                 if not message.get("more_body"):
                     break
             body.seek(0)
@@ -50,8 +61,7 @@ class ThreadedDjango:
             else:
                 loop = asyncio.get_running_loop()
                 status, headers, content = await loop.run_in_executor(self._threads, self._respond, environ)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        await _answer(send, status, headers, content)
 
     def _respond(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         started: dict = {}
@@ -76,3 +86,26 @@ def _environ(scope: dict, body) -> dict:
     adapter = WsgiToAsgiInstance(None)
     adapter.scope = scope  # build_environ reads the headers from here
     return adapter.build_environ(scope, body)
+
+
+async def _answer(send, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+def _declared_length(scope: dict) -> int:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0  # Django's own reading refuses it
+    return 0
+
+
+def _too_large(scope: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """What canvas.middleware answers under /api/ (JSON), and a plain 413 for pages."""
+    if scope["path"].startswith("/api/"):
+        content = json.dumps(error_body("too_large", "The request body is too large.")).encode()
+        return 413, [(b"content-type", b"application/json"), (b"connection", b"close")], content
+    return 413, [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")], b"Request body too large."

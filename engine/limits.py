@@ -246,4 +246,7 @@ def _nearing(what: str, spent: Decimal, budget: Decimal) -> str:
 
 
 def _money(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.01")), "f")
+    """Dollars and cents, with more decimals (up to 8) where cents would round the amount to another:
+    "$0.0131 of $0.01", never "$0.01 of $0.01"."""
+    decimals = -value.normalize().as_tuple().exponent
+    return format(value.quantize(Decimal(1).scaleb(-min(max(decimals, 2), 8))), "f")

@@ -514,7 +514,12 @@ def test_the_preview_shows_each_protocols_own_request(api, alice, alice_canvas, 
 
     assert body["protocol"] == kind
     assert body["wire"] == wire
-    assert [m["role"] for m in body["messages"]] == ["system", "user", "user", "assistant", "user"]
+    assert body["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "Background\n\nCompare yourselves"},
+        {"role": "assistant", "content": "Swift's answer."},
+        {"role": "user", "content": "Go on."},
+    ]
 
 
 def test_the_same_preview_is_the_same_bytes_each_time(api, alice_canvas, fanout, models):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -69,3 +71,82 @@ async def test_too_many_repeated_headers_are_refused(app) -> None:
         response = await http.get("/api/models", headers=headers)
 
     assert response.status_code == 400
+
+
+class Uploader:
+    """A client sending a body in chunks, without end unless the server stops reading."""
+
+    CHUNK = 4096
+
+    def __init__(self, chunks: int):
+        self.chunks, self.sent = chunks, 0
+        self.answer: list[dict] = []
+
+    async def receive(self) -> dict:
+        self.sent += 1
+        return {"type": "http.request", "body": b"x" * self.CHUNK, "more_body": self.sent < self.chunks}
+
+    async def send(self, message: dict) -> None:
+        self.answer.append(message)
+
+
+def post_scope(path: str, headers: list[tuple[bytes, bytes]] = ()) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def test_a_body_over_the_limit_is_refused_while_it_is_read(app, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    client = Uploader(chunks=10_000)  # 40 MB if it were all read
+
+    await app(post_scope("/api/canvases"), client.receive, client.send)
+
+    start, body = client.answer
+    assert start["status"] == 413
+    assert json.loads(body["body"])["error"]["code"] == "too_large"
+    assert client.sent * Uploader.CHUNK <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE + Uploader.CHUNK
+
+
+async def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(app, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    client = Uploader(chunks=1_000)
+
+    await app(post_scope("/canvases/new", [(b"content-length", b"4096000")]), client.receive, client.send)
+
+    assert client.answer[0]["status"] == 413
+    assert client.sent == 0
+
+
+async def test_a_body_within_the_limit_reaches_the_view(app, settings, alice_token) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    title = "t" * 100
+    body = json.dumps({"title": title, "padding": "p" * (10_000 - 150)}).encode()
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    answer: list[dict] = []
+
+    async def send(message: dict) -> None:
+        answer.append(message)
+
+    headers = [(b"authorization", f"Bearer {alice_token}".encode()), (b"content-length", str(len(body)).encode())]
+    await app(post_scope("/api/canvases", headers), receive, send)
+
+    assert answer[0]["status"] == 201, answer
+    assert json.loads(answer[1]["body"])["title"] == title
