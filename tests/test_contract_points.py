@@ -141,7 +141,12 @@ def test_a_spent_budget_is_told_with_the_digits_that_make_it_true(api, alice, al
     alice_team.monthly_budget_usd = Decimal("0.01")
     alice_team.save()
     Node.objects.create(
-        canvas=alice_canvas, kind=NodeKind.RESPONSE, model=sim_model, status=NodeStatus.DONE, cost=Decimal("0.0131")
+        canvas=alice_canvas,
+        kind=NodeKind.RESPONSE,
+        model=sim_model,
+        status=NodeStatus.DONE,
+        cost=Decimal("0.0131"),
+        billed_team=alice_team,
     )
 
     response = post(api, f"/api/canvases/{alice_canvas.id}/prompts", {"text": "Hi", "models": [str(sim_model.id)]})
@@ -154,7 +159,12 @@ def test_a_budget_warning_is_told_with_the_digits_that_make_it_true(api, alice_t
     alice_team.monthly_budget_usd = Decimal("1.00")
     alice_team.save()
     Node.objects.create(
-        canvas=alice_canvas, kind=NodeKind.RESPONSE, model=sim_model, status=NodeStatus.DONE, cost=Decimal("0.995")
+        canvas=alice_canvas,
+        kind=NodeKind.RESPONSE,
+        model=sim_model,
+        status=NodeStatus.DONE,
+        cost=Decimal("0.995"),
+        billed_team=alice_team,
     )
 
     response = post(api, f"/api/canvases/{alice_canvas.id}/prompts", {"text": "Hi", "models": [str(sim_model.id)]})
