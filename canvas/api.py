@@ -211,3 +211,7 @@ def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json
 from canvas.api_teams import router as teams_router  # noqa: E402
 
 api.add_router("/", teams_router)
+
+from usage.api import router as usage_router  # noqa: E402
+
+api.add_router("/", usage_router)

@@ -152,6 +152,12 @@ class Node(models.Model):
                 condition=models.Q(kind=NodeKind.RESPONSE, status__in=RUNNING_STATUSES),
                 name="node_running_by_user_idx",
             ),
+            # Usage reports and budgets read one team's runs over a stretch of time (usage.aggregate).
+            models.Index(
+                fields=["billed_team", "created_at"],
+                condition=models.Q(kind=NodeKind.RESPONSE),
+                name="node_billed_usage_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from canvas import access, membership
 from canvas.errors import ApiError
 from canvas.models import Role
+from usage import present as usage_present
 
 
 @login_required
@@ -45,6 +46,7 @@ def _team_page(request, mine, status: int = 200, invite_url: str | None = None):
         "canvases": team.canvases.all(),
         "roles": Role.choices,
         "invite_url": invite_url,
+        "budgets": usage_present.team_budgets(mine),
     }
     return render(request, "teams/detail.html", context, status=status)
 
