@@ -59,6 +59,8 @@ class SelfHostedModel:
 def self_hosted(runs: QuerySet) -> list[SelfHostedModel]:
     """One entry per self-hosted model the runs used, most output first."""
     self_hosted_ids = set(Model.objects.filter(SELF_HOSTED).values_list("pk", flat=True))
+    if not self_hosted_ids:
+        return []
     runs = runs.filter(model__in=self_hosted_ids)
     groups = summarise(runs, ["model"], TOKENS)
     if not groups:
