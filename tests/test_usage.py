@@ -58,7 +58,8 @@ def busy_lab(lab, alice, dave, models):
         model = list(models.values())[n % 3]
         user = (alice, dave)[n % 2]
         if n % 11 == 3:
-            nodes.append(run(canvas, model, user, when, status=NodeStatus.ERROR, error_code="rate_limited"))
+            code = ("rate_limited", "server")[n % 2]
+            nodes.append(run(canvas, model, user, when, status=NodeStatus.ERROR, error_code=code))
             continue
         if n == 59:
             nodes.append(run(canvas, model, user, when, status=NodeStatus.QUEUED))
