@@ -80,7 +80,7 @@ def priced_api_models() -> list[tuple[str, object]]:
     for model in Model.objects.usable().exclude(account__kind__in=NOT_COMPARED).prefetch_related("prices"):
         price = next((p for p in model.prices.all() if p.effective_from <= now), None)
         if price is not None and model.account.gpu_hourly_cost is None:
-            found.append((f"{model.account.name} · {model.display_name}", price))
+            found.append((f"{model.display_name} ({model.account.name})", price))
     return found
 
 
@@ -97,7 +97,7 @@ def _costed(model: Model, group: dict, hours: int, compared) -> SelfHostedModel:
     by_the_hour = None if hourly is None else hourly * hours
     by_the_token = cost_of(usage, price)
     return SelfHostedModel(
-        label=f"{account.name} · {model.display_name}",
+        label=f"{model.display_name} ({account.name})",
         runs=group["runs"],
         input_tokens=usage.input_tokens,
         cached_input_tokens=usage.cached_input_tokens,

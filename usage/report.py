@@ -53,8 +53,8 @@ def _names(by: str, ids: list):
     if by == "day":
         return lambda day: {"key": day.isoformat(), "label": day.isoformat()}
     if by == "model":
-        models = {m.pk: m for m in Model.objects.filter(pk__in=ids).select_related("account")}
-        return lambda pk: {"key": str(pk), "label": f"{models[pk].account.name} · {models[pk].display_name}"}
+        labels = model_labels(Model.objects.filter(pk__in=ids).select_related("account"))
+        return lambda pk: {"key": str(pk), "label": labels[pk]}
     if by == "provider":
         accounts = dict(ProviderAccount.objects.filter(pk__in=ids).values_list("pk", "name"))
         return lambda pk: {"key": accounts[pk], "label": accounts[pk]}
@@ -64,6 +64,16 @@ def _names(by: str, ids: list):
         return lambda pk: gone if pk is None else {"key": users[pk].get_username(), "label": display_name(users[pk])}
     teams = dict(Team.objects.filter(pk__in=ids).values_list("pk", "name"))
     return lambda pk: {"key": str(pk), "label": teams[pk]}
+
+
+def model_labels(models) -> dict:
+    """Each model's name as the canvas shows it (its display name), with its provider's name added where
+    two of them share one."""
+    models = list(models)
+    shared = {name for name in (m.display_name for m in models) if [m.display_name for m in models].count(name) > 1}
+    return {
+        m.pk: f"{m.display_name} ({m.account.name})" if m.display_name in shared else m.display_name for m in models
+    }
 
 
 def money(value: Decimal) -> str:
