@@ -57,10 +57,12 @@ class Measure:
     equals: str | None = None  # count_where: the value `field` must have
 
     def expression(self):
+        # Counted by what the usage index holds (COUNT(*), or the filtered column), never by the primary
+        # key, which the index lacks: counting by it would send PostgreSQL back to the table for each run.
         if self.how == "count":
-            return Count("pk")
+            return Count("*")
         if self.how == "count_where":
-            return Count("pk", filter=Q(**{self.field: self.equals}))
+            return Count(self.field, filter=Q(**{self.field: self.equals}))
         if self.how == "sum":
             if self.field == "cost":
                 return Coalesce(Sum("cost"), Decimal(0), output_field=MONEY)
