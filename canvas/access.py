@@ -13,6 +13,8 @@ The rules, one a line:
 - ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere;
 - owners and editors vote on a prompt's answers, viewers see the votes; a vote is taken back by its
   author only; a blind prompt is revealed to everyone by its author only.
+- a team's members see its usage and budgets; only owners see each person's figures and set budgets;
+  provider health spans all teams and is for staff only.
 """
 
 from __future__ import annotations
@@ -190,6 +192,19 @@ def membership_for(user, team_id, *, manage: bool = False) -> Membership:
 def team_for(user, team_id, *, manage: bool = False) -> Team:
     """A team the user is in; managing it takes an owner."""
     return membership_for(user, team_id, manage=manage).team
+
+
+def team_usage_for(user, team_id, *, per_person: bool = False) -> Membership:
+    """A team's usage and budgets: its members see them; each person's own figures take an owner."""
+    mine = membership_for(user, team_id)
+    if per_person and mine.role != Role.OWNER:
+        raise forbidden("Only the team's owners see each person's usage.")
+    return mine
+
+
+def sees_provider_health(user) -> bool:
+    """Provider health and the self-hosted servers span every team: staff only."""
+    return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
 def member_of(user, team_id, member_id, *, or_self: bool = False) -> Membership:

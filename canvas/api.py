@@ -252,3 +252,7 @@ from canvas.api_votes import router as votes_router  # noqa: E402
 
 api.add_router("/", teams_router)
 api.add_router("/", votes_router)
+
+from usage.api import router as usage_router  # noqa: E402
+
+api.add_router("/", usage_router)

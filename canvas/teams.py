@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from canvas import access, membership
 from canvas.errors import ApiError
 from canvas.models import Role
+from usage import present as usage_present
 
 
 @login_required
@@ -46,6 +47,7 @@ def _team_page(request, mine, status: int = 200, invite_url: str | None = None):
         "roles": Role.choices,
         "invite_url": invite_url,
         "owner_invite_days": membership.OWNER_INVITE_DAYS,
+        "budgets": usage_present.team_budgets(mine),
     }
     return render(request, "teams/detail.html", context, status=status)
 

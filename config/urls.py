@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from canvas import compare, sharing, teams, views
 from canvas.api import api
+from usage import views as usage_views
 
 urlpatterns = [
     path("", views.canvas_list, name="canvas-list"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("canvases/new", views.canvas_create, name="canvas-create"),
     path("canvases/<uuid:canvas_id>/", views.canvas_detail, name="canvas-detail"),
     path("canvases/<uuid:canvas_id>/compare/<uuid:prompt_id>/", compare.compare_prompt, name="canvas-compare"),
+    path("accounts/usage/", usage_views.my_usage, name="my-usage"),
     path("accounts/", include("accounts.urls")),
     path("teams/", teams.team_list, name="team-list"),
     path("teams/<uuid:team_id>/", teams.team_detail, name="team-detail"),
@@ -20,6 +22,9 @@ urlpatterns = [
     path("teams/<uuid:team_id>/members/<uuid:member_id>/role", teams.member_role, name="team-member-role"),
     path("teams/<uuid:team_id>/members/<uuid:member_id>/remove", teams.member_remove, name="team-member-remove"),
     path("teams/<uuid:team_id>/leave", teams.team_leave, name="team-leave"),
+    path("teams/<uuid:team_id>/usage/", usage_views.team_usage, name="team-usage"),
+    path("teams/<uuid:team_id>/budget", usage_views.team_budget, name="team-budget"),
+    path("teams/<uuid:team_id>/members/<uuid:member_id>/budget", usage_views.member_budget, name="team-member-budget"),
     path("teams/join/<str:token>/", teams.team_join, name="team-join"),
     path("canvases/<uuid:canvas_id>/move", teams.canvas_move, name="canvas-move"),
     path("canvases/<uuid:canvas_id>/sharing/", sharing.sharing_page, name="canvas-sharing"),

@@ -26,24 +26,31 @@ def output_price_per_million(hourly_cost: Decimal, tokens_per_s: float) -> Decim
     return (hourly_cost * seconds_per_million / Decimal(3600)).quantize(_PLACES, ROUND_HALF_UP)
 
 
+def derived_price(hourly_cost: Decimal, tokens_per_s: float, **fields) -> Price:
+    """The price a GPU costing `hourly_cost` an hour at `tokens_per_s` output tokens a second comes to, per
+    million tokens (not saved: `fields` such as model and effective_from complete it)."""
+    output = output_price_per_million(hourly_cost, tokens_per_s)
+    return Price(
+        input=(output * INPUT_SHARE).quantize(_PLACES),
+        cached_input=(output * CACHED_SHARE).quantize(_PLACES),
+        output=output,
+        **fields,
+    )
+
+
 def derive_prices(account: ProviderAccount) -> list[Price]:
     """A new price, in force from now, for every model of a self-hosted account."""
     if account.gpu_hourly_cost is None or not account.gpu_tokens_per_s:
         raise ValueError(f"{account.name}: set both the GPU's hourly cost and its throughput first.")
-    output = output_price_per_million(account.gpu_hourly_cost, account.gpu_tokens_per_s)
     source = (
         f"derived: ${account.gpu_hourly_cost}/h at {account.gpu_tokens_per_s:g} output tok/s; "
         f"input at {INPUT_SHARE} and cache hits at {CACHED_SHARE} of the output rate"
     )
     now = timezone.now()
-    return [
-        Price.objects.create(
-            model=model,
-            input=(output * INPUT_SHARE).quantize(_PLACES),
-            cached_input=(output * CACHED_SHARE).quantize(_PLACES),
-            output=output,
-            effective_from=now,
-            source=source,
-        )
+    prices = [
+        derived_price(account.gpu_hourly_cost, account.gpu_tokens_per_s, model=model, effective_from=now, source=source)
         for model in account.models.all()
     ]
+    for price in prices:
+        price.save(force_insert=True)
+    return prices

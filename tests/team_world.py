@@ -135,7 +135,7 @@ def build_world() -> World:
 def _canvas(team: Team, owner, model: Model, title: str) -> tuple[Canvas, dict[str, Node]]:
     canvas = Canvas.objects.create(team=team, title=title, created_by=owner)
     prompt = Node.objects.create(canvas=canvas, kind=NodeKind.PROMPT, text=f"Question on {title}", created_by=owner)
-    common = {"canvas": canvas, "kind": NodeKind.RESPONSE, "model": model, "created_by": owner}
+    common = {"canvas": canvas, "kind": NodeKind.RESPONSE, "model": model, "created_by": owner, "billed_team": team}
     response = Node.objects.create(**common, status=NodeStatus.DONE, text=f"Answer on {title}", seq=3)
     second = Node.objects.create(**common, status=NodeStatus.DONE, text=f"Another answer on {title}", seq=2)
     queued = Node.objects.create(**common, status=NodeStatus.QUEUED)

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 import pytest_asyncio
@@ -26,7 +27,7 @@ from django.db import connections, transaction
 from django.urls import URLResolver, get_resolver
 
 from canvas.api import api
-from canvas.models import Canvas, Comment, Membership, Node, Role, Vote
+from canvas.models import Canvas, Comment, Membership, Node, Role, Team, Vote
 from config.asgi import application
 from tests.team_world import PERSONAS, World, build_world, remove_world
 
@@ -65,6 +66,7 @@ class Row:
     ids: dict = field(default_factory=dict)  # path parameter → world id name, where the default is not it
     check: Callable | None = None  # (world, persona, response): what the answer must (not) hold
     note: str = ""
+    query: str = ""  # a query string for the request, without its "?"
 
     @property
     def id(self) -> str:
@@ -92,7 +94,8 @@ def fill(row: Row, world: World, persona: str) -> str:
         return world.value(row.ids.get(name, DEFAULT_IDS.get(name, name)), persona)
 
     path = _PARAM.sub(value, row.path)
-    return path if path.startswith("/") else "/" + path
+    path = path if path.startswith("/") else "/" + path
+    return f"{path}?{row.query}" if row.query else path
 
 
 def body_of(row: Row, world: World, persona: str):
@@ -158,6 +161,27 @@ def pair_vote(world, persona):
 
 def dave_keeps_his_vote_unless_he_takes_it_back(world, persona, response):
     assert Vote.objects.filter(pk=world.ids["vote"]).exists() == (response.status_code != 204)
+
+
+def counts_team_a_runs_only(world, persona, response):
+    if response.status_code == 200 and response["Content-Type"].startswith("application/json"):
+        assert response.json()["total"]["runs"] == 2  # canvas A's two responses, none of canvas B's
+
+
+def counts_own_runs_only(world, persona, response):
+    if response.status_code == 200:
+        assert response.json()["total"]["runs"] == {"owner": 2, "outsider": 2}.get(persona, 0)
+
+
+def shows_no_provider_health(world, persona, response):
+    assert b"Provider health" not in response.content  # staff only; no persona here is staff
+
+
+def budgets_change_only_by_owners(world, persona, response):
+    team = Team.objects.get(pk=world.ids["team"])
+    erin = Membership.objects.get(key=world.ids["member"])
+    budgets = {team.monthly_budget_usd, erin.monthly_budget_usd}  # each row sets one of the two
+    assert budgets == ({Decimal("12.00"), None} if persona == "owner" else {None})
 
 
 def prompt(world, persona, parents=()):
@@ -276,6 +300,12 @@ API_ROWS = [
         note="cross"),
     Row("DELETE", "/api/comments/{comment_id}", expect(401, 404, 204, 403, 204), note="bob's: its author or an owner"),
     Row("DELETE", "/api/comments/{comment_id}", b_only(204), ids={"comment_id": "comment_b"}, note="cross"),
+    # Usage.
+    Row("GET", "/api/teams/{team_id}/usage", READ, check=counts_team_a_runs_only),
+    Row("GET", "/api/teams/{team_id}/usage", READ, query="format=csv", note="CSV"),
+    Row("GET", "/api/teams/{team_id}/usage", owners(200), query="by=user", note="per person: owners only"),
+    Row("GET", "/api/teams/{team_id}/usage", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/usage", ANY_USER[200], check=counts_own_runs_only),
 ]  # fmt: skip
 
 
@@ -414,6 +444,19 @@ PAGE_ROWS = [
         share=LOGIN), ids={"member_id": "own_member"}, check=the_last_owner_stays, note="leaving"),
     Row("POST", "teams/<uuid:team_id>/leave", expect(LOGIN, 404, 302, 302, 302, share=LOGIN),
         check=the_last_owner_stays),
+    # Usage and budgets.
+    Row("GET", "teams/<uuid:team_id>/usage/", PAGE, check=shows_no_provider_health),
+    Row("GET", "teams/<uuid:team_id>/usage/", page_owners(200), query="by=user", note="per person: owners only"),
+    Row("GET", "teams/<uuid:team_id>/usage/", expect(LOGIN, 200, 404, 404, 404, share=LOGIN),
+        ids={"team_id": "team_b"}, note="cross"),
+    Row("POST", "teams/<uuid:team_id>/budget", page_owners(302), body={"monthly_budget_usd": "12"},
+        check=budgets_change_only_by_owners),
+    Row("POST", "teams/<uuid:team_id>/members/<uuid:member_id>/budget", page_owners(302),
+        body={"monthly_budget_usd": "12"}, check=budgets_change_only_by_owners),
+    Row("POST", "teams/<uuid:team_id>/members/<uuid:member_id>/budget", expect(LOGIN, 404, 404, 404, 404,
+        share=LOGIN), body={"monthly_budget_usd": "12"}, ids={"member_id": "member_b"},
+        note="cross: a member of team B"),
+    Row("GET", "accounts/usage/", SIGNED_IN),
     Row("GET", "teams/join/<str:token>/", SIGNED_IN, ids={"token": "invite_token"}),
     Row("GET", "teams/join/<str:token>/", expect(LOGIN, 404, 404, 404, 404, share=LOGIN),
         ids={"token": "share_token"}, note="a share token is no invitation"),

@@ -1,0 +1,54 @@
+// The charts of a usage page, drawn with the vendored uPlot (a global from uPlot.iife.min.js) from the
+// JSON block the report carries (#usage-chart-data): {x: [day as Unix seconds], charts: {name: {title,
+// series: [{label, values}]}}}, each drawn into its <figure data-chart="name">. htmx replaces the report
+// when the period or the grouping changes; the charts are drawn again from the new block then.
+// Costs arrive as decimal strings; they become numbers here, for drawing only.
+
+const COLOURS = ["#4f46e5", "#059669", "#d97706", "#dc2626", "#0891b2", "#7c3aed", "#65a30d", "#db2777"];
+const HEIGHT = 220;
+const plots = [];
+
+function values(list) {
+  return list.map((v) => (v == null ? null : Number(v)));
+}
+
+function drawChart(figure, x, chart) {
+  figure.replaceChildren();
+  if (!chart || chart.series.length === 0) {
+    const empty = document.createElement("p");
+    empty.className = "muted";
+    empty.textContent = chart ? `${chart.title}: nothing to draw.` : "";
+    figure.append(empty);
+    return;
+  }
+  const options = {
+    title: chart.title,
+    width: Math.max(figure.clientWidth, 320),
+    height: HEIGHT,
+    scales: { x: { time: true } },
+    series: [
+      {},
+      ...chart.series.map((line, n) => ({
+        label: line.label,
+        stroke: COLOURS[n % COLOURS.length],
+        width: 2,
+        spanGaps: false,
+        points: { show: x.length < 60 },
+      })),
+    ],
+  };
+  plots.push(new window.uPlot(options, [x, ...chart.series.map((line) => values(line.values))], figure));
+}
+
+function drawAll() {
+  const block = document.getElementById("usage-chart-data");
+  if (!block || !window.uPlot) return;
+  while (plots.length) plots.pop().destroy();
+  const data = JSON.parse(block.textContent);
+  for (const figure of document.querySelectorAll("figure[data-chart]")) {
+    drawChart(figure, data.x, data.charts[figure.dataset.chart]);
+  }
+}
+
+drawAll();
+document.body.addEventListener("htmx:afterSettle", drawAll);
