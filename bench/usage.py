@@ -162,8 +162,8 @@ def measure(world: dict, repeat: int) -> None:
     from django.conf import settings
     from django.test import Client
 
+    from engine.limits import month_spend
     from usage.aggregate import team_runs
-    from usage.budgets import month_spend
     from usage.periods import parse_period, today
     from usage.report import build
 

@@ -156,12 +156,13 @@ def month_start(now: datetime | None = None) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_spend(team: Team) -> Decimal:
-    """What the responses billed to the team this calendar month (UTC) have cost so far."""
-    total = Node.objects.filter(
-        billed_team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start(), cost__isnull=False
-    ).aggregate(total=Sum("cost"))["total"]
-    return total or Decimal(0)
+def month_spend(team: Team, user=None) -> Decimal:
+    """What the responses billed to the team this calendar month (UTC) have cost so far; with `user`,
+    only theirs. The usage pages count the same runs (billed team, UTC day of creation)."""
+    runs = Node.objects.filter(billed_team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start())
+    if user is not None:
+        runs = runs.filter(created_by=user)
+    return runs.aggregate(total=Sum("cost"))["total"] or Decimal(0)
 
 
 def spend_summary(team: Team, user=None) -> Spend:

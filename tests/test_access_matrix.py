@@ -165,12 +165,12 @@ def dave_keeps_his_vote_unless_he_takes_it_back(world, persona, response):
 
 def counts_team_a_runs_only(world, persona, response):
     if response.status_code == 200 and response["Content-Type"].startswith("application/json"):
-        assert response.json()["total"]["runs"] == 2  # canvas A's two responses, none of canvas B's
+        assert response.json()["total"]["runs"] == 3  # canvas A's three responses, none of canvas B's
 
 
 def counts_own_runs_only(world, persona, response):
     if response.status_code == 200:
-        assert response.json()["total"]["runs"] == {"owner": 2, "outsider": 2}.get(persona, 0)
+        assert response.json()["total"]["runs"] == {"owner": 3, "outsider": 3}.get(persona, 0)
 
 
 def shows_no_provider_health(world, persona, response):

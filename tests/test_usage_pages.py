@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from canvas.models import Membership, NodeStatus, Team
 from engine.cost import cost_of
+from engine.limits import month_spend
 from providers.base import Usage
 from providers.pricing import derived_price
 from tests.usage_world import at, canvas_of, model_of, price, run, signed_in, team_of
-from usage.budgets import month_spend, parse_budget
+from usage.budgets import parse_budget
 
 pytestmark = pytest.mark.django_db
 

@@ -22,15 +22,6 @@ from usage.periods import Period, this_month
 MAX_BUDGET = Decimal("9999999999.99")
 
 
-def month_spend(team: Team, user=None, now: datetime | None = None) -> Decimal:
-    """What the runs billed to `team` this calendar month (UTC) have cost so far; with `user`, only
-    theirs."""
-    runs = team_runs(team, this_month(now))
-    if user is not None:
-        runs = runs.filter(created_by=user)
-    return summarise(runs, measures=("cost",))[0]["cost"]
-
-
 @dataclass(frozen=True)
 class Standing:
     """Spend against a budget (None: no budget)."""

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.utils import timezone
 
 from canvas.errors import invalid
+from engine.limits import month_start
 
 DEFAULT_DAYS = 30
 # Ten years of days: enough for any real question, few enough that a day-by-day chart stays bounded.
@@ -40,12 +41,6 @@ class Period:
 
 def today(now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(UTC).date()
-
-
-def month_start(now: datetime | None = None) -> datetime:
-    """Midnight (UTC) on the first of the current month: when monthly budgets renew."""
-    now = (now or timezone.now()).astimezone(UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def this_month(now: datetime | None = None) -> Period:
