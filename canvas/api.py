@@ -211,3 +211,7 @@ def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json
 from canvas.api_teams import router as teams_router  # noqa: E402
 
 api.add_router("/", teams_router)
+
+from canvas.api_evaluation import router as evaluation_router  # noqa: E402
+
+api.add_router("/", evaluation_router)

@@ -245,6 +245,15 @@ API_ROWS = [
         note="cross"),
     Row("DELETE", "/api/comments/{comment_id}", expect(401, 404, 204, 403, 204), note="bob's: its author or an owner"),
     Row("DELETE", "/api/comments/{comment_id}", b_only(204), ids={"comment_id": "comment_b"}, note="cross"),
+    # Evaluation: members read, viewers included; a share link opens none of it (the API answers 401).
+    Row("GET", "/api/teams/{team_id}/leaderboard", READ),
+    Row("GET", "/api/teams/{team_id}/leaderboard", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/teams/{team_id}/votes", READ),
+    Row("GET", "/api/teams/{team_id}/votes", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/teams/{team_id}/costs", READ),
+    Row("GET", "/api/teams/{team_id}/costs", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/canvases/{canvas_id}/costs", READ, check=says_nothing_of_canvas_a),
+    Row("GET", "/api/canvases/{canvas_id}/costs", b_only(200), ids={"canvas_id": "canvas_b"}, note="cross"),
 ]  # fmt: skip
 
 
