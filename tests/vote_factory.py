@@ -40,10 +40,10 @@ def prompt(canvas: Canvas, text: str = "Which is better?", parents=(), **fields)
 
 def answer(question: Node, model: Model, text: str = "", **metrics) -> Node:
     """A finished answer to `question`; `metrics`: any Node field (ttft_ms, cost, input_tokens, …)."""
+    fields = {"status": NodeStatus.DONE, "finish_reason": "stop"} | metrics
     node = Node.objects.create(
-        canvas=question.canvas, kind=NodeKind.RESPONSE, model=model, status=NodeStatus.DONE, finish_reason="stop",
-        text=text or f"{model.name} says hello", created_by=question.created_by, billed_team=question.canvas.team,
-        **metrics,
+        canvas=question.canvas, kind=NodeKind.RESPONSE, model=model, text=text or f"{model.name} says hello",
+        created_by=question.created_by, billed_team=question.canvas.team, **fields,
     )  # fmt: skip
     Edge.objects.create(parent=question, child=node)
     return node
