@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from canvas import compare, sharing, teams, views
+from canvas import compare, leaderboard, sharing, teams, views
 from canvas.api import api
 
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     path("teams/<uuid:team_id>/members/<uuid:member_id>/role", teams.member_role, name="team-member-role"),
     path("teams/<uuid:team_id>/members/<uuid:member_id>/remove", teams.member_remove, name="team-member-remove"),
     path("teams/<uuid:team_id>/leave", teams.team_leave, name="team-leave"),
+    path("teams/<uuid:team_id>/leaderboard/", leaderboard.team_leaderboard, name="team-leaderboard"),
     path("teams/join/<str:token>/", teams.team_join, name="team-join"),
     path("canvases/<uuid:canvas_id>/move", teams.canvas_move, name="canvas-move"),
     path("canvases/<uuid:canvas_id>/sharing/", sharing.sharing_page, name="canvas-sharing"),
