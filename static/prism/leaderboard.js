@@ -38,6 +38,8 @@ function paint(u, points) {
     ctx.setLineDash([]);
   }
   ctx.font = `${12 * px}px system-ui, sans-serif`;
+  ctx.textAlign = "left"; // uPlot leaves the axes' alignment on the context
+  ctx.textBaseline = "alphabetic";
   for (const p of points) {
     const [x, y] = at(p);
     const low = u.valToPos(p.low, "y", true);
@@ -93,7 +95,7 @@ export function drawChart(root = document) {
     },
     axes: [
       { label: "Median cost per answer (US$)" + (log ? ", log scale" : ""), values: (u, splits) => splits.map(dollars) },
-      { label: "Rating" },
+      { label: "Rating", size: 60 },
     ],
     series: [{}, { label: "Models", paths: () => null, points: { show: false } }],
     hooks: { draw: [(u) => paint(u, points)] },
