@@ -248,6 +248,10 @@ def test_every_change_of_the_votes_shows_on_the_next_read(
         models["gpt"].save()
     assert "GPT five" in by_name(board(api, elsewhere)), "a model renamed"
 
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_canvas.delete()
+    assert board(api, elsewhere)["votes"] == 0, "a canvas deleted, its votes with it"
+
 
 def test_a_change_only_of_its_time_of_change_keeps_the_cache(
     api, alice, alice_team, alice_canvas, models, django_capture_on_commit_callbacks
