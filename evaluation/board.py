@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 
 from canvas.models import Node, Team, Vote, VoteOutcome
 from evaluation import cache
-from evaluation.costs import decimal_text, priced_models, what_if
+from evaluation.costs import TOKEN_FIELDS, decimal_text, priced_models, what_if
 from evaluation.ratings import PairCounts, bradley_terry
 from evaluation.scope import Scope
 from providers.base import Usage
@@ -27,7 +27,6 @@ from providers.models import Model, ProviderKind
 METHOD = "bradley-terry"
 _DRAWS = (VoteOutcome.TIE, VoteOutcome.BOTH_BAD)
 _MEDIANS = {"cost": "cost_p50", "ttft_ms": "ttft_p50", "tokens_per_s": "tps_p50"}
-_SUMS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 class MedianLow(Aggregate):
@@ -67,7 +66,7 @@ def compute(team: Team, scope: Scope) -> dict:
             "tokens_per_s_p50": None if figure.get("tps_p50") is None else round(figure["tps_p50"], 1),
         })  # fmt: skip
     entries.sort(key=lambda e: (-e["rating"], e["display_name"]))
-    usage = Usage(**{name: sum(f[name] for f in figures.values()) for name in _SUMS})
+    usage = Usage(**{name: sum(f[name] for f in figures.values()) for name in TOKEN_FIELDS})
     actual = sum((f["actual"] for f in figures.values()), Decimal(0))
     answers = sum(f["answers"] for f in figures.values())
     return {
@@ -108,7 +107,7 @@ def _pair_rows(rows: list[tuple]):
 def answer_figures(answers: QuerySet) -> dict[str, dict]:
     """Per model: how many answers, their summed tokens and stored cost, and the median (lower middle)
     cost, time to first token and tokens per second, in one query on PostgreSQL."""
-    sums = {name: Coalesce(Sum(name), 0) for name in _SUMS}
+    sums = {name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS}
     grouped = (
         answers.order_by()
         .values("model")

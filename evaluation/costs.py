@@ -14,7 +14,7 @@ from engine.cost import cost_of
 from providers.base import Usage
 from providers.models import Model
 
-_TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -28,9 +28,9 @@ def totals(answers: QuerySet) -> tuple[Usage, Decimal, int]:
     sums = answers.order_by().aggregate(
         answers=Count("pk"),
         actual=Coalesce(Sum("cost"), Decimal(0)),
-        **{name: Coalesce(Sum(name), 0) for name in _TOKEN_FIELDS},
+        **{name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS},
     )
-    usage = Usage(**{name: sums[name] for name in _TOKEN_FIELDS})
+    usage = Usage(**{name: sums[name] for name in TOKEN_FIELDS})
     return usage, sums["actual"], sums["answers"]
 
 
@@ -62,7 +62,7 @@ def what_if(usage: Usage, actual: Decimal, answers: int, models: Iterable[Model]
     return {
         "actual": decimal_text(actual),
         "answers": answers,
-        "tokens": {name: getattr(usage, name) for name in _TOKEN_FIELDS},
+        "tokens": {name: getattr(usage, name) for name in TOKEN_FIELDS},
         "by_model": estimates(usage, models),
     }
 
