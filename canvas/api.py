@@ -256,3 +256,7 @@ api.add_router("/", votes_router)
 from usage.api import router as usage_router  # noqa: E402
 
 api.add_router("/", usage_router)
+
+from canvas.api_evaluation import router as evaluation_router  # noqa: E402
+
+api.add_router("/", evaluation_router)

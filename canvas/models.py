@@ -62,6 +62,8 @@ class Canvas(models.Model):
     system_prompt = models.TextField(blank=True)
     # The default for new prompts: their answers are labelled A, B, … until a person has voted.
     blind = models.BooleanField(default=False)
+    # Short labels (strings) a team files its canvases under; the leaderboard can be narrowed to one.
+    tags = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

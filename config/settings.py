@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "providers",
     "canvas",
     "engine",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,17 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The leaderboard's cache (evaluation/cache.py): shared by every web process through Redis when there is
+# one; the embedded mode has a single process, and Django's default in-process cache serves it.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "prism",
+        }
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_SERIALIZER = "json"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from canvas import compare, sharing, teams, views
+from canvas import compare, leaderboard, sharing, teams, views
 from canvas.api import api
 from usage import views as usage_views
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("teams/<uuid:team_id>/usage/", usage_views.team_usage, name="team-usage"),
     path("teams/<uuid:team_id>/budget", usage_views.team_budget, name="team-budget"),
     path("teams/<uuid:team_id>/members/<uuid:member_id>/budget", usage_views.member_budget, name="team-member-budget"),
+    path("teams/<uuid:team_id>/leaderboard/", leaderboard.team_leaderboard, name="team-leaderboard"),
     path("teams/join/<str:token>/", teams.team_join, name="team-join"),
     path("canvases/<uuid:canvas_id>/move", teams.canvas_move, name="canvas-move"),
     path("canvases/<uuid:canvas_id>/sharing/", sharing.sharing_page, name="canvas-sharing"),

@@ -118,6 +118,11 @@ class Model(models.Model):
     def price_at(self, when) -> Price | None:
         return self.prices.filter(effective_from__lte=when).order_by("-effective_from").first()
 
+    def current_price(self, now=None) -> Price | None:
+        """The price in force now, read from `prices` as prefetched (newest first, Price's ordering)."""
+        now = now or timezone.now()
+        return next((p for p in self.prices.all() if p.effective_from <= now), None)
+
 
 class Price(models.Model):
     """US dollars per million tokens, in force from `effective_from` until the next price."""

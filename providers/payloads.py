@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from django.utils import timezone
-
 from providers.models import Model
 
 
 def model_payload(model: Model) -> dict:
-    now = timezone.now()
-    # `prices` is usually prefetched and ordered newest first.
-    price = next((p for p in model.prices.all() if p.effective_from <= now), None)
+    # `prices` is usually prefetched.
+    price = model.current_price()
     return {
         "id": str(model.id),
         "provider_kind": model.account.kind,

@@ -306,6 +306,15 @@ API_ROWS = [
     Row("GET", "/api/teams/{team_id}/usage", owners(200), query="by=user", note="per person: owners only"),
     Row("GET", "/api/teams/{team_id}/usage", b_only(200), ids={"team_id": "team_b"}, note="cross"),
     Row("GET", "/api/usage", ANY_USER[200], check=counts_own_runs_only),
+    # Evaluation: members read, viewers included; a share link opens none of it (the API answers 401).
+    Row("GET", "/api/teams/{team_id}/leaderboard", READ),
+    Row("GET", "/api/teams/{team_id}/leaderboard", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/teams/{team_id}/votes", READ),
+    Row("GET", "/api/teams/{team_id}/votes", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/teams/{team_id}/costs", READ),
+    Row("GET", "/api/teams/{team_id}/costs", b_only(200), ids={"team_id": "team_b"}, note="cross"),
+    Row("GET", "/api/canvases/{canvas_id}/costs", READ, check=says_nothing_of_canvas_a),
+    Row("GET", "/api/canvases/{canvas_id}/costs", b_only(200), ids={"canvas_id": "canvas_b"}, note="cross"),
 ]  # fmt: skip
 
 
@@ -457,6 +466,9 @@ PAGE_ROWS = [
         share=LOGIN), body={"monthly_budget_usd": "12"}, ids={"member_id": "member_b"},
         note="cross: a member of team B"),
     Row("GET", "accounts/usage/", SIGNED_IN),
+    Row("GET", "teams/<uuid:team_id>/leaderboard/", PAGE, check=says_nothing_of_canvas_a),
+    Row("GET", "teams/<uuid:team_id>/leaderboard/", expect(LOGIN, 200, 404, 404, 404, share=LOGIN),
+        ids={"team_id": "team_b"}, note="cross"),
     Row("GET", "teams/join/<str:token>/", SIGNED_IN, ids={"token": "invite_token"}),
     Row("GET", "teams/join/<str:token>/", expect(LOGIN, 404, 404, 404, 404, share=LOGIN),
         ids={"token": "share_token"}, note="a share token is no invitation"),
