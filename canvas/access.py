@@ -7,7 +7,8 @@ The rules, one a line:
   not change it gets 403;
 - a share link lets whoever holds it watch one canvas, read-only: its page and its WebSocket only,
   never the API, never another canvas, never comments;
-- ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere.
+- ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere;
+- the self-hosted servers' pages are for staff; to anyone else they do not exist (404).
 """
 
 from __future__ import annotations
@@ -211,6 +212,15 @@ def canvas_to_move(user, canvas_id, team_id) -> tuple[Canvas, Team]:
     it takes the canvas away from one team's viewers and gives it to the other's."""
     canvas = canvas_for(user, canvas_id, write=True)
     return canvas, team_for_new_canvas(user, team_id)
+
+
+# --- Operators ---------------------------------------------------------------------------------------
+
+
+def require_staff(user) -> None:
+    """The operators' pages (the servers' panels): staff only, not found for anyone else."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        raise not_found("page")
 
 
 # --- Share links -------------------------------------------------------------------------------------

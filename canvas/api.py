@@ -37,8 +37,7 @@ from engine import control, limits
 from engine.announce import announce
 from engine.dispatch import start_runs
 from engine.preview import preview
-from providers.models import Model
-from providers.payloads import model_payload
+from providers.payloads import usable_model_payloads
 
 
 class BearerToken(HttpBearer):
@@ -90,7 +89,7 @@ def on_http_error(request, exc: HttpError):
 
 @api.get("/models", response=list[ModelOut], tags=["models"])
 def list_models(request):
-    return [model_payload(m) for m in Model.objects.usable().prefetch_related("prices")]
+    return usable_model_payloads()
 
 
 @api.get("/canvases", response=list[CanvasOut], tags=["canvases"])

@@ -37,6 +37,7 @@ from engine.adapters import close_adapters  # noqa: E402
 from engine.runtime import freeze_startup_heap  # noqa: E402
 from providers.env_sync import keep_served_models_synced  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
+from providers.server_scrape import keep_servers_scraped  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
 from providers.simulator.plan import Caps  # noqa: E402
 
@@ -52,21 +53,30 @@ simulator = (
 
 
 async def _lifespan(receive, send) -> None:
-    model_sync = None
+    periodic_jobs = []
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             loops.bind_server_loop(asyncio.get_running_loop())
             freeze_startup_heap()
-            if settings.EMBEDDED and settings.PRISM_MODEL_SYNC_S > 0:  # with Redis, Celery beat does it
-                model_sync = asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S))
+            if settings.EMBEDDED:  # with Redis, Celery beat runs them
+                periodic_jobs = _start_periodic_jobs()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if model_sync is not None:
-                model_sync.cancel()
+            for job in periodic_jobs:
+                job.cancel()
             await close_adapters()  # the embedded mode's runs share the server loop's provider clients
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _start_periodic_jobs() -> list[asyncio.Future]:
+    jobs = []
+    if settings.PRISM_MODEL_SYNC_S > 0:
+        jobs.append(asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S)))
+    if settings.PRISM_SERVER_SCRAPE_S > 0:
+        jobs.append(asyncio.ensure_future(keep_servers_scraped(settings.PRISM_SERVER_SCRAPE_S)))
+    return jobs
 
 
 async def application(scope, receive, send) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from canvas import compare, sharing, teams, views
+from canvas import compare, servers, sharing, teams, views
 from canvas.api import api
 
 urlpatterns = [
@@ -25,6 +25,7 @@ urlpatterns = [
     path("canvases/<uuid:canvas_id>/sharing/", sharing.sharing_page, name="canvas-sharing"),
     path("canvases/<uuid:canvas_id>/sharing/<uuid:link_id>/revoke", sharing.share_revoke, name="canvas-share-revoke"),
     path("s/<str:token>/", sharing.share_page, name="share-page"),
+    path("servers/", servers.server_list, name="server-list"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]
