@@ -8,6 +8,7 @@ the server restarted and counted from zero, so what it shows is all it counted s
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -110,8 +111,8 @@ class ServerPanel:
         return f"server-{self.account.id}"
 
     @property
-    def series_id(self) -> str:
-        return f"server-{self.account.id}-series"
+    def series_json(self) -> str:
+        return json.dumps(self.series, separators=(",", ":"))
 
     @property
     def shown(self) -> list[dict]:

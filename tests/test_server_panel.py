@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from html import unescape as html_unescape
 
 import pytest
 from django.test import Client
@@ -200,7 +201,7 @@ def test_the_canvas_composer_marks_a_model_whose_server_is_down(vllm_app, alice,
 
 
 def test_the_server_page_shows_each_panel_and_answers_htmx_with_the_panels_alone(vllm, staff):
-    app, account = vllm
+    app, _ = vllm
     app.set(running=4, waiting=1, kv_cache_usage=0.5)
     scrape_servers()
 
@@ -214,7 +215,7 @@ def test_the_server_page_shows_each_panel_and_answers_htmx_with_the_panels_alone
     fragment = partial.content.decode()
     assert "<html" not in fragment and fragment.lstrip().startswith('<div class="server-panels"')
     assert 'hx-trigger="every 15s"' in fragment and "/servers/?hours=1" in fragment
-    series = json.loads(fragment.split(f'id="server-{account.id}-series" type="application/json">')[1].split("<")[0])
+    series = json.loads(html_unescape(fragment.split('data-series="')[1].split('"')[0]))
     assert series["running"] == [4.0]
 
 

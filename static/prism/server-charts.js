@@ -1,6 +1,6 @@
 // The server panels' charts (templates/servers/_panel.html), drawn with the vendored uPlot (a global
-// from uPlot.iife.min.js) from each panel's JSON block, and drawn again whenever htmx swaps in fresh
-// panels: the old charts are destroyed first, so nothing they listen to is left behind.
+// from uPlot.iife.min.js) from the JSON in each panel's data-series attribute, and drawn again whenever
+// htmx swaps in fresh panels: the old charts are destroyed first, so nothing they listen to is left behind.
 
 const CHARTS = {
   requests: { unit: "requests", series: [["running", "Running", "#4f46e5"], ["waiting", "Waiting", "#d97706"]] },
@@ -14,9 +14,9 @@ function drawAll(root) {
   for (const holder of root.querySelectorAll(".server-chart[data-chart]")) {
     if (plots.has(holder)) continue;
     const chart = CHARTS[holder.dataset.chart];
-    const block = document.getElementById(holder.dataset.series);
-    if (!chart || !block) continue;
-    const data = JSON.parse(block.textContent);
+    const source = holder.closest("[data-series]");
+    if (!chart || !source) continue;
+    const data = JSON.parse(source.dataset.series);
     const options = {
       width: Math.max(240, holder.clientWidth || 320),
       height: HEIGHT,
