@@ -152,6 +152,9 @@ def test_a_long_window_is_drawn_in_at_most_max_points_with_exact_rates():
     series = server_series.chart_series(rows, start, T0)
 
     assert len(series["t"]) == server_series.MAX_POINTS
+    # Buckets of 240 s: each point is the bucket's last sample (the first at 225 s, the last the newest).
+    assert series["t"][0] == round((start + timedelta(seconds=225)).timestamp(), 3)
+    assert series["t"][-1] == round(rows[-1].at.timestamp(), 3)
     # Each point is the last sample of its bucket; its rate counts every token since the point before.
     by_time = {round(r.at.timestamp(), 3): r for r in rows}
     for index in (1, 100, 359):
