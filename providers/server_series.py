@@ -13,8 +13,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from providers.models import ProviderAccount, ProviderKind, ServerSample
@@ -37,18 +39,21 @@ FIGURE_LABELS = (
     ("gen", "Generation (tokens/s)", 1),
     ("prompt", "Prompt (tokens/s)", 1),
 )
-_FIELDS = (
-    "at",
-    "healthy",
-    "running",
-    "waiting",
-    "kv_cache_use",
-    "prefix_cache_queries",
-    "prefix_cache_hits",
-    "generation_tokens",
-    "prompt_tokens",
-    "error",
-)
+
+
+class Reading(NamedTuple):
+    """A stored sample as the panel reads it: a plain tuple, as a day of samples is thousands of them."""
+
+    at: datetime
+    healthy: bool
+    running: float | None
+    waiting: float | None
+    kv_cache_use: float | None
+    prefix_cache_queries: float | None
+    prefix_cache_hits: float | None
+    generation_tokens: float | None
+    prompt_tokens: float | None
+    error: str
 
 
 def counter_delta(before: float | None, after: float | None) -> float | None:
@@ -58,14 +63,14 @@ def counter_delta(before: float | None, after: float | None) -> float | None:
     return after - before if after >= before else after
 
 
-def rate(before: ServerSample, after: ServerSample, name: str) -> float | None:
+def rate(before: Reading, after: Reading, name: str) -> float | None:
     """A counter's growth per second between two samples."""
     seconds = (after.at - before.at).total_seconds()
     grown = counter_delta(getattr(before, name), getattr(after, name))
     return None if grown is None or seconds <= 0 else grown / seconds
 
 
-def hit_rate(before: ServerSample, after: ServerSample) -> float | None:
+def hit_rate(before: Reading, after: Reading) -> float | None:
     """The share of prefix-cache queries (tokens) that hit, between two samples; None with no queries."""
     queries = counter_delta(before.prefix_cache_queries, after.prefix_cache_queries)
     hits = counter_delta(before.prefix_cache_hits, after.prefix_cache_hits)
@@ -98,7 +103,7 @@ class ServerPanel:
     account: ProviderAccount
     hours: int
     state: str  # "up", "down", "stale" (no recent sample) or "unknown" (none at all)
-    latest: ServerSample | None
+    latest: Reading | None
     figures: dict = field(default_factory=dict)  # the latest figures: running, waiting, kv, hit, gen, prompt
     series: dict = field(default_factory=dict)  # for the charts: "t" (Unix seconds) and one list per figure
 
@@ -134,9 +139,10 @@ def watched_accounts() -> list[ProviderAccount]:
 def panel(account: ProviderAccount, hours: int, now: datetime | None = None) -> ServerPanel:
     now = now or timezone.now()
     start = now - timedelta(hours=hours)
-    rows = ServerSample.objects.filter(account=account, at__gte=start, at__lte=now).order_by("at").values(*_FIELDS)
-    samples = [ServerSample(account=account, **row) for row in rows]
-    latest = samples[-1] if samples else ServerSample.objects.filter(account=account, at__lte=now).last()
+    stored = ServerSample.objects.filter(account=account, at__lte=now)
+    samples = _readings(stored.filter(at__gte=start).order_by("at"))
+    # With nothing in the window, the last sample before it still says when the server was last read.
+    latest = samples[-1] if samples else next(iter(_readings(stored.order_by("-at")[:1])), None)
     return ServerPanel(
         account=account,
         hours=hours,
@@ -147,7 +153,11 @@ def panel(account: ProviderAccount, hours: int, now: datetime | None = None) -> 
     )
 
 
-def _state(latest: ServerSample | None, now: datetime) -> str:
+def _readings(samples: QuerySet) -> list[Reading]:
+    return [Reading._make(row) for row in samples.values_list(*Reading._fields)]
+
+
+def _state(latest: Reading | None, now: datetime) -> str:
     if latest is None:
         return "unknown"
     if now - latest.at > stale_after():
@@ -155,7 +165,7 @@ def _state(latest: ServerSample | None, now: datetime) -> str:
     return "up" if latest.healthy else "down"
 
 
-def _latest_figures(samples: list[ServerSample]) -> dict:
+def _latest_figures(samples: list[Reading]) -> dict:
     """The gauges of the last sample, the rates between the last two (when both have figures)."""
     if not samples or not samples[-1].healthy:
         return {}
@@ -171,18 +181,18 @@ def _latest_figures(samples: list[ServerSample]) -> dict:
     return figures
 
 
-def chart_series(samples: Iterable[ServerSample], start: datetime, end: datetime) -> dict:
+def chart_series(samples: Iterable[Reading], start: datetime, end: datetime) -> dict:
     """At most MAX_POINTS points from start to end: the last sample of each time bucket, with the rates
     since the bucket before (exact averages over the bucket, whatever was dropped in it). A bucket in
     which the server was down at any sample is a gap: every figure null."""
     bucket_s = max(1.0, (end - start).total_seconds() / MAX_POINTS)
-    picked: dict[int, tuple[ServerSample, bool]] = {}
+    picked: dict[int, tuple[Reading, bool]] = {}
     for sample in samples:
         key = min(MAX_POINTS - 1, math.floor((sample.at - start).total_seconds() / bucket_s))
         _, down = picked.get(key, (None, False))
         picked[key] = (sample, down or not sample.healthy)
     series: dict[str, list] = {name: [] for name in ("t", "running", "waiting", "kv", "hit", "gen", "prompt")}
-    before: ServerSample | None = None
+    before: Reading | None = None
     for sample, down in picked.values():
         series["t"].append(round(sample.at.timestamp(), 3))
         usable = not down and before is not None

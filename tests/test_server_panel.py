@@ -96,6 +96,7 @@ def test_throughput_and_hit_rate_come_from_counter_differences_and_a_restart_cou
     assert panel.figures["hit"] == 25.0
     assert panel.series["gen"] == [None, 10.0, 10.0]
     assert panel.series["hit"] == [None, 75.0, 25.0]
+    assert server_series.panel(account, 1, now=T0 + timedelta(minutes=10)).state == "stale"  # not read since
 
 
 def test_a_server_that_fails_its_health_check_and_then_stops_answering_is_down(vllm_app):
@@ -141,13 +142,11 @@ def test_only_enabled_vllm_accounts_are_read(vllm):
 
 def test_a_long_window_is_drawn_in_at_most_max_points_with_exact_rates():
     """A day of samples every 15 s: one point per bucket, each rate the average over its bucket."""
-    account = ProviderAccount(name="GPU box", kind="vllm")
     start = T0 - timedelta(hours=24)
     rows, generated = [], 0
     for i in range(1, 24 * 240 + 1):
         generated += 10 * (i % 7)
-        rows.append(ServerSample(account=account, at=start + timedelta(seconds=15 * i), healthy=True,
-                                 generation_tokens=generated, running=i % 5))  # fmt: skip
+        rows.append(reading(start + timedelta(seconds=15 * i), generation_tokens=generated, running=i % 5))
 
     series = server_series.chart_series(rows, start, T0)
 
@@ -162,6 +161,11 @@ def test_a_long_window_is_drawn_in_at_most_max_points_with_exact_rates():
         expected = (after.generation_tokens - before.generation_tokens) / (after.at - before.at).total_seconds()
         assert series["gen"][index] == round(expected, 2)
         assert series["running"][index] == after.running
+
+
+def reading(at, **figures) -> server_series.Reading:
+    empty = dict.fromkeys(server_series.Reading._fields)
+    return server_series.Reading(**empty | {"at": at, "healthy": True, "error": ""} | figures)
 
 
 def test_the_models_api_marks_a_down_servers_models_unavailable_until_the_sample_is_stale(vllm_app, api):
