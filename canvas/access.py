@@ -15,6 +15,7 @@ The rules, one a line:
   author only; a blind prompt is revealed to everyone by its author only.
 - a team's members see its usage and budgets; only owners see each person's figures and set budgets;
   provider health spans all teams and is for staff only.
+- the self-hosted servers' pages are for staff; to anyone else they do not exist (404).
 """
 
 from __future__ import annotations
@@ -260,6 +261,15 @@ def canvas_to_move(user, canvas_id, team_id) -> tuple[Canvas, Team]:
     if canvas.viewer_role != Role.OWNER:
         raise forbidden("Only an owner of this canvas's team may move it to another team.")
     return canvas, team_for_new_canvas(user, team_id)
+
+
+# --- Operators ---------------------------------------------------------------------------------------
+
+
+def require_staff(user) -> None:
+    """The operators' pages (the servers' panels): staff only, not found for anyone else."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        raise not_found("page")
 
 
 # --- Share links -------------------------------------------------------------------------------------

@@ -41,8 +41,7 @@ from engine.announce import announce
 from engine.dispatch import start_runs
 from engine.preview import preview
 from engine.snapshots import with_live_text
-from providers.models import Model
-from providers.payloads import model_payload
+from providers.payloads import usable_model_payloads
 
 
 class BearerToken(HttpBearer):
@@ -106,7 +105,7 @@ def on_http_error(request, exc: HttpError):
 
 @api.get("/models", response=list[ModelOut], tags=["models"])
 def list_models(request):
-    return [model_payload(m) for m in Model.objects.usable().prefetch_related("prices")]
+    return usable_model_payloads()
 
 
 @api.get("/canvases", response=list[CanvasOut], tags=["canvases"])

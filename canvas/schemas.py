@@ -32,6 +32,8 @@ class ModelOut(Schema):
     simulated: bool
     context_window: int | None
     prices: PricesOut | None
+    available: bool = Field(True, description="False while the model's self-hosted server fails its checks.")
+    unavailable_reason: str | None = None
 
 
 class ErrorOut(Schema):

@@ -14,8 +14,7 @@ from canvas.errors import ApiError
 from canvas.models import Canvas
 from canvas.payloads import nodes_payload
 from engine.snapshots import with_live_text
-from providers.models import Model
-from providers.payloads import model_payload
+from providers.payloads import usable_model_payloads
 from providers.text import clean_text
 
 
@@ -53,7 +52,7 @@ COMPOSER_MAX_MODELS = 8
 @require_GET
 def canvas_detail(request, canvas_id):
     canvas = access.canvas_for(request.user, canvas_id)
-    models = [model_payload(m) for m in Model.objects.usable().prefetch_related("prices")]
+    models = usable_model_payloads()
     node_rows = list(canvas.nodes.select_related("model"))
     nodes = blind.for_user(with_live_text(nodes_payload(node_rows)), canvas.id, request.user)
     context = {

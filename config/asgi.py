@@ -38,6 +38,7 @@ from engine.runtime import freeze_startup_heap  # noqa: E402
 from engine.sweeper import sweep_while_serving  # noqa: E402
 from providers.env_sync import keep_served_models_synced  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
+from providers.server_scrape import keep_servers_scraped  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
 from providers.simulator.plan import Caps  # noqa: E402
 
@@ -53,25 +54,30 @@ simulator = (
 
 
 async def _lifespan(receive, send) -> None:
-    model_sync = None
-    sweeper: asyncio.Task | None = None
+    periodic_jobs: list[asyncio.Future] = []
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             loops.bind_server_loop(asyncio.get_running_loop())
             freeze_startup_heap()
-            if settings.EMBEDDED:  # no Celery beat: this process is the only one to end dead runs
-                sweeper = asyncio.get_running_loop().create_task(sweep_while_serving())
-                if settings.PRISM_MODEL_SYNC_S > 0:
-                    model_sync = asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S))
+            if settings.EMBEDDED:  # no Celery beat: this process runs the periodic jobs, and ends dead runs
+                periodic_jobs = [asyncio.get_running_loop().create_task(sweep_while_serving()), *_start_periodic_jobs()]
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            for task in (sweeper, model_sync):
-                if task is not None:
-                    task.cancel()
+            for job in periodic_jobs:
+                job.cancel()
             await close_adapters()  # the embedded mode's runs share the server loop's provider clients
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _start_periodic_jobs() -> list[asyncio.Future]:
+    jobs = []
+    if settings.PRISM_MODEL_SYNC_S > 0:
+        jobs.append(asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S)))
+    if settings.PRISM_SERVER_SCRAPE_S > 0:
+        jobs.append(asyncio.ensure_future(keep_servers_scraped(settings.PRISM_SERVER_SCRAPE_S)))
+    return jobs
 
 
 async def application(scope, receive, send) -> None:

@@ -211,6 +211,15 @@ if PRISM_MODEL_SYNC_S > 0:
         "task": "providers.tasks.sync_served_models",
         "schedule": PRISM_MODEL_SYNC_S,
     }
+# How often (seconds) each vLLM server's /health and /metrics are read into the database (providers/
+# server_scrape.py), and how many hours of those samples are kept; 0: not read at all.
+PRISM_SERVER_SCRAPE_S = env_float("PRISM_SERVER_SCRAPE_S", 15.0)
+PRISM_SERVER_SAMPLES_HOURS = max(1, env_int("PRISM_SERVER_SAMPLES_HOURS", 24))
+if PRISM_SERVER_SCRAPE_S > 0:
+    CELERY_BEAT_SCHEDULE["scrape-servers"] = {
+        "task": "providers.tasks.scrape_servers",
+        "schedule": PRISM_SERVER_SCRAPE_S,
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from canvas import compare, leaderboard, sharing, teams, views
+from canvas import compare, leaderboard, servers, sharing, teams, views
 from canvas.api import api
 from usage import views as usage_views
 
@@ -31,6 +31,7 @@ urlpatterns = [
     path("canvases/<uuid:canvas_id>/sharing/", sharing.sharing_page, name="canvas-sharing"),
     path("canvases/<uuid:canvas_id>/sharing/<uuid:link_id>/revoke", sharing.share_revoke, name="canvas-share-revoke"),
     path("s/<str:token>/", sharing.share_page, name="share-page"),
+    path("servers/", servers.server_list, name="server-list"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from providers import periodic
 from providers.catalogue import CATALOGUE, ModelSeed
 from providers.models import Model, Price, ProviderAccount, ProviderKind
 from providers.registry import adapter_for
@@ -146,14 +147,13 @@ def sync_served_models() -> int:
 async def keep_served_models_synced(interval_s: float) -> None:
     """The embedded mode's `sync_served_models`, on the serving loop: the servers are asked there, and
     only the database work goes to Django's thread, so a slow server holds up no request."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            accounts = await database_sync_to_async(served_model_accounts)()
-            if accounts:
-                await database_sync_to_async(import_listings)(await list_served_models(accounts))
-        except Exception:
-            log.exception("The served models were not synced")
+
+    async def sync() -> None:
+        accounts = await database_sync_to_async(served_model_accounts)()
+        if accounts:
+            await database_sync_to_async(import_listings)(await list_served_models(accounts))
+
+    await periodic.every(interval_s, sync, "The served models sync")
 
 
 def _sync_simulator_models(account: ProviderAccount) -> None:

@@ -154,3 +154,28 @@ class Price(models.Model):
             "output": text(self.output),
             "effective_from": self.effective_from.isoformat(),
         }
+
+
+class ServerSample(models.Model):
+    """One scrape of a self-hosted (vLLM) server's /health and /metrics: gauges as read, counters as the
+    server reports them since it started (rates come from the difference between two samples). A server
+    that did not answer has `healthy` false, no figures, and `error` saying why."""
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="server_samples")
+    at = models.DateTimeField(default=timezone.now)
+    healthy = models.BooleanField()
+    running = models.FloatField(null=True)
+    waiting = models.FloatField(null=True)
+    kv_cache_use = models.FloatField(null=True, help_text="0 to 1.")
+    prefix_cache_queries = models.FloatField(null=True)
+    prefix_cache_hits = models.FloatField(null=True)
+    generation_tokens = models.FloatField(null=True)
+    prompt_tokens = models.FloatField(null=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at"]
+        indexes = [models.Index(fields=["account", "at"], name="server_sample_account_at")]
+
+    def __str__(self) -> str:
+        return f"{self.account} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -94,14 +94,16 @@ class LiveStack:
 
 
 @contextlib.contextmanager
-def live_stack(mode: Mode, tmp_path: Path, redis_url: str | None = None, web_processes: int = 1) -> Iterator[LiveStack]:
+def live_stack(
+    mode: Mode, tmp_path: Path, redis_url: str | None = None, web_processes: int = 1, env: dict[str, str] | None = None
+) -> Iterator[LiveStack]:
     """Start the app (and in ``services`` mode a Celery worker) and yield how to reach it; in
     ``services`` mode on `redis_url` if given (a Redis of the test's own), else on a free database of
-    the machine's Redis, with `web_processes` uvicorn processes sharing it."""
+    the machine's Redis, with `web_processes` uvicorn processes sharing it. `env`: more settings."""
     assert web_processes == 1 or mode == "services", "only the services mode has more than one web process"
     port = free_port()
     more_ports = [free_port() for _ in range(web_processes - 1)]
-    env = _base_env(tmp_path, port)
+    env = _base_env(tmp_path, port) | (env or {})
     password = secrets.token_urlsafe(12)
     logs: dict[str, Path] = {}
     processes: list[subprocess.Popen] = []

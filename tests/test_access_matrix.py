@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections, transaction
+from django.test import Client
 from django.urls import URLResolver, get_resolver
 
 from canvas.api import api
@@ -393,6 +394,11 @@ def signed_out_only(ok) -> dict:
     return expect(ok, 302, 302, 302, 302, share=ok)
 
 
+# The operators' pages: no persona is staff, so to every one of them they do not exist; staff get
+# `ok` (test_staff_pages_open_to_staff).
+STAFF_ONLY = expect(LOGIN, 404, 404, 404, 404, share=LOGIN)
+
+
 PAGE_ROWS = [
     Row("GET", "", SIGNED_IN, check=says_nothing_of_canvas_a),
     Row("GET", "healthz", PUBLIC),
@@ -474,7 +480,10 @@ PAGE_ROWS = [
         ids={"token": "share_token"}, note="a share token is no invitation"),
     Row("POST", "teams/join/<str:token>/", expect(LOGIN, 302, 302, 302, 302, share=LOGIN),
         ids={"token": "invite_token"}, check=roles_come_only_from_the_invitation),
+    # Operators.
+    Row("GET", "servers/", STAFF_ONLY),
 ]  # fmt: skip
+STAFF_ROWS = {"servers/": 200}
 
 
 def page_routes() -> set[str]:
@@ -503,6 +512,16 @@ def test_page(row: Row, world: World):
         return client.get(path) if row.method == "GET" else client.post(path, body or {})
 
     assert answers(row, world, send) == row.expect
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", sorted(STAFF_ROWS))
+def test_staff_pages_open_to_staff(path, world, django_user_model):
+    assert [row.expect for row in PAGE_ROWS if row.path == path] == [STAFF_ONLY]
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("olga", is_staff=True))
+    for headers in ({}, {"HX-Request": "true"}):  # the page, and the panels alone that it polls
+        assert client.get(f"/{path}", headers=headers).status_code == STAFF_ROWS[path]
 
 
 # --- the WebSocket -------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ def pages(alice, alice_canvas, django_user_model):
         (member, "/teams/"),
         (member, f"/teams/{team.id}/"),
         (member, f"/teams/join/{invite_token}/"),
+        (member, "/servers/"),
         (member, "/admin/"),
         (member, "/admin/providers/provideraccount/add/"),
     ]

@@ -19,6 +19,8 @@ class ServerStats:
     prefix_queries: int = 0
     prefix_hits: int = 0
     requests_finished: int = 0
+    waiting: int = 0
+    kv_cache_usage: float | None = None  # None: derived from the requests running
     _seen_prefixes: set[str] = field(default_factory=set)
 
     def record_prompt(self, messages: list) -> None:
@@ -37,13 +39,13 @@ class ServerStats:
 
 
 def prometheus_text(stats: ServerStats, legacy: bool = False) -> str:
-    kv_usage = min(1.0, stats.running * 0.02)
+    kv_usage = min(1.0, stats.running * 0.02) if stats.kv_cache_usage is None else stats.kv_cache_usage
     cache_gauge = "vllm:gpu_cache_usage_perc" if legacy else "vllm:kv_cache_usage_perc"
     queries = "vllm:gpu_prefix_cache_queries_total" if legacy else "vllm:prefix_cache_queries_total"
     hits = "vllm:gpu_prefix_cache_hits_total" if legacy else "vllm:prefix_cache_hits_total"
     rows = [
         ("vllm:num_requests_running", "gauge", stats.running),
-        ("vllm:num_requests_waiting", "gauge", 0),
+        ("vllm:num_requests_waiting", "gauge", stats.waiting),
         (cache_gauge, "gauge", kv_usage),
         (queries, "counter", stats.prefix_queries),
         (hits, "counter", stats.prefix_hits),

@@ -5,6 +5,8 @@
 import { api } from "./api.js";
 
 const PREVIEW_DELAY_MS = 300;
+// How often the models' availability (a self-hosted server that fails its checks) is asked again.
+const HEALTH_REFRESH_MS = 30_000;
 
 export class Composer {
   constructor(app, form) {
@@ -18,6 +20,7 @@ export class Composer {
     this.following = form.querySelector("#following");
     this.preview = form.querySelector("#context-preview");
     this.banner = form.querySelector("#rerun-banner");
+    this.serverNotice = form.querySelector("#server-notice");
     this.choices = [...form.querySelectorAll(".model-choice")];
     this.blind = form.querySelector("#prompt-blind");
     this.canvasBlind = form.querySelector("#canvas-blind");
@@ -41,6 +44,7 @@ export class Composer {
     this.preview.addEventListener("toggle", () => { if (this.preview.open) this.refreshPreview(); });
     app.selection.onChange(() => { if (!this.rerun) this.showParents(); });
     this.changed();
+    setInterval(() => { if (!document.hidden) this.refreshAvailability(); }, HEALTH_REFRESH_MS);
   }
 
   focus() { this.text.focus(); }
@@ -73,7 +77,33 @@ export class Composer {
     this.form.querySelector("#models-total").textContent = total ? `(${total} of at most ${this.max})` : "";
     this.hint.textContent = over ? `At most ${this.max} answers per question.` : "";
     this.runButton.disabled = this.busy || over;
+    this.showServerNotice();
     this.schedulePreview();
+  }
+
+  // Before anything is sent: which chosen models sit on a server that failed its last check, and why.
+  showServerNotice() {
+    const down = this.choices.filter((choice) => choice.querySelector("input[type=checkbox]").checked && choice.dataset.unavailable);
+    this.serverNotice.hidden = down.length === 0;
+    this.serverNotice.textContent = down
+      .map((choice) => `${choice.querySelector(".model-pick span").textContent}: ${choice.dataset.unavailable}`)
+      .join(" ");
+  }
+
+  async refreshAvailability() {
+    let models;
+    try { models = await api("GET", "/models"); } catch { return; }
+    const byId = new Map(models.map((model) => [model.id, model]));
+    for (const choice of this.choices) {
+      const model = byId.get(choice.dataset.model);
+      if (!model) continue;
+      if (model.available) delete choice.dataset.unavailable;
+      else choice.dataset.unavailable = model.unavailable_reason;
+      const badge = choice.querySelector(".server-down");
+      badge.hidden = model.available;
+      badge.title = model.unavailable_reason || "";
+    }
+    this.showServerNotice();
   }
 
   showParents() {
