@@ -424,9 +424,11 @@ def test_the_help_panel_lists_the_shortcuts(page, stack):
 _ONE_SLOT = """
 from django.conf import settings
 from providers.models import Model, ProviderAccount
-account = ProviderAccount.objects.create(
+account = ProviderAccount(
     name="One-slot simulator", kind="simulator", base_url=settings.PRISM_SIMULATOR_URL, max_concurrency=1
 )
+account.set_api_key(settings.PRISM_SIMULATOR_KEY)  # the built-in simulator answers the app's own key
+account.save()
 Model.objects.create(
     account=account, name="sim-steady", display_name="One slot · Steady",
     default_params={"simulator": {"tokens_per_s": 6, "length": 3000}},
