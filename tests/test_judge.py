@@ -407,3 +407,16 @@ def test_what_cannot_be_judged_is_a_clear_400(simulator):
         assert response.status_code == 400, (body, response.content)
         assert response.json()["error"]["code"] == "invalid"
     assert not Judgement.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_deleted_canvas_takes_its_judge_workspace_with_it(simulator):
+    arena = build_arena(blind=False)
+    model = make_judge(simulator)
+    assert ask(arena, "dave", model).status_code == 202
+    workspace = Canvas.workspaces.get(judged_canvas=arena.canvas)
+
+    arena.canvas.delete()
+
+    assert not Canvas.workspaces.filter(pk=workspace.pk).exists()
+    assert not Node.objects.filter(canvas_id=workspace.pk).exists() and not Judgement.objects.exists()
