@@ -12,9 +12,12 @@ The rules, one a line:
   team; moving a canvas out of a team takes an owner of that team;
 - ids from another team's objects resolve to nothing (404), whatever the caller's role elsewhere;
 - owners and editors vote on a prompt's answers, viewers see the votes; a vote is taken back by its
-  author only; a blind prompt is revealed to everyone by its author only.
+  author only; a blind prompt is revealed to everyone by its author only;
+- owners and editors ask a judge model to judge a prompt's answers, viewers see its judgements and votes;
+- a judge's workspace (the hidden canvas of its runs, Canvas.judged_canvas) is nobody's to see: it is
+  left out of `Canvas.objects`, so every rule here that finds canvases finds it for no one;
 - a team's members see its usage and budgets; only owners see each person's figures and set budgets;
-  provider health spans all teams and is for staff only.
+  provider health spans all teams and is for staff only;
 - the self-hosted servers' pages are for staff; to anyone else they do not exist (404).
 """
 
@@ -305,7 +308,7 @@ def principal_for(user, canvas_id, *, share_token: str | None = None, share_link
     if pk is None:
         return None
     if user is not None and user.is_authenticated and user.is_active:
-        role = Membership.objects.filter(team__canvases=pk, user=user).values_list("role", flat=True).first()
+        role = _role_on_canvas(pk, user_id=user.pk)
         if role is not None:
             return Principal(canvas_id=pk, user_id=user.pk, name=display_name(user), role=role)
     link = None
@@ -319,17 +322,20 @@ def principal_for(user, canvas_id, *, share_token: str | None = None, share_link
     return Principal(canvas_id=pk, share_link_id=link.id)
 
 
+def _role_on_canvas(canvas_id, **member) -> str | None:
+    """The member's role on the canvas through its team; none on a judge's workspace (this join does not
+    go through `Canvas.objects`, which leaves workspaces out)."""
+    memberships = Membership.objects.filter(team__canvases=canvas_id, team__canvases__judged_canvas=None, **member)
+    return memberships.values_list("role", flat=True).first()
+
+
 def recheck(principal: Principal) -> Principal | None:
     """The same principal as it stands now: a new role, or None once the membership is gone, the link is
     revoked or expired, or the canvas has moved to a team the user is not in."""
     if principal.share_link_id is not None:
         alive = ShareLink.objects.active().filter(pk=principal.share_link_id, canvas_id=principal.canvas_id).exists()
         return principal if alive else None
-    role = (
-        Membership.objects.filter(team__canvases=principal.canvas_id, user_id=principal.user_id, user__is_active=True)
-        .values_list("role", flat=True)
-        .first()
-    )
+    role = _role_on_canvas(principal.canvas_id, user_id=principal.user_id, user__is_active=True)
     if role is None:
         return None
     return principal if role == principal.role else replace(principal, role=role)

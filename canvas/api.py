@@ -246,11 +246,13 @@ def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json
     return export.download(access.canvas_for(request.user, canvas_id), format, request.user)
 
 
+from canvas.api_judge import router as judge_router  # noqa: E402
 from canvas.api_teams import router as teams_router  # noqa: E402
 from canvas.api_votes import router as votes_router  # noqa: E402
 
 api.add_router("/", teams_router)
 api.add_router("/", votes_router)
+api.add_router("/", judge_router)
 
 from usage.api import router as usage_router  # noqa: E402
 

@@ -8,4 +8,4 @@ class CanvasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from canvas import signals  # noqa: F401
+        from canvas import judge, signals  # noqa: F401 - they connect their receivers

@@ -55,6 +55,15 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+class CanvasManager(models.Manager):
+    """Canvases people work on: a judge's workspace (see Canvas.judged_canvas) is left out of every
+    query that goes through `Canvas.objects` or a related manager (a team's canvases), so no list,
+    page, count or access check ever finds it. The judge's own code reads it through `Canvas.workspaces`."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(judged_canvas__isnull=True)
+
+
 class Canvas(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="canvases")
@@ -67,10 +76,21 @@ class Canvas(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set only on a judge's workspace: the hidden canvas that holds a judge model's runs (one prompt and
+    # one response per ordered pair of answers) for the canvas it judges. Its runs go through the engine
+    # like any other, and their events go to its own group, which nobody can join.
+    judged_canvas = models.OneToOneField(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="judge_workspace"
+    )
+
+    workspaces = models.Manager()  # every canvas, judges' workspaces included: for canvas.judge only
+    objects = CanvasManager()
 
     class Meta:
         ordering = ["-updated_at"]
         verbose_name_plural = "canvases"
+        # Not the first declared: queries, related managers and the admin leave the workspaces out.
+        default_manager_name = "objects"
 
     def __str__(self) -> str:
         return self.title
@@ -364,3 +384,49 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.a_id} vs {self.b_id}: {self.outcome}"
+
+
+class Judgement(models.Model):
+    """A judge model asked to compare each pair of a prompt's finished answers, in both orders.
+
+    Each ordered pair is one JudgeRun: a hidden prompt on the canvas's judge workspace and the judge's
+    response below it. When both orders of a pair have ended, their verdicts make one Vote with
+    `judge_model` (canvas.judge). A prompt has at most one judgement per judge model: asking again
+    replaces it and its votes.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    prompt = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="judgements")
+    judge_model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, related_name="+")
+    rubric = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "judge_model"], name="judgement_one_per_judge"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Judgement of {self.prompt_id} by {self.judge_model_id}"
+
+
+class JudgeRun(models.Model):
+    """One ordered pair put to the judge: `first` shown first, `second` second; `response` is the
+    judge's answer (a response node on the judge workspace), whose text ends with its verdict."""
+
+    judgement = models.ForeignKey(Judgement, on_delete=models.CASCADE, related_name="runs")
+    first = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    response = models.OneToOneField(Node, on_delete=models.CASCADE, related_name="judge_run")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["judgement", "first", "second"], name="judge_run_one_per_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} then {self.second_id}"

@@ -65,17 +65,22 @@ def _finished(answers: dict[str, Node], answer_id, name: str) -> Node:
     return node
 
 
-def _save(prompt: Node, user, a: Node, b: Node, outcome: str) -> tuple[Vote, bool]:
-    """The person's vote on the pair, in stored order; True when it replaced an earlier one."""
+def _save(
+    prompt: Node, user, a: Node, b: Node, outcome: str, judge_model_id=None, rationale: str = ""
+) -> tuple[Vote, bool]:
+    """The person's vote on the pair (or, with `judge_model_id`, that judge model's), in stored order;
+    True when it replaced an earlier one."""
     if str(a.id) > str(b.id):
         a, b, outcome = b, a, FLIPPED.get(outcome, outcome)
     fields = {"outcome": outcome, "created_at": timezone.now(), "canvas_id": prompt.canvas_id}
-    fields |= {"model_a_id": a.model_id, "model_b_id": b.model_id}
+    fields |= {"model_a_id": a.model_id, "model_b_id": b.model_id, "rationale": rationale}
+    who = {"user": user} if judge_model_id is None else {"judge_model_id": judge_model_id}
     for _ in range(2):  # two first votes on one pair at once: the loser of the race replaces the winner's
         try:
             with transaction.atomic():
-                vote, created = Vote.objects.update_or_create(prompt=prompt, a=a, b=b, user=user, defaults=fields)
-            vote.user = user
+                vote, created = Vote.objects.update_or_create(prompt=prompt, a=a, b=b, **who, defaults=fields)
+            if judge_model_id is None:
+                vote.user = user
             return vote, not created
         except IntegrityError:
             continue
@@ -105,9 +110,31 @@ def record_best(prompt: Node, user, best_id) -> list[Vote]:
     return votes
 
 
+@transaction.atomic
+def record_judged(prompt: Node, judge_model_id, a: Node, b: Node, outcome: str, rationale: str) -> Vote:
+    """A judge model's vote on a pair of finished answers (canvas.judge has checked them), replacing
+    its earlier one on that pair."""
+    vote, _ = _save(prompt, None, a, b, outcome, judge_model_id=judge_model_id, rationale=rationale)
+    announce_votes(prompt.canvas_id, [vote])
+    return vote
+
+
+def delete_judged(prompt: Node, judge_model_id) -> None:
+    """Every vote of this judge model on the prompt's answers, gone (it is asked to judge again)."""
+    gone = list(Vote.objects.filter(prompt=prompt, judge_model_id=judge_model_id))
+    if not gone:
+        return
+    batch = [events.VoteDeleted(type="vote.deleted", vote=_gone(v)) for v in gone]
+    Vote.objects.filter(id__in=[v.id for v in gone]).delete()
+    transaction.on_commit(lambda: send_batch_from_thread(prompt.canvas_id, batch))
+
+
+def _gone(vote: Vote) -> dict:
+    return {"id": str(vote.id), "prompt": str(vote.prompt_id), "judge": vote_payload(vote)["judge"]}
+
+
 def delete(vote: Vote) -> None:
-    gone = {"id": str(vote.id), "prompt": str(vote.prompt_id), "judge": vote_payload(vote)["judge"]}
-    event = events.VoteDeleted(type="vote.deleted", vote=gone)
+    event = events.VoteDeleted(type="vote.deleted", vote=_gone(vote))
     canvas_id = vote.canvas_id
     vote.delete()
     transaction.on_commit(lambda: send_batch_from_thread(canvas_id, [event]))

@@ -13,6 +13,7 @@ from canvas.payloads import node_payload
 from engine.context import contexts_for_responses, lineage, lineage_cte, parents_from_rows
 from engine.cost import cost_of
 from engine.outcome import Outcome
+from engine.signals import send_run_ended
 from providers.base import AccountConfig, ChatRequest
 from providers.models import Price
 
@@ -198,4 +199,6 @@ def finish(plan: RunPlan, outcome: Outcome) -> dict | None:
     node.cost = cost_of(usage, price)
     node.finished_at = timezone.now()
     node.save()
+    node_id, status = str(node.id), node.status
+    transaction.on_commit(lambda: send_run_ended(node_id, status))
     return node_payload(node)

@@ -52,7 +52,9 @@ class Scope:
 
     def answers(self, team: Team) -> QuerySet:
         """The team's responses in this scope (by when they were asked), for cost estimates."""
-        answers = Node.objects.filter(canvas__team=team, kind=NodeKind.RESPONSE).filter(self.period("created_at"))
+        # A judge's runs live on hidden workspace canvases of the team: they are no answers to estimate.
+        answers = Node.objects.filter(canvas__team=team, canvas__judged_canvas__isnull=True, kind=NodeKind.RESPONSE)
+        answers = answers.filter(self.period("created_at"))
         if self.tag:
             answers = answers.filter(canvas__in=tagged(team.canvases.all(), self.tag))
         return answers

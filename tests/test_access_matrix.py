@@ -185,6 +185,11 @@ def budgets_change_only_by_owners(world, persona, response):
     assert budgets == ({Decimal("12.00"), None} if persona == "owner" else {None})
 
 
+def judge_runs_only_for_writers(world, persona, response):
+    runs = Node.objects.filter(judge_run__judgement__prompt_id=world.ids["prompt"]).count()
+    assert runs == (2 if response.status_code == 202 else 0)  # one pair, both orders
+
+
 def prompt(world, persona, parents=()):
     return {"text": "Hello", "models": [world.ids["model"]], "parents": [world.ids[p] for p in parents]}
 
@@ -255,6 +260,12 @@ API_ROWS = [
     Row("DELETE", "/api/votes/{vote_id}", expect(401, 404, 403, 204, 403),
         check=dave_keeps_his_vote_unless_he_takes_it_back, note="dave's: its author only"),
     Row("DELETE", "/api/votes/{vote_id}", b_only(204), ids={"vote_id": "vote_b"}, note="cross"),
+    Row("POST", "/api/nodes/{prompt_id}/judge", write(202), body=lambda w, p: {"model": w.ids["model"]},
+        check=judge_runs_only_for_writers),
+    Row("POST", "/api/nodes/{prompt_id}/judge", b_only(202), body=lambda w, p: {"model": w.ids["model"]},
+        ids={"prompt_id": "prompt_b"}, note="cross"),
+    Row("GET", "/api/nodes/{prompt_id}/judgements", READ, check=says_nothing_of_canvas_a),
+    Row("GET", "/api/nodes/{prompt_id}/judgements", b_only(200), ids={"prompt_id": "prompt_b"}, note="cross"),
     Row("POST", "/api/nodes/{prompt_id}/reveal", owners(200), note="alice's prompt: its author only"),
     Row("POST", "/api/nodes/{prompt_id}/reveal", b_only(200), ids={"prompt_id": "prompt_b"}, note="cross"),
     # Teams and members.

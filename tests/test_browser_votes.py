@@ -1,7 +1,7 @@
 """Headless Chromium: a blind prompt on the canvas shows its answers as "Answer A", "Answer B" with no
 model, provider, cost or speed anywhere in the nodes until the person votes (two answers selected, key
 1–4), then names the models; on the compare page a blind prompt's columns are labelled until a vote
-(key B) brings the models."""
+(key B) brings the models, and a judge model asked there lists its votes apart, revealing nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import SWIFT, choose, chromium, sign_in
-from tests.stack import LiveStack, live_stack
+from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
 
@@ -90,8 +90,8 @@ def test_a_blind_prompt_on_the_canvas_shows_labels_until_one_votes(page: Page, s
         assert page.evaluate("(id) => window.prism.node(id).model", node_id) is not None
 
 
-def test_the_compare_page_labels_blind_answers_until_one_picks_the_best(page: Page, stack: LiveStack):
-    canvas_id = new_canvas(stack, "Blind compare")
+def blind_prompt_answered(stack: LiveStack, canvas_id: str) -> str:
+    """A blind prompt with two finished answers, by the simulator's Swift and Reasoner; its id."""
     with stack.client() as api:
         models = {m["model"]: m["id"] for m in api.get("/api/models").json()}
         body = {"text": "Name a colour.", "models": [models["sim-swift"], models["sim-reasoner"]], "blind": True}
@@ -103,6 +103,12 @@ def test_the_compare_page_labels_blind_answers_until_one_picks_the_best(page: Pa
             if all(n["status"] == "done" for n in nodes):
                 break
             time.sleep(0.2)
+    return prompt_id
+
+
+def test_the_compare_page_labels_blind_answers_until_one_picks_the_best(page: Page, stack: LiveStack):
+    canvas_id = new_canvas(stack, "Blind compare")
+    prompt_id = blind_prompt_answered(stack, canvas_id)
     page.goto(f"{stack.base_url}/canvases/{canvas_id}/compare/{prompt_id}/")
     expect(page.locator("#connection")).to_have_text("live")
 
@@ -118,3 +124,38 @@ def test_the_compare_page_labels_blind_answers_until_one_picks_the_best(page: Pa
     expect(page.locator(".column [data-field=title]", has_text=REASONER)).to_have_count(1)
     expect(page.locator("#votes-list li").first).to_contain_text("(you)")
     expect(page.locator("#votes-blind")).to_be_hidden()
+
+
+# A judge model that always says "tie", on an account of its own at the stack's simulator.
+_JUDGE = """
+from providers.models import Model, ProviderAccount
+source = Model.objects.get(name="sim-swift").account
+account, _ = ProviderAccount.objects.get_or_create(
+    name="Judge bench", defaults={"kind": source.kind, "base_url": source.base_url,
+                                  "api_key_encrypted": source.api_key_encrypted})
+params = {"simulator": {"ttft_ms": 0, "tokens_per_s": 0, "text": "RATIONALE: Both are crisp.\\nVERDICT: tie"}}
+Model.objects.get_or_create(account=account, name="sim-steady",
+                            defaults={"display_name": "Judge Judy", "default_params": params, "position": 99})
+"""
+
+
+def test_a_judge_asked_on_the_compare_page_votes_apart_and_reveals_nothing(page: Page, stack: LiveStack):
+    django_shell(stack.env, _JUDGE)
+    canvas_id = new_canvas(stack, "Judged compare")
+    prompt_id = blind_prompt_answered(stack, canvas_id)
+    page.goto(f"{stack.base_url}/canvases/{canvas_id}/compare/{prompt_id}/")
+    expect(page.locator("#connection")).to_have_text("live")
+
+    page.locator("#judge-ask summary").click()
+    page.locator("#judge-model").select_option(label="Judge Judy")
+    page.locator("#judge-rubric").fill("Shorter is better.")
+    page.locator("#judge-go").click()
+
+    judged = page.locator("#judge-votes li")
+    expect(judged).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
+    expect(judged).to_contain_text("Judged by Judge Judy: Answer")
+    expect(judged).to_contain_text("Both are crisp.")
+    expect(page.locator("#votes-list li")).to_have_count(0)
+    # The judge's vote is not the person's: the answers stay labelled.
+    assert sorted(page.locator(".column [data-field=title]").all_inner_texts()) == ["Answer A", "Answer B"]
+    expect(page.locator("#votes-blind")).to_be_visible()

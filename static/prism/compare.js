@@ -5,7 +5,8 @@
 // the diff) is set with textContent.
 // Votes: the two responses picked for the diff are A and B of a pairwise vote (keys 1–4), B makes A the
 // best of all; on a blind prompt the columns say "Answer C" until one has voted, and the vote's reply
-// brings the models.
+// brings the models. A judge model's votes are listed apart, with its rationale; the form below them asks
+// one to judge each pair.
 import { api } from "./api.js";
 import { diffWords } from "./diff.js";
 import { renderMarkdown } from "./markdown.js";
@@ -34,6 +35,10 @@ const modelName = (node) => {
   return name || "Model";
 };
 const votes = new Map((data.votes || []).map((vote) => [vote.id, vote]));
+// The models that may judge, by id: the page is rendered without any model list (a blind prompt's page
+// names no model), so they are asked for when a judge's vote or the judge form needs them.
+const judges = new Map();
+let judgesAsked = null;
 const metric = (name) => (node) => node.metrics?.[name] ?? null;
 const count = (name) => (node) => {
   const value = node.metrics?.[name];
@@ -182,22 +187,35 @@ const SIGNS = { a: "≻", b: "≺", tie: "=" };
 
 function describe(vote) {
   const name = (id) => (responses.has(id) ? modelName(responses.get(id)) : "an answer");
-  const who = vote.judge.user || "a judge model";
   const what = vote.outcome === "both_bad"
     ? `${name(vote.a)} and ${name(vote.b)} both bad`
     : `${name(vote.a)} ${SIGNS[vote.outcome]} ${name(vote.b)}`;
-  return `${who}${vote.judge.user === data.user ? " (you)" : ""}: ${what}`;
+  if (vote.judge.model) {
+    const judge = judges.get(vote.judge.model)?.display_name || "a judge model";
+    return `Judged by ${judge}: ${what}${vote.judge.rationale ? ` — ${vote.judge.rationale}` : ""}`;
+  }
+  return `${vote.judge.user}${vote.judge.user === data.user ? " (you)" : ""}: ${what}`;
 }
 
-function paintVotes() {
-  const list = document.getElementById("votes-list");
-  list.replaceChildren(...[...votes.values()].map((vote) => {
+function voteItems(list) {
+  return list.map((vote) => {
     const item = document.createElement("li");
     item.dataset.id = vote.id;
     item.textContent = describe(vote);
     return item;
-  }));
-  document.getElementById("no-votes").hidden = votes.size > 0;
+  });
+}
+
+function paintVotes() {
+  // People's votes, then each judge model's apart (named once the model list has come).
+  const all = [...votes.values()];
+  const people = all.filter((vote) => vote.judge.user);
+  const judged = all.filter((vote) => vote.judge.model);
+  if (judged.some((vote) => !judges.has(vote.judge.model))) learnJudges().then(() => paintJudged(judged));
+  document.getElementById("votes-list").replaceChildren(...voteItems(people));
+  paintJudged(judged);
+  document.getElementById("no-votes").hidden = people.length > 0;
+  document.getElementById("judge-ask").hidden = !(data.can_vote && finished().length >= 2);
   document.getElementById("votes-blind").hidden = !(data.blind && [...responses.values()].some((node) => node.hidden));
   document.getElementById("vote-pick").hidden = !(data.can_vote && finished().length >= 2);
 }
@@ -216,6 +234,41 @@ async function vote(body) {
     say(`Could not vote: ${error.message}`);
   }
 }
+
+function paintJudged(judged) {
+  const list = document.getElementById("judge-votes");
+  list.replaceChildren(...voteItems(judged));
+  list.hidden = judged.length === 0;
+}
+
+// --- a judge model -----------------------------------------------------------------------------------
+
+function learnJudges() {
+  judgesAsked ||= api("GET", "/models").then((models) => {
+    for (const model of models) judges.set(model.id, model);
+  }).catch(() => { judgesAsked = null; });
+  return judgesAsked;
+}
+
+document.getElementById("judge-ask").addEventListener("toggle", async (event) => {
+  const select = document.getElementById("judge-model");
+  if (!event.target.open || select.options.length) return;
+  await learnJudges();
+  select.replaceChildren(...[...judges.values()].map((model) => new Option(model.display_name, model.id)));
+});
+
+document.getElementById("judge-go").addEventListener("click", async () => {
+  const model = document.getElementById("judge-model").value;
+  if (!model) return;
+  try {
+    const rubric = document.getElementById("judge-rubric").value;
+    const { judgement } = await api("POST", `/nodes/${data.prompt}/judge`, { model, rubric });
+    say(`The judge is comparing ${judgement.pairs} pair${judgement.pairs === 1 ? "" : "s"} in both orders…`);
+    document.getElementById("no-votes").hidden = false;
+  } catch (error) {
+    say(`Could not ask the judge: ${error.message}`);
+  }
+});
 
 // The names of models revealed by one's vote: the page was rendered without them.
 async function learnModels() {

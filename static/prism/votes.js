@@ -1,7 +1,8 @@
 // Votes on a prompt's answers. Under a prompt with two or more finished answers, each finished answer
 // has a "Best" button (it wins over each other finished one); with two finished answers of one prompt
 // selected, the vote bar (keys 1–4) says which is better, the left one being A. The prompt shows who
-// voted and what the current person voted; the author of a blind prompt may reveal it to everyone.
+// voted and what the current person voted, and each judge model's votes apart; the author of a blind
+// prompt may reveal it to everyone.
 // A vote's reply carries the prompt's answers as the voter may now see them (a blind prompt's models
 // show once one has voted), which replace the page's copies. Names and texts are set with textContent.
 
@@ -99,10 +100,12 @@ export class Votes {
   }
 
   paintSummary(slot, prompt, votable) {
-    const votes = [...(this.byPrompt.get(prompt.id)?.values() || [])];
+    const all = [...(this.byPrompt.get(prompt.id)?.values() || [])];
+    const votes = all.filter((v) => v.judge.user);
+    const judged = all.filter((v) => v.judge.model);
     const parts = [];
     if (votes.length) {
-      const people = [...new Set(votes.map((v) => v.judge.user || "judge model"))];
+      const people = [...new Set(votes.map((v) => v.judge.user))];
       const line = document.createElement("p");
       line.className = "votes-summary";
       line.textContent = `${votes.length} vote${votes.length === 1 ? "" : "s"} by ${people.join(", ")}`;
@@ -119,6 +122,15 @@ export class Votes {
       hint.className = "muted votes-summary";
       hint.textContent = "No votes yet: select two answers and press 1–4, or pick the best.";
       parts.push(hint);
+    }
+    // A judge model's votes apart from people's, one line each, its rationale on hover.
+    for (const vote of judged) {
+      const line = document.createElement("p");
+      line.className = "votes-judge";
+      const judge = this.app.models[vote.judge.model]?.display_name || "a judge model";
+      line.textContent = `Judged by ${judge}: ${this.describe(vote)}`;
+      line.title = vote.judge.rationale || "";
+      parts.push(line);
     }
     if (prompt.blind && !prompt.revealed && this.app.canWrite) {
       const reveal = document.createElement("button");
