@@ -1,5 +1,6 @@
-"""What the running app is made of: nothing in it imports the tests' simulators and helpers, and the
-simulator it serves is the OpenAI-compatible one alone (the Claude and Gemini twins are test fakes)."""
+"""What the running app is made of: nothing in it imports the tests' simulators and helpers, it has one
+HTTP client stack, and the simulator it serves is the OpenAI-compatible one alone (the Claude and Gemini
+twins are test fakes)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,9 @@ def test_the_app_imports_nothing_from_tests():
 def test_the_app_serves_one_simulator():
     simulator = ROOT / "providers" / "simulator"
     assert not [path for path in simulator.iterdir() if path.is_dir() and path.name != "__pycache__"]
+
+
+def test_the_app_speaks_http_through_one_stack():
+    """httpx2's interface over aiohttp (providers/http.py): httpx itself, a second stack, is for tests only."""
+    offenders = [str(path.relative_to(ROOT)) for path in _app_modules() if "httpx" in _imports(path)]
+    assert offenders == []
