@@ -11,8 +11,19 @@ from django.utils import timezone
 TOKEN_PREFIX = "prism_"
 
 
+# A secret's last use is written at most this often: a busy client should not turn every read into a write.
+LAST_USED_EVERY_S = 60
+
+
 def digest_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def note_use(secret: models.Model) -> None:
+    """Record that `secret` (an API token or a share link, each with `last_used_at`) was used just now."""
+    now = timezone.now()
+    if secret.last_used_at is None or (now - secret.last_used_at).total_seconds() > LAST_USED_EVERY_S:
+        type(secret).objects.filter(pk=secret.pk).update(last_used_at=now)
 
 
 class ApiTokenQuerySet(models.QuerySet):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
-from accounts.models import ApiToken, digest_token
+from accounts.models import ApiToken, digest_token, note_use
 
 
 def bearer_from_header(value: str | None) -> str | None:
@@ -21,10 +19,7 @@ def token_for(raw: str) -> ApiToken | None:
     token = ApiToken.objects.active().select_related("user").filter(digest=digest_token(raw)).first()
     if token is None:
         return None
-    now = timezone.now()
-    # Touch at most once a minute: a busy client should not turn every read into a write.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    note_use(token)
     return token
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.forms import SignupEmailForm, SignupForm, TokenForm
 from accounts.models import ApiToken
+from accounts.pages import render_page
 from accounts.signup_links import read_link, safe_next, send_signup_mail
 
 
@@ -84,8 +85,7 @@ def tokens(request):
             form, status = TokenForm(), 201
         else:
             status = 400
-    context = {"form": form, "new_token": new_token, "tokens": request.user.api_tokens.active().order_by("-created_at")}
-    return render(request, "accounts/tokens.html", context, status=status)
+    return _tokens_page(request, form, new_token, status)
 
 
 @login_required
@@ -94,4 +94,9 @@ def token_revoke(request, token_id):
     token = get_object_or_404(ApiToken.objects.active(), pk=token_id, user=request.user)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
-    return redirect("api-tokens")
+    return _tokens_page(request, TokenForm()) if request.htmx else redirect("api-tokens")
+
+
+def _tokens_page(request, form: TokenForm, new_token: str | None = None, status: int = 200):
+    context = {"form": form, "new_token": new_token, "tokens": request.user.api_tokens.active().order_by("-created_at")}
+    return render_page(request, "accounts/tokens.html", context, status=status)

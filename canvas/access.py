@@ -27,9 +27,8 @@ import uuid
 from dataclasses import dataclass, replace
 
 from django.db.models import F
-from django.utils import timezone
 
-from accounts.models import digest_token
+from accounts.models import digest_token, note_use
 from canvas.errors import forbidden, not_found
 from canvas.models import Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team, Vote
 
@@ -283,8 +282,8 @@ def share_link_for_token(raw: str | None) -> ShareLink | None:
     if not raw or len(raw) > 200:
         return None
     link = ShareLink.objects.active().select_related("canvas").filter(digest=digest_token(raw)).first()
-    if link is not None and (link.last_used_at is None or (timezone.now() - link.last_used_at).total_seconds() > 60):
-        ShareLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
+    if link is not None:
+        note_use(link)
     return link
 
 

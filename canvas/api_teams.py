@@ -7,14 +7,30 @@ change, a canvas's team only from a move that needs write access on both sides.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from django.urls import reverse
-from ninja import Field, Router, Schema, Status
+from ninja import Router, Status
 
 from canvas import access, comments, membership, sharing
 from canvas.payloads import canvas_payload
-from canvas.schemas import CanvasOut, ErrorEnvelope
+from canvas.schemas import (
+    AcceptOut,
+    CanvasOut,
+    CommentIn,
+    CommentOut,
+    ErrorEnvelope,
+    InviteCreatedOut,
+    InviteIn,
+    InviteOut,
+    MemberOut,
+    MoveIn,
+    RoleIn,
+    ShareLinkCreatedOut,
+    ShareLinkIn,
+    ShareLinkOut,
+    TeamDetailOut,
+    TeamIn,
+    TeamOut,
+)
 
 router = Router()
 
@@ -22,97 +38,6 @@ router = Router()
 def answers(ok: dict, *codes: int) -> dict:
     """The success response and the error responses (JSON error envelopes) for the OpenAPI document."""
     return ok | dict.fromkeys((401, *codes), ErrorEnvelope)
-
-
-RoleName = Literal["owner", "editor", "viewer"]
-
-
-class TeamOut(Schema):
-    id: str
-    name: str
-    personal: bool
-    role: RoleName = Field(..., description="The caller's role in the team.")
-    created_at: str
-
-
-class MemberOut(Schema):
-    id: str
-    name: str
-    username: str
-    role: RoleName
-
-
-class TeamDetailOut(TeamOut):
-    members: list[MemberOut]
-
-
-class TeamIn(Schema):
-    name: str = Field(..., min_length=1, max_length=100)
-
-
-class InviteIn(Schema):
-    role: RoleName = "viewer"
-    expires_in_days: int | None = Field(7, ge=1, le=membership.MAX_EXPIRY_DAYS, description="null: never expires.")
-
-
-class InviteOut(Schema):
-    id: str
-    team: str
-    role: RoleName
-    created_at: str
-    expires_at: str | None
-
-
-class InviteCreatedOut(InviteOut):
-    token: str = Field(..., description="Shown once: only its digest is stored.")
-    url: str
-
-
-class AcceptOut(Schema):
-    team: TeamOut
-    joined: bool = Field(..., description="False when the caller was already in the team (their role is unchanged).")
-
-
-class RoleIn(Schema):
-    role: RoleName
-
-
-class ShareLinkIn(Schema):
-    name: str = Field("", max_length=100)
-    expires_in_days: int | None = Field(None, ge=1, le=membership.MAX_EXPIRY_DAYS)
-
-
-class ShareLinkOut(Schema):
-    id: str
-    canvas: str
-    name: str
-    hint: str
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
-    active: bool
-
-
-class ShareLinkCreatedOut(ShareLinkOut):
-    token: str = Field(..., description="Shown once: only its digest is stored.")
-    url: str
-
-
-class MoveIn(Schema):
-    team: str
-
-
-class CommentIn(Schema):
-    text: str = Field(..., min_length=1, max_length=comments.MAX_CHARS)
-
-
-class CommentOut(Schema):
-    id: str
-    node: str
-    author: str
-    text: str
-    created_at: str
 
 
 def _team(m) -> dict:

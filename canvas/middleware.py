@@ -1,4 +1,5 @@
-"""Under /api/ every error is JSON, whatever raised it: unknown paths, wrong methods, oversized bodies."""
+"""How errors leave the app: under /api/ every error is JSON, whatever raised it (unknown paths, wrong
+methods, oversized bodies); on pages, an ApiError raised by an access helper is a 404 or 403 page."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseForbidden, JsonResponse
 
-from canvas.errors import error_body
+from canvas.errors import ApiError, error_body
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,21 @@ class ApiErrorMiddleware:
             return None
         log.exception("Unhandled API error on %s %s", request.method, request.path)
         return _json_error(500)
+
+
+class PageErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, ApiError) and not request.path.startswith("/api/"):
+            if exception.status == 404:
+                raise Http404(exception.message)
+            return HttpResponseForbidden(exception.message)
+        return None
 
 
 def _declared_length(request) -> int:

@@ -10,6 +10,8 @@ from ninja import Field, Schema
 from ninja.schema import DjangoGetter
 from pydantic import AfterValidator, model_validator
 
+from canvas.comments import MAX_CHARS as MAX_COMMENT_CHARS
+from canvas.membership import MAX_EXPIRY_DAYS
 from canvas.services import MAX_COORDINATE, MAX_SIZE, MAX_TEXT, MIN_SIZE
 from providers.base import ERROR_CODES
 
@@ -286,3 +288,97 @@ class CanvasFile(Schema):
 
 class ImportIn(CanvasFile):
     team: str | None = Field(None, description="The team to import into (also accepted as ?team=); default personal.")
+
+
+# --- teams, invitations, share links and comments (canvas/api_teams.py) --------------------------------
+
+
+RoleName = Literal["owner", "editor", "viewer"]
+
+
+class TeamOut(Schema):
+    id: str
+    name: str
+    personal: bool
+    role: RoleName = Field(..., description="The caller's role in the team.")
+    created_at: str
+
+
+class MemberOut(Schema):
+    id: str
+    name: str
+    username: str
+    role: RoleName
+
+
+class TeamDetailOut(TeamOut):
+    members: list[MemberOut]
+
+
+class TeamIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+
+
+class InviteIn(Schema):
+    role: RoleName = "viewer"
+    expires_in_days: int | None = Field(7, ge=1, le=MAX_EXPIRY_DAYS, description="null: never expires.")
+
+
+class InviteOut(Schema):
+    id: str
+    team: str
+    role: RoleName
+    created_at: str
+    expires_at: str | None
+
+
+class InviteCreatedOut(InviteOut):
+    token: str = Field(..., description="Shown once: only its digest is stored.")
+    url: str
+
+
+class AcceptOut(Schema):
+    team: TeamOut
+    joined: bool = Field(..., description="False when the caller was already in the team (their role is unchanged).")
+
+
+class RoleIn(Schema):
+    role: RoleName
+
+
+class ShareLinkIn(Schema):
+    name: str = Field("", max_length=100)
+    expires_in_days: int | None = Field(None, ge=1, le=MAX_EXPIRY_DAYS)
+
+
+class ShareLinkOut(Schema):
+    id: str
+    canvas: str
+    name: str
+    hint: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    last_used_at: str | None
+    active: bool
+
+
+class ShareLinkCreatedOut(ShareLinkOut):
+    token: str = Field(..., description="Shown once: only its digest is stored.")
+    url: str
+
+
+class MoveIn(Schema):
+    team: str
+
+
+class CommentIn(Schema):
+    text: str = Field(..., min_length=1, max_length=MAX_COMMENT_CHARS)
+
+
+class CommentOut(Schema):
+    id: str
+    node: str
+    author: str
+    text: str
+    created_at: str

@@ -17,6 +17,7 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import digest_token
+from accounts.pages import render_page
 from canvas import access, blind, membership, quotas
 from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
@@ -115,18 +116,30 @@ def why_closed(raw: str) -> str:
 def sharing_page(request, canvas_id):
     """Share links of a canvas (editors and owners), and where to move it."""
     canvas = access.canvas_for(request.user, canvas_id, write=True)
-    new_url, error, status = None, None, 200
-    if request.method == "POST":
-        try:
-            _, raw = create(
-                canvas,
-                request.user,
-                request.POST.get("name", ""),
-                membership.days_from_form(request.POST.get("expires_in_days")),
-            )
-            new_url, status = share_url(request, raw), 201
-        except ApiError as exc:
-            error, status = exc.message, exc.status
+    if request.method == "GET":
+        return _sharing_page(request, canvas)
+    try:
+        _, raw = create(
+            canvas,
+            request.user,
+            request.POST.get("name", ""),
+            membership.days_from_form(request.POST.get("expires_in_days")),
+        )
+    except ApiError as exc:
+        return _sharing_page(request, canvas, error=exc.message, status=exc.status)
+    return _sharing_page(request, canvas, new_url=share_url(request, raw), status=201)
+
+
+@login_required
+@require_POST
+def share_revoke(request, canvas_id, link_id):
+    revoke(access.share_link_of(request.user, canvas_id, link_id))
+    if request.htmx:
+        return _sharing_page(request, access.canvas_for(request.user, canvas_id, write=True))
+    return redirect("canvas-sharing", canvas_id=canvas_id)
+
+
+def _sharing_page(request, canvas: Canvas, new_url: str | None = None, error: str | None = None, status: int = 200):
     context = {
         "canvas": canvas,
         "links": canvas.share_links.all(),
@@ -134,11 +147,4 @@ def sharing_page(request, canvas_id):
         "error": error,
         "teams": access.teams_to_move_to(request.user, canvas),
     }
-    return render(request, "teams/sharing.html", context, status=status)
-
-
-@login_required
-@require_POST
-def share_revoke(request, canvas_id, link_id):
-    revoke(access.share_link_of(request.user, canvas_id, link_id))
-    return redirect("canvas-sharing", canvas_id=canvas_id)
+    return render_page(request, "teams/sharing.html", context, status=status)

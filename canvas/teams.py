@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.pages import go_to, render_page
 from canvas import access, membership
 from canvas.errors import ApiError
 from canvas.models import Role
@@ -23,10 +24,14 @@ def team_list(request):
             team = membership.create_team(request.user, request.POST.get("name", ""))
         except ApiError as exc:
             messages.error(request, exc.message)
-            return redirect("team-list")
-        return redirect("team-detail", team_id=team.id)
+            return _team_list(request) if request.htmx else redirect("team-list")
+        return go_to(request, "team-detail", team_id=team.id)
+    return _team_list(request)
+
+
+def _team_list(request):
     memberships = request.user.memberships.select_related("team").order_by("team__personal", "team__name")
-    return render(request, "teams/list.html", {"memberships": memberships})
+    return render_page(request, "teams/list.html", {"memberships": memberships})
 
 
 @login_required
@@ -49,7 +54,14 @@ def _team_page(request, mine, status: int = 200, invite_url: str | None = None):
         "owner_invite_days": membership.OWNER_INVITE_DAYS,
         "budgets": usage_present.team_budgets(mine),
     }
-    return render(request, "teams/detail.html", context, status=status)
+    return render_page(request, "teams/detail.html", context, status=status)
+
+
+def _back_to_team(request, team_id):
+    """After a change on a team's page: the page again (a redirect), or for htmx its partial."""
+    if request.htmx:
+        return _team_page(request, access.membership_for(request.user, team_id))
+    return redirect("team-detail", team_id=team_id)
 
 
 @login_required
@@ -66,7 +78,7 @@ def invite_create(request, team_id):
         )
     except ApiError as exc:
         messages.error(request, exc.message)
-        return redirect("team-detail", team_id=team.id)
+        return _back_to_team(request, team.id)
     url = request.build_absolute_uri(reverse("team-join", args=[raw]))
     # Shown once, on this response: only the invitation's digest is kept.
     return _team_page(request, mine, status=201, invite_url=url)
@@ -77,7 +89,7 @@ def invite_create(request, team_id):
 def invite_revoke(request, team_id, invite_id):
     membership.revoke_invite(access.invite_of(request.user, team_id, invite_id))
     messages.success(request, "The invitation no longer works.")
-    return redirect("team-detail", team_id=team_id)
+    return _back_to_team(request, team_id)
 
 
 @login_required
@@ -104,7 +116,7 @@ def member_role(request, team_id, member_id):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{access.display_name(target.user)} is now {target.get_role_display().lower()}.")
-    return redirect("team-detail", team_id=team_id)
+    return _back_to_team(request, team_id)
 
 
 @login_required
@@ -126,12 +138,12 @@ def _remove(request, target):
         membership.remove(target)
     except ApiError as exc:
         messages.error(request, exc.message)
-        return redirect("team-detail", team_id=target.team_id)
+        return _back_to_team(request, target.team_id)
     if target.user_id == request.user.pk:
         messages.success(request, f"You left {target.team.name}.")
-        return redirect("team-list")
+        return go_to(request, "team-list")
     messages.success(request, f"{access.display_name(target.user)} is no longer in {target.team.name}.")
-    return redirect("team-detail", team_id=target.team_id)
+    return _back_to_team(request, target.team_id)
 
 
 @login_required

@@ -48,23 +48,22 @@ def env_int(name: str, default: int) -> int:
 
 def env_optional_int(name: str) -> int | None:
     """None when unset, for a setting that only overrides something when it is given."""
+    return _number(name, int, "an integer")
+
+
+def env_float(name: str, default: float) -> float:
+    value = _number(name, float, "a number")
+    return default if value is None else value
+
+
+def _number(name: str, parse, kind: str):
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return None
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be {kind}, not {raw!r}") from exc
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:

@@ -114,7 +114,7 @@ MIDDLEWARE = [
     # Synchronous, and last on purpose: under Django's ASGI handler (the embedded mode) a synchronous
     # middleware innermost keeps the whole chain synchronous on one thread, where async-capable ones
     # would each run their hooks through sync_to_async, two hops to a thread and back per middleware.
-    "canvas.handlers.PageErrorMiddleware",
+    "canvas.middleware.PageErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -10,9 +10,9 @@ import re
 import time
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 
-from providers.http import make_http_client
+from providers.http import make_client
 
 # Current name first, then the names older releases used (../shared/WIRE-FORMATS.md §2, §8).
 _NAMES = {
@@ -95,16 +95,16 @@ def window_hit_rate(before: VllmMetrics, after: VllmMetrics) -> float | None:
     return hits / queries if queries > 0 else None
 
 
-async def health(base_url: str, client: httpx.AsyncClient | None = None) -> bool:
+async def health(base_url: str, client: httpx2.AsyncClient | None = None) -> bool:
     async with _client(client) as http:
         try:
             response = await http.get(f"{server_root(base_url)}/health")
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             return False
         return response.status_code == 200
 
 
-async def metrics(base_url: str, client: httpx.AsyncClient | None = None) -> VllmMetrics:
+async def metrics(base_url: str, client: httpx2.AsyncClient | None = None) -> VllmMetrics:
     async with _client(client) as http:
         response = await http.get(f"{server_root(base_url)}/metrics")
         response.raise_for_status()
@@ -114,14 +114,14 @@ async def metrics(base_url: str, client: httpx.AsyncClient | None = None) -> Vll
 class _client:
     """Use the given client, or a short-lived one from the shared factory."""
 
-    def __init__(self, client: httpx.AsyncClient | None):
+    def __init__(self, client: httpx2.AsyncClient | None):
         self._given = client
-        self._own: httpx.AsyncClient | None = None
+        self._own: httpx2.AsyncClient | None = None
 
-    async def __aenter__(self) -> httpx.AsyncClient:
+    async def __aenter__(self) -> httpx2.AsyncClient:
         if self._given is not None:
             return self._given
-        self._own = make_http_client(read_timeout_s=10.0)
+        self._own = make_client(read_timeout_s=10.0)
         return self._own
 
     async def __aexit__(self, *exc) -> None:

@@ -12,9 +12,9 @@ import pytest
 
 from providers.adapters.anthropic import DEFAULT_MAX_TOKENS, OPENING_TURN, AnthropicAdapter
 from providers.base import AccountConfig, ChatRequest, Message, ProviderError, StreamEvent
-from providers.simulator.anthropic import catalogue
 from providers.simulator.text import count_tokens
-from tests.fakes.anthropic import AnthropicSimulatorApp, create_app
+from tests.fakes.anthropic import catalogue
+from tests.fakes.anthropic.app import AnthropicSimulatorApp, create_app
 from tests.fakes.server import serve
 
 API_KEY = "sk-ant-api03-test-key-0123456789"

@@ -12,8 +12,8 @@ import pytest
 
 from providers.adapters.gemini import GeminiAdapter
 from providers.base import AccountConfig, ChatRequest, Message, StreamEvent
-from providers.simulator.gemini import catalogue
-from tests.fakes.gemini import GeminiSimulatorApp, create_app
+from tests.fakes.gemini import catalogue
+from tests.fakes.gemini.app import GeminiSimulatorApp, create_app
 from tests.fakes.server import serve
 
 KEY = "AIza-sim-test-key-0123456789"

@@ -97,8 +97,10 @@ def test_the_pages_run_under_the_content_security_policy(page, stack):
     expect(page.locator(".node-response.status-done")).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
     page.goto(f"{stack.base_url}/accounts/tokens/")
     page.get_by_label("Token name").fill("policy")
+    page.evaluate("() => { window.samePage = true; }")
     page.get_by_role("button", name="Create token").click()
     expect(page.get_by_label("New token")).to_be_visible()
+    assert page.evaluate("() => window.samePage === true")  # htmx swapped the section; the page stayed
     page.get_by_label("New token").focus()
     selected = "() => [document.activeElement.selectionStart, document.activeElement.selectionEnd]"
     assert page.evaluate(selected) == [0, len(page.get_by_label("New token").input_value())]  # ready to copy

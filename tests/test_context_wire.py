@@ -23,10 +23,10 @@ from engine.runner import run_response
 # The SDKs are imported up front, not inside the first run.
 from providers.adapters import anthropic, gemini, openai_compat  # noqa: F401
 from providers.models import Model, ProviderAccount
-from tests.fakes.anthropic import AnthropicSimulatorApp
-from tests.fakes.anthropic import create_app as create_anthropic
-from tests.fakes.gemini import GeminiSimulatorApp
-from tests.fakes.gemini import create_app as create_gemini
+from tests.fakes.anthropic.app import AnthropicSimulatorApp
+from tests.fakes.anthropic.app import create_app as create_anthropic
+from tests.fakes.gemini.app import GeminiSimulatorApp
+from tests.fakes.gemini.app import create_app as create_gemini
 from tests.fakes.openai_compat import SimulatorApp
 from tests.fakes.server import serve
 

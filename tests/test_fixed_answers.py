@@ -12,9 +12,9 @@ from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.base import AccountConfig, ChatRequest, Message
-from tests.fakes import anthropic as anthropic_fake
-from tests.fakes import gemini as gemini_fake
 from tests.fakes import openai_compat as openai_fake
+from tests.fakes.anthropic import app as anthropic_fake
+from tests.fakes.gemini import app as gemini_fake
 from tests.fakes.server import serve
 
 pytestmark = pytest.mark.asyncio

@@ -19,9 +19,9 @@ from canvas.models import Node
 from config.asgi import application
 from engine.runner import run_response
 from providers.models import Model, ProviderAccount
-from tests.fakes import anthropic as anthropic_fake
-from tests.fakes import gemini as gemini_fake
 from tests.fakes import openai_compat
+from tests.fakes.anthropic import app as anthropic_fake
+from tests.fakes.gemini import app as gemini_fake
 from tests.fakes.server import serve
 from tests.listening import before_marker
 

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import httpx2
 
 from providers.base import AccountConfig, Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
-from providers.errors import retry_after, transport_error, unexpected
-from providers.http import make_httpx2_client
+from providers.errors import retry_after, status_error, transport_error, unexpected
+from providers.http import make_client
 
 # max_tokens is required by the API; this is the answer length when a model's params do not say.
 DEFAULT_MAX_TOKENS = 8192
@@ -30,6 +29,15 @@ _FINISH_REASONS = {
     "refusal": "content_filter",
 }
 _CONTEXT_HINTS = ("prompt is too long", "context window", "context limit", "context length")
+# Codes by the error body's type, which wins over the status (`api_error`, any other 5xx, leaves it to the status).
+_ERROR_TYPES = {
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "billing_error": "quota",
+    "rate_limit_error": "rate_limited",
+    "overloaded_error": "overloaded",
+    "timeout_error": "timeout",
+}
 
 
 class AnthropicAdapter(Adapter):
@@ -38,7 +46,7 @@ class AnthropicAdapter(Adapter):
         self._client = anthropic.AsyncAnthropic(
             base_url=account.base_url or None,
             api_key=account.api_key,
-            http_client=make_httpx2_client(read_timeout_s=account.idle_timeout_s),
+            http_client=make_client(read_timeout_s=account.idle_timeout_s),
             max_retries=0,  # the engine owns retries
         )
 
@@ -176,12 +184,7 @@ class UsageTally:
 def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APIStatusError):
         return _status_error(exc)
-    transport = transport_error(
-        exc,
-        timeouts=(anthropic.APITimeoutError, httpx2.TimeoutException),
-        cuts=(httpx2.RemoteProtocolError, httpx2.ReadError),
-        unreachable=(anthropic.APIConnectionError, httpx2.TransportError),
-    )
+    transport = transport_error(exc, timeouts=(anthropic.APITimeoutError,), unreachable=(anthropic.APIConnectionError,))
     if transport is not None:
         return transport
     if isinstance(exc, anthropic.APIError):
@@ -194,19 +197,9 @@ def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
     status = exc.status_code
     kind = exc.type or ""
     message = str(exc.api_message or f"HTTP {status}")
-    wait = retry_after(exc.response.headers)
-    if kind in ("authentication_error", "permission_error") or status in (401, 403):
-        return ProviderError("auth", message)
-    if kind == "billing_error" or status == 402 or "credit balance" in message.lower():
-        return ProviderError("quota", message)
-    if kind == "rate_limit_error" or status == 429:
-        return ProviderError("rate_limited", message, retryable=True, retry_after=wait)
-    if kind == "overloaded_error" or status in (503, 529):
-        return ProviderError("overloaded", message, retryable=True, retry_after=wait)
-    if kind == "timeout_error" or status in (408, 504):
-        return ProviderError("timeout", message, retryable=True)
-    if kind == "api_error" or status >= 500 or (status == 200 and kind != "invalid_request_error"):
-        return ProviderError("server", message, retryable=True, retry_after=wait)
-    if any(hint in message.lower() for hint in _CONTEXT_HINTS):
-        return ProviderError("context_length", message)
-    return ProviderError("bad_request", message)
+    lowered = message.lower()
+    named = "quota" if "credit balance" in lowered else _ERROR_TYPES.get(kind)
+    if named is None and status == 200 and kind != "invalid_request_error":
+        named = "server"
+    too_long = any(hint in lowered for hint in _CONTEXT_HINTS)
+    return status_error(status, message, named=named, too_long=too_long, retry_after=retry_after(exc.response.headers))

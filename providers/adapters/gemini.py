@@ -9,20 +9,18 @@ only sign of a cut.
 
 from __future__ import annotations
 
-import functools
 import re
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import pydantic
 from google import genai
 from google.genai import errors, types
 
 from providers.base import AccountConfig, Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
-from providers.errors import transport_error, unexpected
-from providers.http import make_http_client
+from providers.errors import retry_after, status_error, transport_error, unexpected
+from providers.http import make_client, tls_context
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
 API_VERSION = "v1beta"  # thinking config and thought parts are v1beta features
@@ -49,7 +47,7 @@ _THINKING_PARAMS = ("thinking", "include_thoughts", "thinking_budget", "thinking
 class GeminiAdapter(Adapter):
     def __init__(self, account: AccountConfig):
         super().__init__(account)
-        self._http = make_http_client(read_timeout_s=account.idle_timeout_s)
+        self._http = make_client(read_timeout_s=account.idle_timeout_s)
         _keep_client_timeouts(self._http)
         self._client = genai.Client(
             vertexai=False,  # never let GOOGLE_GENAI_USE_VERTEXAI in the environment reroute a call
@@ -61,14 +59,14 @@ class GeminiAdapter(Adapter):
                 httpx_async_client=self._http,
                 # Only the SDK's idle sync and websocket clients use these: sharing one context spares
                 # two certificate-store loads (~70 ms of blocked event loop) per adapter.
-                async_client_args={"verify": _shared_tls(), "ssl": _shared_tls()},
+                async_client_args={"verify": tls_context(), "ssl": tls_context()},
                 retry_options=None,  # None means one attempt: the engine owns retries
             ),
         )
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
-        self._client.close()  # the SDK's own sync httpx client, unused but open
+        self._client.close()  # the SDK's own sync client, unused but open
         await self._http.aclose()  # ours: the SDK never closes a client it was given
 
     async def _list_models(self) -> list[str]:
@@ -226,12 +224,7 @@ def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, pydantic.ValidationError):
         fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
         return ProviderError("bad_request", f"The model's parameters are not valid for Gemini ({fields}).")
-    transport = transport_error(
-        exc,
-        timeouts=(httpx.TimeoutException,),
-        cuts=(httpx.RemoteProtocolError, httpx.ReadError),
-        unreachable=(httpx.TransportError,),
-    )
+    transport = transport_error(exc)
     return transport if transport is not None else unexpected(exc)
 
 
@@ -240,22 +233,18 @@ def _api_error(exc: errors.APIError) -> ProviderError:
     message = str(exc.message or f"HTTP {code} {status}".strip())
     details = _details(exc)
     reasons = {str(d.get("reason")) for d in details if d.get("reason")}
+    wait = _retry_after(exc, details)
+    named = None
     if code in (401, 403) or status in ("UNAUTHENTICATED", "PERMISSION_DENIED") or reasons & _AUTH_REASONS:
-        return ProviderError("auth", message)  # a wrong key is a 400 with reason API_KEY_INVALID
-    if code == 429 or status == "RESOURCE_EXHAUSTED":
-        delay = _retry_after(exc, details)
-        if _is_quota(message, details, delay):
-            return ProviderError("quota", message)
-        return ProviderError("rate_limited", message, retryable=True, retry_after=delay)
-    if code == 400 and _CONTEXT_LENGTH.search(message):
-        return ProviderError("context_length", message)
-    if code == 503 or status == "UNAVAILABLE":
-        return ProviderError("overloaded", message, retryable=True, retry_after=_retry_after(exc, details))
-    if code in (408, 504) or status == "DEADLINE_EXCEEDED":
-        return ProviderError("timeout", message, retryable=True)
-    if code >= 500:
-        return ProviderError("server", message, retryable=True, retry_after=_retry_after(exc, details))
-    return ProviderError("bad_request", message)
+        named = "auth"  # a wrong key is a 400 with reason API_KEY_INVALID
+    elif code == 429 or status == "RESOURCE_EXHAUSTED":
+        named = "quota" if _is_quota(message, details, wait) else "rate_limited"
+    elif status == "UNAVAILABLE":
+        named = "overloaded"
+    elif status == "DEADLINE_EXCEEDED":
+        named = "timeout"
+    too_long = code == 400 and bool(_CONTEXT_LENGTH.search(message))
+    return status_error(code, message, named=named, too_long=too_long, retry_after=wait)
 
 
 def _is_quota(message: str, details: list[dict[str, Any]], delay: float | None) -> bool:
@@ -290,13 +279,9 @@ def _details(exc: errors.APIError) -> list[dict[str, Any]]:
 
 def _retry_after(exc: errors.APIError, details: list[dict[str, Any]]) -> float | None:
     """Seconds to wait: the ``retry-after`` header if any, else RetryInfo's ``retryDelay`` ("1.5s")."""
-    headers = getattr(exc.response, "headers", None) or {}
-    raw = headers.get("retry-after") or headers.get("Retry-After")
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass  # an HTTP date: fall back to RetryInfo
+    wait = retry_after(getattr(exc.response, "headers", None))
+    if wait is not None:
+        return wait
     for detail in details:
         if str(detail.get("@type", "")).endswith("RetryInfo"):
             match = _DURATION.match(str(detail.get("retryDelay", "")))
@@ -305,12 +290,7 @@ def _retry_after(exc: errors.APIError, details: list[dict[str, Any]]) -> float |
     return None
 
 
-@functools.cache
-def _shared_tls() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-def _keep_client_timeouts(client: httpx.AsyncClient) -> None:
+def _keep_client_timeouts(client: httpx2.AsyncClient) -> None:
     """Make the SDK's per-request ``timeout=None`` mean "the client's timeouts", not "no timeouts".
 
     google-genai passes ``HttpOptions.timeout`` (or None) on every request, which overrides the client's
@@ -319,7 +299,7 @@ def _keep_client_timeouts(client: httpx.AsyncClient) -> None:
     """
     defaults = client.timeout.as_dict()
 
-    async def restore(request: httpx.Request) -> None:
+    async def restore(request: httpx2.Request) -> None:
         if not any(request.extensions.get("timeout", {}).values()):
             request.extensions["timeout"] = defaults
 

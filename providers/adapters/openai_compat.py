@@ -6,12 +6,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
+import aiohttp
 import openai
 
 from providers.base import Adapter, ChatRequest, Message, ProviderError, StreamEvent, Usage
-from providers.errors import retry_after, transport_error, unexpected
-from providers.http import make_aiohttp_client
+from providers.errors import retry_after, status_error, transport_error, unexpected
+from providers.http import make_client, make_session
 from providers.sse import SSEDecoder
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
@@ -20,18 +20,18 @@ _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "conten
 class OpenAICompatAdapter(Adapter):
     def __init__(self, account):
         super().__init__(account)
-        # aiohttp under the SDK: its C parser reads a streamed chunk in a fifth of httpx's CPU time.
-        self._http = make_aiohttp_client(read_timeout_s=account.idle_timeout_s)
         self._client = openai.AsyncOpenAI(
             base_url=account.base_url or None,
             # Local servers (vLLM without --api-key, Ollama) take any key; the SDK insists on one.
             api_key=account.api_key or "unused",
-            http_client=self._http,
+            http_client=make_client(read_timeout_s=account.idle_timeout_s),
             max_retries=0,  # the engine owns retries
         )
-        # Streams are posted on the SDK's own client, to its URL with its headers, but not through its
-        # request building: its option parsing and body transform cost 1.3 ms of CPU per request, and
-        # the models of a fan-out are asked one after another on the loop, so the last waited for all.
+        # Streams are posted to the SDK's URL with its headers, but neither through its request building
+        # (its option parsing and body transform cost 1.3 ms of CPU per request, and the models of a
+        # fan-out are asked one after another on the loop, so the last waited for all) nor through
+        # httpx2's (a further quarter of a millisecond): on aiohttp itself, the transport under the SDK.
+        self._session: aiohttp.ClientSession | None = None  # made on first use, on the loop that streams
         self._chat_url = f"{self._client.base_url}chat/completions"
         self._headers = {
             name: value
@@ -41,6 +41,8 @@ class OpenAICompatAdapter(Adapter):
 
     async def aclose(self) -> None:
         await self._client.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def _list_models(self) -> list[str]:
         try:
@@ -63,16 +65,19 @@ class OpenAICompatAdapter(Adapter):
         finished = False
         started = False
         try:
+            if self._session is None:
+                self._session = make_session(read_timeout_s=self.account.idle_timeout_s)
             # The body is read here, as plain dicts: the SDK's pydantic chunk models and line-by-line
             # decoder cost three times the rest of the relay per token.
-            async with self._http.stream("POST", self._chat_url, json=body, headers=self._headers) as response:
-                if not response.is_success:
-                    await response.aread()
-                    error = _status_error(response.status_code, _error_body(response), response.headers)
-                    yield StreamEvent("error", error=error)
+            async with self._session.post(self._chat_url, json=body, headers=self._headers) as response:
+                if not response.ok:
+                    text = (await response.read()).decode(errors="replace")
+                    yield StreamEvent(
+                        "error", error=_status_error(response.status, _error_body(text), response.headers)
+                    )
                     return
                 decoder = SSEDecoder()
-                async for raw in response.aiter_bytes():
+                async for raw in response.content.iter_any():
                     for sse in decoder.feed(raw):
                         if sse.data.startswith("[DONE]"):
                             break
@@ -149,12 +154,7 @@ def mid_stream(error: ProviderError) -> ProviderError:
 def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc.status_code, exc.body, exc.response.headers)
-    transport = transport_error(
-        exc,
-        timeouts=(openai.APITimeoutError, httpx2.TimeoutException),
-        cuts=(httpx2.RemoteProtocolError, httpx2.ReadError),
-        unreachable=(openai.APIConnectionError, httpx2.TransportError),
-    )
+    transport = transport_error(exc, timeouts=(openai.APITimeoutError,), unreachable=(openai.APIConnectionError,))
     if transport is not None:
         return transport
     if isinstance(exc, openai.APIError):
@@ -162,38 +162,27 @@ def provider_error(exc: Exception) -> ProviderError:
     return unexpected(exc)
 
 
-def _error_body(response: httpx2.Response) -> object:
+def _error_body(text: str) -> object:
     """An error response's body as the SDK gives it with its exceptions: the `error` object when the
     JSON has one, else the JSON, else the text."""
     try:
-        body = json.loads(response.text)
+        body = json.loads(text)
     except ValueError:
-        return response.text
+        return text
     return body.get("error", body) if isinstance(body, dict) else body
 
 
 def _status_error(status: int, body: object, headers) -> ProviderError:
     body = body if isinstance(body, dict) else {}
     code = str(body.get("code") or "")
-    kind = str(body.get("type") or "")
-    message = _message(body, f"HTTP {status}")
-    if status in (401, 403):
-        return ProviderError("auth", message)
-    if status == 429 and "insufficient_quota" in (code, kind):
-        return ProviderError("quota", message)
-    if status == 429:
-        return ProviderError("rate_limited", message, retryable=True, retry_after=retry_after(headers))
-    if status == 402:
-        return ProviderError("quota", message)
-    if status == 400 and "context_length" in code:
-        return ProviderError("context_length", message)
-    if status in (503, 529):
-        return ProviderError("overloaded", message, retryable=True, retry_after=retry_after(headers))
-    if status >= 500:
-        return ProviderError("server", message, retryable=True, retry_after=retry_after(headers))
-    if status == 408:
-        return ProviderError("timeout", message, retryable=True)
-    return ProviderError("bad_request", message)
+    quota = status == 429 and "insufficient_quota" in (code, str(body.get("type") or ""))
+    return status_error(
+        status,
+        _message(body, f"HTTP {status}"),
+        named="quota" if quota else None,  # a 429 that waiting does not mend
+        too_long=status == 400 and "context_length" in code,
+        retry_after=retry_after(headers),
+    )
 
 
 def _message(body, default: str) -> str:

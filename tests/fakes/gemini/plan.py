@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.simulator import plan as shared
-from providers.simulator.gemini import catalogue, wire
-from providers.simulator.gemini.catalogue import GeminiModel
 from providers.simulator.plan import Fault
 from providers.simulator.text import count_tokens, tokens_for
+from tests.fakes.gemini import catalogue, wire
+from tests.fakes.gemini.catalogue import GeminiModel
 
 # Top-level request fields the real API knows, in both the JSON (camel) and proto (snake) spellings.
 _KNOWN_FIELDS = {

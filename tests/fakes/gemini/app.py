@@ -38,11 +38,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from providers.simulator.app import Receive, Scope, Send, SimulatorApp, _read_body
-from providers.simulator.gemini import catalogue, wire
-from providers.simulator.gemini.plan import GoogleError, build_plan, options, parse_body, resolve_model
-from providers.simulator.gemini.respond import GeminiResponder, send_json
 from providers.simulator.plan import Fault, RequestError
 from providers.simulator.respond import DropConnection
+from tests.fakes.gemini import catalogue, wire
+from tests.fakes.gemini.plan import GoogleError, build_plan, options, parse_body, resolve_model
+from tests.fakes.gemini.respond import GeminiResponder, send_json
 
 Headers = list[tuple[bytes, bytes]]
 

@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from providers.simulator.anthropic import catalogue, wire
-from providers.simulator.anthropic.catalogue import SimulatedClaude
 from providers.simulator.plan import Fault, options
 from providers.simulator.text import count_tokens, tokens_for
+from tests.fakes.anthropic import catalogue, wire
+from tests.fakes.anthropic.catalogue import SimulatedClaude
 
 THINKING_MIN_BUDGET = 1024
 STOP_REASONS = (

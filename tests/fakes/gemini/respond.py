@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from providers.simulator.gemini import wire
-from providers.simulator.gemini.plan import GeminiPlan
 from providers.simulator.plan import Fault
 from providers.simulator.respond import DropConnection
+from tests.fakes.gemini import wire
+from tests.fakes.gemini.plan import GeminiPlan
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]

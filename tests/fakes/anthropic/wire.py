@@ -9,8 +9,8 @@ import secrets
 import string
 from typing import Any
 
-from providers.simulator.anthropic.catalogue import SimulatedClaude
 from providers.simulator.wire import dumps
+from tests.fakes.anthropic.catalogue import SimulatedClaude
 
 JSON = dict[str, Any]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers.simulator.gemini.catalogue import GeminiModel
+from tests.fakes.gemini.catalogue import GeminiModel
 
 JSON = dict[str, Any]
 

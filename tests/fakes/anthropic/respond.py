@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from providers.simulator.anthropic import wire
-from providers.simulator.anthropic.plan import Plan
 from providers.simulator.plan import Fault
 from providers.simulator.respond import KEEP_ALIVE_EVERY_S, SSE_HEADERS, DropConnection, send_json
+from tests.fakes.anthropic import wire
+from tests.fakes.anthropic.plan import Plan
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Script = list[tuple[int, wire.JSON]]

@@ -25,12 +25,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from providers.simulator.anthropic import catalogue, wire
-from providers.simulator.anthropic.plan import ApiError, build_plan, resolve_model
-from providers.simulator.anthropic.respond import Responder
 from providers.simulator.app import Headers, Receive, Scope, Send, SimulatorApp, _read_body
 from providers.simulator.plan import Fault, RequestError, options, parse_body
 from providers.simulator.respond import DropConnection, send_json
+from tests.fakes.anthropic import catalogue, wire
+from tests.fakes.anthropic.plan import ApiError, build_plan, resolve_model
+from tests.fakes.anthropic.respond import Responder
 
 # Versions are dates; the SDK sends its own (2023-06-01 for years, later ones since).
 FIRST_VERSION = b"2023-01-01"
