@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import httpx
+import httpx2
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from providers import periodic, vllm
-from providers.http import make_http_client
+from providers.http import make_client
 from providers.models import ProviderAccount, ProviderKind, ServerSample
 
 # A server that takes longer than this to send its figures is recorded as not answering.
@@ -31,11 +31,11 @@ def scraped_accounts() -> list[ProviderAccount]:
 async def read_servers(accounts: list[ProviderAccount], at: datetime | None = None) -> list[ServerSample]:
     """One sample per account, the servers asked at once; the samples are not saved yet."""
     at = at or timezone.now()
-    async with make_http_client(read_timeout_s=READ_TIMEOUT_S) as client:
+    async with make_client(read_timeout_s=READ_TIMEOUT_S) as client:
         return list(await asyncio.gather(*(read_server(account, client, at) for account in accounts)))
 
 
-async def read_server(account: ProviderAccount, client: httpx.AsyncClient, at: datetime) -> ServerSample:
+async def read_server(account: ProviderAccount, client: httpx2.AsyncClient, at: datetime) -> ServerSample:
     root = vllm.server_root(account.base_url)
     health, metrics = await asyncio.gather(
         client.get(f"{root}/health"), client.get(f"{root}/metrics"), return_exceptions=True
@@ -44,7 +44,7 @@ async def read_server(account: ProviderAccount, client: httpx.AsyncClient, at: d
     if isinstance(health, BaseException) and isinstance(metrics, BaseException):
         sample.error = f"Unreachable ({type(health).__name__})"
         return sample
-    if isinstance(metrics, httpx.Response) and metrics.status_code == 200:
+    if isinstance(metrics, httpx2.Response) and metrics.status_code == 200:
         figures = vllm.parse_metrics(metrics.text)
         sample.running = figures.requests_running
         sample.waiting = figures.requests_waiting
