@@ -52,7 +52,7 @@ _DROPPED = (
     "PRISM_SIMULATOR_URL",
     "PRISM_SYSTEM_PROMPT",
 )
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 90.0  # a guard against a hang: a loaded machine can take long to start a stack
 
 Mode = Literal["embedded", "services"]
 

@@ -4,18 +4,17 @@ and a sort replace the board through htmx without reloading the page, and the ad
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import chromium, sign_in
-from tests.stack import PYTHON, ROOT, live_stack
+from tests.stack import django_shell, live_stack
 
 pytestmark = pytest.mark.browser
 
 # Votes of the stack's user: on general canvases GPT-5 beats the self-hosted DeepSeek; on the canvas
-# tagged "coding" DeepSeek wins every time. Prints the user's team id.
+# tagged "coding" DeepSeek wins every time. Emits the user's team id.
 _SEED = """
 from decimal import Decimal
 from django.contrib.auth import get_user_model
@@ -33,7 +32,7 @@ for canvas, outcomes in ((general, "aaaaab"), (coding, "bbb")):
         question = prompt(canvas)
         vote(answer(question, gpt, cost=Decimal("0.004"), ttft_ms=420, tokens_per_s=80.0),
              answer(question, ds, cost=Decimal("0.0002"), ttft_ms=150, tokens_per_s=45.0), outcome, user=user)
-print(team.id)
+emit(str(team.id))
 """
 
 
@@ -45,11 +44,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def team_id(stack) -> str:
-    seeded = subprocess.run(
-        [PYTHON, "manage.py", "shell", "--no-startup", "-c", _SEED],
-        cwd=ROOT, env=stack.env, check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return seeded.stdout.strip().splitlines()[-1]
+    return django_shell(stack.env, _SEED)
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import ARTIFACTS, chromium, sign_in
-from tests.stack import PYTHON, ROOT, live_stack
+from tests.stack import django_shell, live_stack
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +33,7 @@ for n, (day, model) in enumerate([(2, 0), (2, 1), (9, 0), (20, 1), (20, 1)]):
         cached_input_tokens=100 * n, output_tokens=200 + n, reasoning_tokens=10 * model, ttft_ms=100 + 50 * n,
         tokens_per_s=40.0 + n, cost=Decimal("0.0012345678") * (n + 1),
     )
-print("TEAM=" + str(team.id))
+emit(str(team.id))
 """
 
 
@@ -46,12 +45,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def team_id(stack) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", "shell", "--no-startup", "-c", _SEED],
-        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
-    return re.search(r"TEAM=(\S+)", result.stdout).group(1)
+    return django_shell(stack.env, _SEED)
 
 
 @pytest.fixture(scope="module")

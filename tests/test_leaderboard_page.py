@@ -3,6 +3,7 @@ the same filters, sorting and paging; linked from the team page."""
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import re
 from decimal import Decimal
@@ -44,8 +45,8 @@ def rows_of(html: str) -> list[str]:
 
 
 def chart_of(html: str) -> dict:
-    found = re.search(r'<script id="board-chart-data" type="application/json">(.*?)</script>', html, re.S)
-    return json.loads(found.group(1))
+    found = re.search(r'<div id="board-chart-data" hidden data-json="(.*?)"></div>', html, re.S)
+    return json.loads(html_module.unescape(found.group(1)))
 
 
 def test_the_page_shows_the_board_the_chart_data_and_the_estimates(browser, alice_team, scene):

@@ -4,6 +4,7 @@ staff's provider health. The charts and htmx in a real browser are tests/test_br
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import re
 from decimal import Decimal
@@ -44,8 +45,8 @@ def usage_page(client, team, **query):
 
 
 def chart_data(response) -> dict:
-    found = re.search(rb'<script id="usage-chart-data" type="application/json">(.*?)</script>', response.content, re.S)
-    return json.loads(found.group(1))
+    found = re.search(r'<div id="usage-chart-data" hidden data-json="(.*?)"></div>', response.content.decode(), re.S)
+    return json.loads(html_module.unescape(found.group(1)))
 
 
 # --- the usage page ----------------------------------------------------------------------------------

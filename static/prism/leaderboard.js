@@ -70,7 +70,7 @@ export function drawChart(root = document) {
     chart = null;
   }
   if (!holder || !source || !window.uPlot) return;
-  const { points } = JSON.parse(source.textContent);
+  const { points } = JSON.parse(source.dataset.json);
   holder.replaceChildren();
   holder.dataset.points = String(points.length);
   if (!points.length) return;

@@ -44,7 +44,7 @@ function drawAll() {
   const block = document.getElementById("usage-chart-data");
   if (!block || !window.uPlot) return;
   while (plots.length) plots.pop().destroy();
-  const data = JSON.parse(block.textContent);
+  const data = JSON.parse(block.dataset.json);
   for (const figure of document.querySelectorAll("figure[data-chart]")) {
     drawChart(figure, data.x, data.charts[figure.dataset.chart]);
   }
