@@ -55,6 +55,10 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+# How long a deleted canvas can be restored before it is purged for good (canvas.trash).
+RESTORE_DAYS = 30
+
+
 class Canvas(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="canvases")
@@ -67,6 +71,9 @@ class Canvas(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when someone deletes the canvas: it is gone from every list, page and API answer but can be
+    # restored for RESTORE_DAYS, until canvas.trash purges it for good.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -112,7 +119,9 @@ class Node(models.Model):
     """A prompt, a note, or one model's response on a canvas. Edges point from parents to children."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="nodes")
+    # Null only for a billed answer whose node or canvas was deleted for good (canvas.trash): kept, its text
+    # gone, so usage and budgets keep counting what it cost.
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="nodes", null=True, blank=True)
     kind = models.CharField(max_length=8, choices=NodeKind.choices)
     parents = models.ManyToManyField("self", through="Edge", symmetrical=False, related_name="children", blank=True)
     x = models.FloatField(default=0)
