@@ -45,7 +45,8 @@ def node(canvas, kind, text="", parents=(), **fields) -> Node:
 
 
 def answer(canvas, prompt, model, text="", cost="0.0012345678", **fields) -> Node:
-    figures = {"status": NodeStatus.DONE, "input_tokens": 100, "output_tokens": 40, "cost": None if cost is None else Decimal(cost)}
+    price = None if cost is None else Decimal(cost)
+    figures = {"status": NodeStatus.DONE, "input_tokens": 100, "output_tokens": 40, "cost": price}
     made = run(canvas, model, canvas.created_by, timezone.now(), text=text, **(figures | fields))
     Edge.objects.create(parent=prompt, child=made)
     return made
