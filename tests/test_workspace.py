@@ -9,6 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.postgres.search import SearchQuery
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -360,6 +362,15 @@ def test_a_search_needs_a_query_of_bounded_length(api, query):
     response = send(api, "GET", "/search" if query is None else f"/search?q={query}")
 
     assert response.status_code == 400 and response.json()["error"]["code"]
+
+
+def test_full_text_search_reads_the_text_index(alice, searchable):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: else PostgreSQL rightly reads it whole
+        query = SearchQuery("lighthouse", config=search.CONFIG, search_type="websearch")
+        plan = Node.objects.annotate(match=search.text_vector()).filter(match=query).explain()
+
+    assert "node_text_search_idx" in plan
 
 
 def test_a_deleted_answer_is_never_found(alice, alice_canvas, model):

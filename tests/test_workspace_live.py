@@ -4,14 +4,18 @@ these tests commit (transaction=True)."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 import pytest_asyncio
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
-from canvas.models import Edge, Node, NodeKind, NodeStatus
+from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from tests.test_consumer import RECEIVE_S, bearer, refused, socket, until
 from tests.usage_world import model_of
 
@@ -77,3 +81,24 @@ async def test_a_deleted_canvas_closes_its_sockets_and_opens_no_new_one(alice_to
     while closed["type"] != "websocket.close":
         closed = await watcher.receive_output(timeout=RECEIVE_S)
     assert await refused(socket(alice_canvas.id, bearer(alice_token)))
+
+
+async def test_the_embedded_mode_purges_old_deleted_canvases_while_serving(alice, alice_team, settings):
+    from config.asgi import _start_periodic_jobs
+
+    settings.PRISM_MODEL_SYNC_S = settings.PRISM_SERVER_SCRAPE_S = 0
+    settings.PRISM_PURGE_INTERVAL_S = 0.05
+    long_ago = timezone.now() - timedelta(days=31)
+    old = await sync_to_async(Canvas.objects.create)(
+        team=alice_team, title="Old", created_by=alice, deleted_at=long_ago
+    )
+    jobs = _start_periodic_jobs()
+    try:
+        for _ in range(200):  # each turn waits for one more run of the job
+            if not await sync_to_async(Canvas.objects.filter(pk=old.pk).exists)():
+                break
+            await asyncio.sleep(0.05)
+        assert not await sync_to_async(Canvas.objects.filter(pk=old.pk).exists)()
+    finally:
+        for job in jobs:
+            job.cancel()
