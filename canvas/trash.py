@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 def delete_canvas(canvas: Canvas) -> None:
     """Gone for everyone at once (open sockets are told to check again and close); its runs are stopped."""
-    for response in canvas.nodes.filter(kind=NodeKind.RESPONSE, status__in=RUNNING_STATUSES):
+    running = Node.objects.filter(canvas_id__in=_going_with(canvas), kind=NodeKind.RESPONSE)
+    for response in running.filter(status__in=RUNNING_STATUSES):
         control.cancel_response(response)
     Canvas.objects.filter(pk=canvas.pk).update(deleted_at=timezone.now())
     membership.notify_recheck([canvas.pk])
@@ -50,12 +51,22 @@ def purge_deleted(now=None) -> int:
             canvas = Canvas.objects.select_for_update().filter(pk=canvas_id, deleted_at__lt=cutoff).first()
             if canvas is None:  # restored meanwhile
                 continue
-            _remove(canvas.nodes.all())
+            _remove(Node.objects.filter(canvas_id__in=_going_with(canvas)))
             canvas.delete()
             purged += 1
     if purged:
         log.info("Purged %d canvases deleted over %d days ago", purged, RESTORE_DAYS)
     return purged
+
+
+def _going_with(canvas: Canvas) -> list:
+    """The canvas's id and those of the canvases that its deletion takes with it (any canvas that points
+    to it with a cascading key, such as a hidden workspace of its own): their answers' figures are kept too."""
+    ids = [canvas.pk]
+    for relation in Canvas._meta.related_objects:
+        if relation.related_model is Canvas and relation.on_delete is models.CASCADE:
+            ids += Canvas._base_manager.filter(**{relation.field.name: canvas}).values_list("pk", flat=True)
+    return ids
 
 
 @transaction.atomic
