@@ -18,19 +18,23 @@ The rules, one a line:
   left out of `Canvas.objects`, so every rule here that finds canvases finds it for no one;
 - a team's members see its usage and budgets; only owners see each person's figures and set budgets;
   provider health spans all teams and is for staff only;
-- the self-hosted servers' pages are for staff; to anyone else they do not exist (404).
+- the self-hosted servers' pages are for staff; to anyone else they do not exist (404);
+- a deleted canvas does not exist for anyone (404: its nodes, comments, votes, share links and sockets
+  with it) except to restore it: its team's owners and editors may, for RESTORE_DAYS.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import digest_token, note_use
 from canvas.errors import forbidden, not_found
-from canvas.models import Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team, Vote
+from canvas.models import RESTORE_DAYS, Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team, Vote
 
 WRITE_ROLES = (Role.OWNER, Role.EDITOR)
 GUEST_NAME = "guest"
@@ -85,7 +89,37 @@ class Principal:
 def visible_canvases(user):
     if not user.is_authenticated:
         return Canvas.objects.none()
-    return Canvas.objects.filter(team__memberships__user=user)
+    return Canvas.objects.filter(team__memberships__user=user, deleted_at__isnull=True)
+
+
+def deleted_canvases(user):
+    """The deleted canvases this user may still restore: in a team where they change canvases, deleted
+    less than RESTORE_DAYS ago."""
+    if not user.is_authenticated:
+        return Canvas.objects.none()
+    since = timezone.now() - timedelta(days=RESTORE_DAYS)
+    return Canvas.objects.filter(
+        team__memberships__user=user, team__memberships__role__in=WRITE_ROLES, deleted_at__gt=since
+    )
+
+
+def deleted_canvas_for(user, canvas_id) -> Canvas:
+    """A deleted canvas to restore: 404 unless the user may see its team's canvases and it is still
+    restorable; 403 for a viewer."""
+    pk = _uuid(canvas_id)
+    since = timezone.now() - timedelta(days=RESTORE_DAYS)
+    found = (
+        Canvas.objects.filter(pk=pk, team__memberships__user=user, deleted_at__gt=since)
+        .annotate(viewer_role=F("team__memberships__role"))
+        .first()
+        if pk and user.is_authenticated
+        else None
+    )
+    if found is None:
+        raise not_found("canvas")
+    if not can_write(found.viewer_role):
+        raise forbidden("You may view this canvas but not change it.")
+    return found
 
 
 def role_on(user, canvas: Canvas) -> str | None:
@@ -133,7 +167,11 @@ def node_to_comment_on(principal: Principal, node_id) -> Node:
     if not principal.can_comment:
         raise forbidden("Guests cannot comment.")
     pk = _uuid(node_id)
-    node = Node.objects.filter(pk=pk, canvas_id=principal.canvas_id).first() if pk else None
+    node = (
+        Node.objects.filter(pk=pk, canvas_id=principal.canvas_id, canvas__deleted_at__isnull=True).first()
+        if pk
+        else None
+    )
     if node is None:
         raise not_found("node")
     return node
@@ -281,10 +319,15 @@ def share_link_for_token(raw: str | None) -> ShareLink | None:
     """The active share link this token opens, or None (revoked, expired, or never issued)."""
     if not raw or len(raw) > 200:
         return None
-    link = ShareLink.objects.active().select_related("canvas").filter(digest=digest_token(raw)).first()
+    link = _live_links().select_related("canvas").filter(digest=digest_token(raw)).first()
     if link is not None:
         note_use(link)
     return link
+
+
+def _live_links():
+    """Active share links of canvases that are not deleted."""
+    return ShareLink.objects.active().filter(canvas__deleted_at__isnull=True)
 
 
 def share_link_of(user, canvas_id, link_id) -> ShareLink:
@@ -315,7 +358,7 @@ def principal_for(user, canvas_id, *, share_token: str | None = None, share_link
         link = share_link_for_token(share_token)
     if link is None or link.canvas_id != pk:
         ids = [i for i in (_uuid(v) for v in share_link_ids) if i]
-        link = ShareLink.objects.active().filter(pk__in=ids, canvas_id=pk).first() if ids else None
+        link = _live_links().filter(pk__in=ids, canvas_id=pk).first() if ids else None
     if link is None:
         return None
     return Principal(canvas_id=pk, share_link_id=link.id)
@@ -323,8 +366,13 @@ def principal_for(user, canvas_id, *, share_token: str | None = None, share_link
 
 def _role_on_canvas(canvas_id, **member) -> str | None:
     """The member's role on the canvas through its team; none on a judge's workspace (this join does not
-    go through `Canvas.objects`, which leaves workspaces out)."""
-    memberships = Membership.objects.filter(team__canvases=canvas_id, team__canvases__judged_canvas=None, **member)
+    go through `Canvas.objects`, which leaves workspaces out) nor on a deleted canvas."""
+    memberships = Membership.objects.filter(
+        team__canvases=canvas_id,
+        team__canvases__judged_canvas=None,
+        team__canvases__deleted_at__isnull=True,
+        **member,
+    )
     return memberships.values_list("role", flat=True).first()
 
 
@@ -332,7 +380,7 @@ def recheck(principal: Principal) -> Principal | None:
     """The same principal as it stands now: a new role, or None once the membership is gone, the link is
     revoked or expired, or the canvas has moved to a team the user is not in."""
     if principal.share_link_id is not None:
-        alive = ShareLink.objects.active().filter(pk=principal.share_link_id, canvas_id=principal.canvas_id).exists()
+        alive = _live_links().filter(pk=principal.share_link_id, canvas_id=principal.canvas_id).exists()
         return principal if alive else None
     role = _role_on_canvas(principal.canvas_id, user_id=principal.user_id, user__is_active=True)
     if role is None:

@@ -10,7 +10,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from accounts.tokens import user_for_token
-from canvas import access, blind, export, quotas, services
+from canvas import access, blind, export, quotas, services, trash
 from canvas.api_docs import VendoredSwagger
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
@@ -37,7 +37,7 @@ from canvas.schemas import (
     RerunIn,
 )
 from engine import control, limits
-from engine.announce import announce
+from engine.announce import announce, announce_deleted
 from engine.dispatch import start_runs
 from engine.preview import preview
 from engine.snapshots import with_live_text
@@ -139,9 +139,17 @@ def get_canvas(request, canvas_id: str):
 
 @api.patch("/canvases/{canvas_id}", response={200: CanvasOut, **errors(400, 403, 404)}, tags=["canvases"])
 def update_canvas(request, canvas_id: str, body: CanvasPatch):
-    """Editors and owners: `title`, `system_prompt`, `blind` (the default for new prompts)."""
+    """Editors and owners: `title`, `tags`, `system_prompt`, `blind` (the default for new prompts)."""
     canvas = access.canvas_for(request.user, canvas_id, write=True)
     return canvas_payload(services.update_canvas(canvas, body.model_dump(exclude_none=True)))
+
+
+@api.delete("/canvases/{canvas_id}", response={204: None, **errors(403, 404)}, tags=["canvases"])
+def delete_canvas(request, canvas_id: str):
+    """Gone from lists, pages and the API at once (its runs stop); POST …/restore brings it back within 30
+    days, after which it is deleted for good. What its answers cost still counts in usage."""
+    trash.delete_canvas(access.canvas_for(request.user, canvas_id, write=True))
+    return Status(204, None)
 
 
 @api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut, **errors(402, 429)}, tags=["runs"])
@@ -176,6 +184,14 @@ def update_node(request, node_id: str, body: NodePatch):
     if services.update_node(node, body.model_dump(exclude_none=True)):
         announce([node], kind="node.updated")
     return blind.one_for_user(node_payload(node), node.canvas_id, request.user)
+
+
+@api.delete("/nodes/{node_id}", response={204: None, **errors(403, 404, 409)}, tags=["nodes"])
+def delete_node(request, node_id: str):
+    """A note, an answer, or a prompt with its answers (409 while any of them runs: stop it first)."""
+    node = access.node_for(request.user, node_id, write=True)
+    announce_deleted(node.canvas_id, trash.delete_node(node))
+    return Status(204, None)
 
 
 @api.post("/canvases/{canvas_id}/notes", response={201: NodeOut, **errors(400, 403, 404)}, tags=["nodes"])
@@ -261,3 +277,7 @@ api.add_router("/", usage_router)
 from canvas.api_evaluation import router as evaluation_router  # noqa: E402
 
 api.add_router("/", evaluation_router)
+
+from canvas.api_workspace import router as workspace_router  # noqa: E402
+
+api.add_router("/", workspace_router)

@@ -64,6 +64,10 @@ class CanvasManager(models.Manager):
         return super().get_queryset().filter(judged_canvas__isnull=True)
 
 
+# How long a deleted canvas can be restored before it is purged for good (canvas.trash).
+RESTORE_DAYS = 30
+
+
 class Canvas(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="canvases")
@@ -82,6 +86,10 @@ class Canvas(models.Model):
     judged_canvas = models.OneToOneField(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="judge_workspace"
     )
+
+    # Set when someone deletes the canvas: it is gone from every list, page and API answer but can be
+    # restored for RESTORE_DAYS, until canvas.trash purges it for good.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     workspaces = models.Manager()  # every canvas, judges' workspaces included: for canvas.judge only
     objects = CanvasManager()
@@ -132,7 +140,9 @@ class Node(models.Model):
     """A prompt, a note, or one model's response on a canvas. Edges point from parents to children."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="nodes")
+    # Null only for a billed answer whose node or canvas was deleted for good (canvas.trash): kept, its text
+    # gone, so usage and budgets keep counting what it cost.
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="nodes", null=True, blank=True)
     kind = models.CharField(max_length=8, choices=NodeKind.choices)
     parents = models.ManyToManyField("self", through="Edge", symmetrical=False, related_name="children", blank=True)
     x = models.FloatField(default=0)

@@ -84,6 +84,7 @@ def canvas_payload(canvas: Canvas, nodes: list[Node] | None = None) -> dict:
         "team": str(canvas.team_id),
         "system_prompt": canvas.system_prompt,
         "blind": canvas.blind,
+        "tags": [tag for tag in canvas.tags if isinstance(tag, str)] if isinstance(canvas.tags, list) else [],
         "created_at": canvas.created_at.isoformat(),
         "updated_at": canvas.updated_at.isoformat(),
     }

@@ -16,7 +16,9 @@ def _refuse_at(count: int, limit: int, what: str) -> None:
 
 
 def check_canvas(user) -> None:
-    _refuse_at(Canvas.objects.filter(created_by=user).count(), settings.PRISM_MAX_CANVASES_PER_USER, "canvases")
+    # A deleted canvas no longer counts (restoring it checks again): deleting is how one makes room.
+    kept = Canvas.objects.filter(created_by=user, deleted_at__isnull=True).count()
+    _refuse_at(kept, settings.PRISM_MAX_CANVASES_PER_USER, "canvases")
 
 
 def check_team(user) -> None:

@@ -88,6 +88,7 @@ class CanvasOut(Schema):
     team: str
     system_prompt: str
     blind: bool = Field(..., description="The default for new prompts: blind or not.")
+    tags: list[str] = Field(default_factory=list, description="Short labels the team files the canvas under.")
     created_at: str
     updated_at: str
 
@@ -158,12 +159,26 @@ class NodePatch(ObjectIn):
     text: str | None = Field(None, max_length=MAX_TEXT, description="Prompts and notes only.")
 
 
+MAX_TAGS, MAX_TAG = 20, 40
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
+
+
 class CanvasPatch(ObjectIn):
     """Only these fields change; any other field in the body is ignored."""
 
     title: str | None = Field(None, min_length=1, max_length=200)
     system_prompt: str | None = Field(None, max_length=MAX_TEXT)
     blind: bool | None = Field(None, description="Whether new prompts are blind unless they say otherwise.")
+    tags: list[Tag] | None = Field(
+        None, max_length=MAX_TAGS, description=f"Replaces the tags: at most {MAX_TAGS}, each 1–{MAX_TAG} characters."
+    )
+
+
+class SearchResultOut(Schema):
+    canvas: str
+    title: str = Field(..., description="The canvas's title.")
+    node: str | None = Field(..., description="The matching node, or null where the canvas's title matched.")
+    snippet: str = Field(..., description="Plain text around the match.")
 
 
 class RerunIn(ObjectIn):

@@ -119,16 +119,24 @@ def create_prompt(
 
 
 def update_canvas(canvas: Canvas, changes: dict) -> Canvas:
-    """A canvas's settings (`title`, `system_prompt`, `blind`): the ones given change."""
+    """A canvas's settings (`title`, `tags`, `system_prompt`, `blind`): the ones given change."""
     if "title" in changes:
         changes["title"] = changes["title"].strip()
         if not changes["title"]:
             raise invalid("title: a canvas needs a title.")
+    if "tags" in changes:
+        changes["tags"] = clean_tags(changes["tags"])
     for name, value in changes.items():
         setattr(canvas, name, value)
     if changes:
         canvas.save(update_fields=[*changes, "updated_at"])
     return canvas
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Tags as stored: trimmed, inner runs of spaces made one, blanks dropped, each once (first kept)."""
+    cleaned = (" ".join(tag.split()) for tag in tags)
+    return list(dict.fromkeys(tag for tag in cleaned if tag))
 
 
 def mark_changed(canvas: Canvas) -> None:

@@ -48,7 +48,7 @@ def _team_page(request, mine, status: int = 200, invite_url: str | None = None):
         "is_owner": mine.role == Role.OWNER,
         "members": team.memberships.select_related("user").order_by("user__username"),
         "invites": team.invites.usable() if mine.role == Role.OWNER else [],
-        "canvases": team.canvases.all(),
+        "canvases": team.canvases.filter(deleted_at__isnull=True),
         "roles": Role.choices,
         "invite_url": invite_url,
         "owner_invite_days": membership.OWNER_INVITE_DAYS,

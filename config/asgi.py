@@ -30,13 +30,17 @@ else:
     # Each request whole on a thread of a pool, not hopping between loop and threads (config/threaded_http.py).
     django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS)
 
+from channels.db import database_sync_to_async  # noqa: E402
+
 from canvas.routing import websocket_urlpatterns  # noqa: E402
+from canvas.trash import purge_deleted  # noqa: E402
 from canvas.ws_auth import WebSocketAuth  # noqa: E402
 from engine import loops  # noqa: E402
 from engine.adapters import close_adapters  # noqa: E402
 from engine.runtime import freeze_startup_heap  # noqa: E402
 from engine.sweeper import sweep_while_serving  # noqa: E402
 from providers.env_sync import keep_served_models_synced  # noqa: E402
+from providers.periodic import every  # noqa: E402
 from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.server_scrape import keep_servers_scraped  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
@@ -77,6 +81,9 @@ def _start_periodic_jobs() -> list[asyncio.Future]:
         jobs.append(asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S)))
     if settings.PRISM_SERVER_SCRAPE_S > 0:
         jobs.append(asyncio.ensure_future(keep_servers_scraped(settings.PRISM_SERVER_SCRAPE_S)))
+    if settings.PRISM_PURGE_INTERVAL_S > 0:
+        purge = database_sync_to_async(purge_deleted)
+        jobs.append(asyncio.ensure_future(every(settings.PRISM_PURGE_INTERVAL_S, purge, "Purging deleted canvases")))
     return jobs
 
 

@@ -221,6 +221,15 @@ if PRISM_SERVER_SCRAPE_S > 0:
         "schedule": PRISM_SERVER_SCRAPE_S,
     }
 
+# How often (seconds) canvases deleted over 30 days ago are deleted for good (Celery beat; in the embedded
+# mode the web process); 0: never.
+PRISM_PURGE_INTERVAL_S = env_float("PRISM_PURGE_INTERVAL_S", 3600.0)
+if PRISM_PURGE_INTERVAL_S > 0:
+    CELERY_BEAT_SCHEDULE["purge-deleted-canvases"] = {
+        "task": "canvas.tasks.purge_deleted_canvases",
+        "schedule": PRISM_PURGE_INTERVAL_S,
+    }
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

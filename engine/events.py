@@ -22,6 +22,11 @@ class NodeUpdated(TypedDict):
     node: dict
 
 
+class NodeDeleted(TypedDict):
+    type: Literal["node.deleted"]
+    node: str  # its id: a deleted prompt sends one for itself and one for each of its answers
+
+
 class NodeDelta(TypedDict):
     type: Literal["node.delta"]
     node: str
@@ -61,6 +66,7 @@ CanvasEvent = (
     NodeSnapshot
     | NodeCreated
     | NodeUpdated
+    | NodeDeleted
     | NodeDelta
     | NodeDone
     | NodeError

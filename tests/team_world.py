@@ -9,6 +9,7 @@ from http.cookies import SimpleCookie
 
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.signup_links import link_token
@@ -93,12 +94,20 @@ def build_world() -> World:
     revoked, revoked_token = ShareLink.issue(canvas, people["alice"])
     ShareLink.objects.filter(pk=revoked.pk).update(revoked_at=canvas.created_at)
 
+    # Deleted canvases (restorable): one in each team, A's with a note and a share link made before.
+    deleted = Canvas.objects.create(team=team, title="Deleted A", created_by=people["alice"])
+    deleted_note = Node.objects.create(canvas=deleted, kind=NodeKind.NOTE, text="Note on Deleted A")
+    _, deleted_share_token = ShareLink.issue(deleted, people["alice"])
+    Canvas.objects.filter(pk=deleted.pk).update(deleted_at=timezone.now())
+
     team_b = Team.objects.get(pk=world.own_team["outsider"])
     canvas_b, nodes_b = _canvas(team_b, people["charlie"], model, "Canvas B")
     vote_b = _vote(nodes_b, people["charlie"])
     comment_b = Comment.objects.create(node=nodes_b["note"], author=people["charlie"], text="Private to B")
     invite_b, invite_b_token = Invite.issue(team_b, Role.VIEWER, people["charlie"])
     link_b, share_b_token = ShareLink.issue(canvas_b, people["charlie"])
+    deleted_b = Canvas.objects.create(team=team_b, title="Deleted B", created_by=people["charlie"])
+    Canvas.objects.filter(pk=deleted_b.pk).update(deleted_at=timezone.now())
 
     world.ids = {
         "team": str(team.id),
@@ -128,6 +137,10 @@ def build_world() -> World:
         "invite_b_token": invite_b_token,
         "link_b": str(link_b.id),
         "share_b_token": share_b_token,
+        "deleted_canvas": str(deleted.id),
+        "deleted_note": str(deleted_note.id),
+        "deleted_share_token": deleted_share_token,
+        "deleted_canvas_b": str(deleted_b.id),
     }
     return world
 

@@ -190,6 +190,22 @@ def judge_runs_only_for_writers(world, persona, response):
     assert runs == (2 if response.status_code == 202 else 0)  # one pair, both orders
 
 
+def finds_only_visible_canvases(world, persona, response):
+    """Search for "Note": canvas A's note to its members, canvas B's to charlie, the deleted canvas's to no one."""
+    found = {hit["canvas"] for hit in response.json()} if response.status_code == 200 else set()
+    members = {world.ids["canvas"]}
+    expected = {"outsider": {world.ids["canvas_b"]}, "viewer": members, "editor": members, "owner": members}
+    assert found == expected.get(persona, set())
+
+
+def page_finds_only_visible_canvases(world, persona, response):
+    if response.status_code == 200:
+        page = response.content.decode()
+        assert "Deleted A" not in page and "Deleted B" not in page
+        assert ("Canvas B" in page) == (persona == "outsider")
+        assert ("Canvas A" in page) == (persona in ("viewer", "editor", "owner"))
+
+
 def prompt(world, persona, parents=()):
     return {"text": "Hello", "models": [world.ids["model"]], "parents": [world.ids[p] for p in parents]}
 
@@ -220,6 +236,16 @@ API_ROWS = [
         check=says_nothing_of_canvas_a),
     Row("PATCH", "/api/canvases/{canvas_id}", b_only(200), body={"blind": True}, ids={"canvas_id": "canvas_b"},
         note="cross"),
+    Row("GET", "/api/canvases/{canvas_id}", expect(401, 404, 404, 404, 404), ids={"canvas_id": "deleted_canvas"},
+        note="deleted"),
+    Row("DELETE", "/api/canvases/{canvas_id}", write(204), check=says_nothing_of_canvas_a),
+    Row("DELETE", "/api/canvases/{canvas_id}", b_only(204), ids={"canvas_id": "canvas_b"}, note="cross"),
+    Row("POST", "/api/canvases/{canvas_id}/restore", write(200), ids={"canvas_id": "deleted_canvas"}),
+    Row("POST", "/api/canvases/{canvas_id}/restore", b_only(200), ids={"canvas_id": "deleted_canvas_b"}, note="cross"),
+    Row("POST", "/api/canvases/{canvas_id}/restore", expect(401, 404, 404, 404, 404), note="not deleted"),
+    Row("POST", "/api/canvases/{canvas_id}/duplicate", write(201)),
+    Row("POST", "/api/canvases/{canvas_id}/duplicate", b_only(201), ids={"canvas_id": "canvas_b"}, note="cross"),
+    Row("GET", "/api/search", ANY_USER[200], query="q=Note", check=finds_only_visible_canvases),
     Row("POST", "/api/canvases/{canvas_id}/prompts", write(202), body=prompt),
     Row("POST", "/api/canvases/{canvas_id}/prompts", expect(401, 404, 403, 400, 400),
         body=lambda w, p: prompt(w, p, ["note_b"]), note="cross: a parent from canvas B"),
@@ -239,6 +265,12 @@ API_ROWS = [
     Row("PATCH", "/api/nodes/{node_id}", write(200), check=node_stays_where_it_was, note="ownership fields ignored",
         body=lambda w, p: {"x": 1, "canvas": w.ids["canvas_b"], "kind": "response", "created_by": 1}),
     Row("PATCH", "/api/nodes/{node_id}", b_only(200), body={"x": 12}, ids={"node_id": "note_b"}, note="cross"),
+    Row("GET", "/api/nodes/{node_id}", expect(401, 404, 404, 404, 404), ids={"node_id": "deleted_note"},
+        note="on a deleted canvas"),
+    Row("DELETE", "/api/nodes/{node_id}", write(204)),
+    Row("DELETE", "/api/nodes/{node_id}", expect(401, 404, 403, 409, 409), ids={"node_id": "prompt"},
+        note="a prompt whose answer is queued: stop it first"),
+    Row("DELETE", "/api/nodes/{node_id}", b_only(204), ids={"node_id": "note_b"}, note="cross"),
     Row("POST", "/api/nodes/{node_id}/cancel", write(202), ids={"node_id": "queued"}),
     Row("POST", "/api/nodes/{node_id}/cancel", b_only(202), ids={"node_id": "queued_b"}, note="cross"),
     Row("POST", "/api/nodes/{node_id}/regenerate", write(202), ids={"node_id": "response"}),
@@ -412,10 +444,25 @@ STAFF_ONLY = expect(LOGIN, 404, 404, 404, 404, share=LOGIN)
 
 PAGE_ROWS = [
     Row("GET", "", SIGNED_IN, check=says_nothing_of_canvas_a),
+    Row("GET", "", SIGNED_IN, query="q=Note", check=page_finds_only_visible_canvases, note="search"),
     Row("GET", "healthz", PUBLIC),
     Row("POST", "canvases/new", page_write(302), body=lambda w, p: {"title": "T", "team": w.ids["team"]}),
     Row("GET", "canvases/<uuid:canvas_id>/", PAGE, check=says_nothing_of_canvas_a),
     Row("GET", "canvases/<uuid:canvas_id>/", expect(LOGIN, 200, 404, 404, 404, share=LOGIN),
+        ids={"canvas_id": "canvas_b"}, note="cross"),
+    Row("GET", "canvases/<uuid:canvas_id>/", expect(LOGIN, 404, 404, 404, 404, share=LOGIN),
+        ids={"canvas_id": "deleted_canvas"}, note="deleted"),
+    Row("POST", "canvases/<uuid:canvas_id>/rename", page_write(302), body={"title": "Renamed", "tags": "a, b"}),
+    Row("POST", "canvases/<uuid:canvas_id>/rename", expect(LOGIN, 302, 404, 404, 404, share=LOGIN),
+        body={"title": "Renamed"}, ids={"canvas_id": "canvas_b"}, note="cross"),
+    Row("POST", "canvases/<uuid:canvas_id>/delete", page_write(302)),
+    Row("POST", "canvases/<uuid:canvas_id>/delete", expect(LOGIN, 302, 404, 404, 404, share=LOGIN),
+        ids={"canvas_id": "canvas_b"}, note="cross"),
+    Row("POST", "canvases/<uuid:canvas_id>/restore", page_write(302), ids={"canvas_id": "deleted_canvas"}),
+    Row("POST", "canvases/<uuid:canvas_id>/restore", expect(LOGIN, 404, 404, 404, 404, share=LOGIN),
+        note="not deleted"),
+    Row("POST", "canvases/<uuid:canvas_id>/duplicate", page_write(302)),
+    Row("POST", "canvases/<uuid:canvas_id>/duplicate", expect(LOGIN, 302, 404, 404, 404, share=LOGIN),
         ids={"canvas_id": "canvas_b"}, note="cross"),
     Row("GET", "canvases/<uuid:canvas_id>/compare/<uuid:prompt_id>/", PAGE, check=says_nothing_of_canvas_a),
     Row("GET", "canvases/<uuid:canvas_id>/compare/<uuid:prompt_id>/", expect(LOGIN, 404, 404, 404, 404, share=LOGIN),
@@ -432,6 +479,8 @@ PAGE_ROWS = [
     Row("GET", "s/<str:token>/", PUBLIC, ids={"token": "share_token"}),
     Row("GET", "s/<str:token>/", expect(404, 404, 404, 404, 404, share=404), ids={"token": "revoked_share_token"},
         note="revoked"),
+    Row("GET", "s/<str:token>/", expect(404, 404, 404, 404, 404, share=404), ids={"token": "deleted_share_token"},
+        note="a deleted canvas's link"),
     Row("GET", "s/<str:token>/", expect(404, 404, 404, 404, 404, share=404), ids={"token": "invite_token"},
         note="an invitation is no share link"),
     # Accounts.

@@ -255,7 +255,7 @@ def test_editing_a_node_that_does_not_exist_is_not_found(api, node_id):
 
 
 @pytest.mark.parametrize(
-    ("method", "suffix"), [("put", ""), ("delete", ""), ("get", "/cancel"), ("get", "/regenerate"), ("put", "/rerun")]
+    ("method", "suffix"), [("put", ""), ("post", ""), ("get", "/cancel"), ("get", "/regenerate"), ("put", "/rerun")]
 )
 def test_wrong_methods_on_node_endpoints_are_json_405s(api, fanout, method, suffix):
     prompt, _ = fanout

@@ -1,5 +1,5 @@
 // What the buttons on nodes and in the toolbar do (keys.js calls the same methods): follow up,
-// regenerate, stop, copy, edit (notes inline, questions through the composer), new note, zoom, fit.
+// regenerate, stop, copy, edit (notes inline, questions through the composer), delete, new note, zoom, fit.
 
 import { api } from "./api.js";
 import { RUNNING } from "./store.js";
@@ -13,6 +13,7 @@ export class Actions {
       stop: (id) => this.stop([id]),
       copy: (id) => this.copy(id),
       edit: (id) => this.edit(id),
+      delete: (id) => this.remove([id]),
     };
     app.view.container.addEventListener("click", (event) => this.onNodeClick(event));
     app.view.container.addEventListener("dblclick", (event) => {
@@ -94,6 +95,30 @@ export class Actions {
         this.app.apply(result.node);
       } catch (error) {
         if (error.status !== 409) this.app.toast(`Could not stop: ${error.message}`); // 409: it had just ended
+      }
+    }
+  }
+
+  // Deletes the chosen nodes once the reader confirms: a question goes with its answers; anything still
+  // running is refused by the server (stop it first). Others on the canvas see them go (node.deleted).
+  async remove(ids) {
+    const { store } = this.app;
+    if (!this.app.canWrite) return;
+    const chosen = new Set(ids.filter((id) => store.has(id)));
+    // An answer whose question is also chosen goes with it.
+    const targets = [...chosen].filter((id) => !(store.get(id).kind === "response" && store.get(id).parents.some((p) => chosen.has(p))));
+    if (!targets.length) return;
+    const answers = targets.reduce((n, id) => n + (store.get(id).kind === "prompt" ? store.answersOf(id).length : 0), 0);
+    const what = targets.length === 1 ? `this ${store.get(targets[0]).kind === "response" ? "answer" : store.get(targets[0]).kind}` : `these ${targets.length} nodes`;
+    const also = answers ? ` and ${answers === 1 ? "its answer" : `their ${answers} answers`}` : "";
+    if (!window.confirm(`Delete ${what}${also}? This cannot be undone.`)) return;
+    for (const id of targets) {
+      const gone = [id, ...(store.get(id)?.kind === "prompt" ? store.answersOf(id) : [])];
+      try {
+        await api("DELETE", `/nodes/${id}`);
+        for (const node of gone) this.app.removeNode(node);
+      } catch (error) {
+        this.app.toast(error.status === 409 ? "It is still running: stop it first, then delete it." : `Could not delete: ${error.message}`);
       }
     }
   }

@@ -121,6 +121,7 @@ app.apply = (payload, { seen = false } = {}) => {
   app.view.paint(node.id);
   app.votes.touch(node);
   if (!before || geometry !== `${node.x},${node.y},${node.w},${node.h}`) app.edges.touch(node.id);
+  if (!before) paintEmptyHint();
   if (node.kind === "response" && status !== node.status) {
     for (const parent of node.parents) app.view.paint(parent); // the question's "running" mark
     if (FINISHED.has(node.status)) { forget(node.id); updateCost(); }
@@ -143,6 +144,27 @@ function onDelta(event) {
   }
 }
 
+// A node deleted, here or by someone else: gone from the page with its edges, its question repainted.
+app.removeNode = (id) => {
+  const node = store.get(id);
+  if (!node) return;
+  store.remove(id);
+  app.view.remove(id);
+  app.edges.forget(id);
+  app.backlog.delete(id);
+  forget(id);
+  app.selection.set(app.selection.list());
+  for (const parent of node.parents) { app.view.paint(parent); app.votes.touch(store.get(parent)); }
+  updateCost();
+  paintEmptyHint();
+};
+
+// An empty canvas says what to do; the first node sends the explanation away.
+function paintEmptyHint() {
+  const hint = document.getElementById("empty-hint");
+  if (hint && hint.hidden !== store.size > 0) hint.hidden = store.size > 0;
+}
+
 const handlers = {
   "node.snapshot": (event) => app.apply(event.node),
   "node.created": (event) => app.apply(event.node, { seen: true }),
@@ -150,6 +172,7 @@ const handlers = {
   "node.done": (event) => app.apply(event.node),
   "node.error": (event) => app.apply(event.node),
   "node.delta": onDelta,
+  "node.deleted": (event) => app.removeNode(event.node),
   // The author showed which model gave each answer: everyone, share-link guests included.
   "prompt.revealed": (event) => {
     for (const [id, model] of Object.entries(event.models || {})) app.models[id] ||= model;
@@ -206,11 +229,22 @@ function boot() {
   }
   app.edges.drawAll();
   if (!app.viewport.restore()) app.actions.fit();
+  showLinkedNode();
   updateCost();
+  paintEmptyHint();
   app.viewport.apply();
   performance.mark("prism:placed"); // every node is in the page, placed, with its plain text
   app.backlog.onVisibleDone = ready;
   app.backlog.pass();
+}
+
+// A link from search (/canvases/<id>/#node-<node id>) opens the canvas on that node, selected.
+function showLinkedNode() {
+  const id = decodeURIComponent(window.location.hash.replace(/^#node-/, ""));
+  const node = window.location.hash.startsWith("#node-") && store.get(id);
+  if (!node) return;
+  app.selection.only(id);
+  app.viewport.reveal([node]);
 }
 
 function ready() {

@@ -40,6 +40,16 @@ export class Edges {
     path.setAttribute("d", curve(parent, child));
   }
 
+  // Removes every edge into and out of a deleted node.
+  forget(id) {
+    for (const [key, path] of this.paths) {
+      if (path.dataset.parent === id || path.dataset.child === id) {
+        path.remove();
+        this.paths.delete(key);
+      }
+    }
+  }
+
   // Every edge at once, for the first paint of a large canvas: one append for all paths.
   drawAll() {
     const fragment = document.createDocumentFragment();

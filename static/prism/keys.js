@@ -59,6 +59,7 @@ const SHORTCUTS = {
   s: (app, selected) => app.canWrite && app.actions.stop(selected),
   e: (app, selected) => single(selected) && app.actions.edit(single(selected)),
   c: (app, selected) => single(selected) && app.actions.copy(single(selected)),
+  Delete: (app, selected) => app.canWrite && app.actions.remove(selected),
   Enter: (app) => app.composer?.focus(),
   1: pairVote("a"),
   2: pairVote("b"),

@@ -38,6 +38,25 @@ export class NodeStore {
     return current;
   }
 
+  // Forgets a deleted node; its children keep their other parents (the server deleted its edges too).
+  remove(id) {
+    const node = this.nodes.get(id);
+    if (!node) return false;
+    this.nodes.delete(id);
+    for (const parent of node.parents) this.children.get(parent)?.delete(id);
+    for (const childId of this.childrenOf(id)) {
+      const child = this.nodes.get(childId);
+      if (child) child.parents = child.parents.filter((parent) => parent !== id);
+    }
+    this.children.delete(id);
+    return true;
+  }
+
+  // The prompt's answers (what goes with it when it is deleted).
+  answersOf(id) {
+    return [...this.childrenOf(id)].filter((child) => this.nodes.get(child)?.kind === "response");
+  }
+
   // The prompt's responses that are still running, for "stop the whole fan-out".
   runningChildren(id) {
     return [...this.childrenOf(id)].filter((child) => RUNNING.has(this.nodes.get(child)?.status));
