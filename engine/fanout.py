@@ -18,7 +18,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from engine import events
-from engine.live import loop_client, thread_client
+from engine.redis_clients import loop_client, thread_client
 
 
 async def send_batches(batches: dict[str, list[events.CanvasEvent]]) -> None:

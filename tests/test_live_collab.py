@@ -25,7 +25,7 @@ from canvas.models import Comment, Membership, Node, NodeKind, Role, ShareLink, 
 from canvas.presence import RedisPresence, people
 from config.asgi import application
 from engine import events
-from engine.live import loop_client
+from engine.redis_clients import loop_client
 from tests.listening import before_marker
 from tests.stack import _redis_database
 
