@@ -14,7 +14,7 @@ from canvas import access, blind, export, quotas, services
 from canvas.api_docs import VendoredSwagger
 from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
-from canvas.payloads import canvas_payload, node_payload, nodes_payload
+from canvas.payloads import canvas_payload
 from canvas.schemas import (
     CancelOut,
     CanvasFile,
@@ -37,6 +37,7 @@ from canvas.schemas import (
 from engine import control, limits
 from engine.announce import announce
 from engine.dispatch import start_runs
+from engine.payloads import node_payload, nodes_payload
 from engine.preview import preview
 from providers.models import Model
 from providers.payloads import model_payload

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from canvas import access, blind, membership, quotas
 from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
-from canvas.payloads import nodes_payload
+from engine.payloads import nodes_payload
 from engine.snapshots import with_live_text
 
 REMEMBERED_LINKS = 20

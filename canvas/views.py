@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from canvas import access, blind, quotas, votes
 from canvas.errors import ApiError
 from canvas.models import Canvas
-from canvas.payloads import nodes_payload
+from engine.payloads import nodes_payload
 from engine.snapshots import with_live_text
 from providers.models import Model
 from providers.payloads import model_payload

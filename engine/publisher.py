@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from engine import events, fanout, store
+from engine import events, sender, store
 from engine.db import in_db_thread
 from engine.live import Append, LiveState, live_store
 from engine.loops import PerLoop
@@ -169,7 +169,7 @@ class Publisher:
             if delta is not None:
                 batch.append(delta)
         try:
-            await fanout.send_batches(by_canvas)
+            await sender.send_batches(by_canvas)
         except SHARED_STATE_ERRORS as exc:
             self._failing(exc)
             return

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from engine import events
+from engine import events, sender
 from engine.live import live_store
 from engine.publisher import SHARED_STATE_ERRORS, publisher
 from providers.text import clean_text
@@ -90,7 +90,7 @@ async def send_event(canvas_id: str, payload: events.CanvasEvent, *, final: bool
     attempts = FINAL_EVENT_ATTEMPTS if final else 1
     for attempt in range(attempts):
         try:
-            await events.send(canvas_id, payload)
+            await sender.send(canvas_id, payload)
             return
         except SHARED_STATE_ERRORS as exc:
             if attempt == attempts - 1:

@@ -23,10 +23,10 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from canvas.models import Node, NodeStatus
-from canvas.payloads import node_payload
-from engine import events
+from engine import events, sender
 from engine.db import in_db_thread
 from engine.live import live_store
+from engine.payloads import node_payload
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,6 @@ def _read_live(node_id: str):
 
 def _announce(node: Node) -> None:
     try:
-        async_to_sync(events.send)(node.canvas_id, events.NodeDone(type="node.done", node=node_payload(node)))
+        sender.send_from_thread(node.canvas_id, [events.NodeDone(type="node.done", node=node_payload(node))])
     except RedisError as exc:
         log.warning("End of %s not announced (%s)", node.id, exc)
