@@ -1,4 +1,4 @@
-"""engine.publisher: the streams of one loop published in batches, their live state written first,
+"""engine.relay's publisher: the streams of one loop published in batches, their live state written first,
 their partial text saved together. In process: in-memory channel layer and live store, real database,
 and a redis-server of the tests' own for the Redis live store's batched appends."""
 
@@ -17,8 +17,7 @@ from django.utils import timezone
 from canvas.models import Node
 from canvas.services import create_prompt
 from engine.live import Append, LiveState, RedisLiveStore, live_store
-from engine.publisher import publisher
-from engine.relay import Relay
+from engine.relay import Relay, publisher
 from engine.runner import run_response
 from engine.sender import BATCH_HANDLER, canvas_group
 
