@@ -25,4 +25,4 @@ def _enqueue(node_ids: list[str]) -> None:
         loops.spawn(run_responses(node_ids))
         return
     # A prompt's responses in one message: one publish for the request that posts it, not one per model.
-    current_app.send_task(RUN_RESPONSES_TASK, args=[node_ids])
+    current_app.send_task(RUN_RESPONSES_TASK, args=[node_ids], ignore_result=True)  # as the task's .delay did
