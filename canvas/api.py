@@ -16,7 +16,7 @@ from canvas.errors import ApiError, error_body
 from canvas.models import Canvas
 from canvas.openapi import PrismAPI
 from canvas.parser import StrictJsonParser
-from canvas.payloads import canvas_payload, node_payload, nodes_payload
+from canvas.payloads import canvas_payload
 from canvas.schemas import (
     CancelOut,
     CanvasFile,
@@ -39,6 +39,7 @@ from canvas.schemas import (
 from engine import control, limits
 from engine.announce import announce, announce_deleted
 from engine.dispatch import start_runs
+from engine.payloads import node_payload, nodes_payload
 from engine.preview import preview
 from engine.snapshots import with_live_text
 from providers.payloads import usable_model_payloads

@@ -18,7 +18,8 @@ from collections.abc import Collection, Iterable
 from django.db.models import Q
 
 from canvas.models import Node, NodeKind
-from canvas.payloads import nodes_payload
+from engine import events
+from engine.payloads import nodes_payload
 
 HIDDEN_METRICS = ("ttft_ms", "tokens_per_s", "duration_ms")
 # A failed answer's message may quote its provider ("Rate limit reached for gpt-4o…"): hidden too.
@@ -115,7 +116,7 @@ def redact_event(event: dict, open_ids: Collection[str]) -> dict:
     return event
 
 
-def reopened(canvas_id, user_id: int, before: set[str]) -> tuple[set[str], list[dict]]:
+def reopened(canvas_id, user_id: int, before: set[str]) -> tuple[set[str], list[events.NodeUpdated]]:
     """After the viewer's own vote was recorded or taken back: the prompts now open to them, and a
     `node.updated` for each answer whose prompt opened or closed, as they may now see it."""
     now = open_prompts(canvas_id, user_id)
@@ -123,4 +124,4 @@ def reopened(canvas_id, user_id: int, before: set[str]) -> tuple[set[str], list[
     if not changed:
         return now, []
     answers = list(Node.objects.filter(parent_edges__parent_id__in=changed, kind=NodeKind.RESPONSE))
-    return now, [{"type": "node.updated", "node": redact(p, now)} for p in nodes_payload(answers)]
+    return now, [events.NodeUpdated(type="node.updated", node=redact(p, now)) for p in nodes_payload(answers)]

@@ -5,13 +5,10 @@ Members comment (viewers included); share-link guests neither comment nor see co
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from django.db import transaction
-
 from canvas.access import display_name
 from canvas.errors import invalid
 from canvas.models import Comment, Node
-from engine import events
+from engine import events, sender
 from providers.text import clean_text
 
 MAX_CHARS = 10_000
@@ -52,15 +49,14 @@ def recent(canvas_id) -> list[dict]:
     return [comment_payload(c) for c in reversed(rows)]
 
 
-def created_event(comment: Comment) -> dict:
-    return {"type": "comment.created", "comment": comment_payload(comment)}
+def created_event(comment: Comment) -> events.CommentCreated:
+    return events.CommentCreated(type="comment.created", comment=comment_payload(comment))
 
 
-def deleted_event(comment: Comment) -> dict:
-    return {"type": "comment.deleted", "comment": {"id": str(comment.id), "node": str(comment.node_id)}}
+def deleted_event(comment: Comment) -> events.CommentDeleted:
+    return events.CommentDeleted(type="comment.deleted", comment={"id": str(comment.id), "node": str(comment.node_id)})
 
 
-def announce(canvas_id, event: dict) -> None:
+def announce(canvas_id, event: events.CommentCreated | events.CommentDeleted) -> None:
     """From a request: tell the canvas once the comment is committed."""
-
-    transaction.on_commit(lambda: async_to_sync(events.send)(canvas_id, event))
+    sender.send_on_commit(canvas_id, [event])

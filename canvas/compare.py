@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from canvas import access, blind, votes
 from canvas.errors import not_found
 from canvas.models import Node, NodeKind
-from canvas.payloads import nodes_payload
+from engine.payloads import nodes_payload
 from engine.snapshots import with_live_text
 
 

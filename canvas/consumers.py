@@ -32,9 +32,8 @@ from django.contrib.auth import get_user_model
 from canvas import access, blind, comments
 from canvas.errors import ApiError
 from canvas.presence import people, presence_store
-from canvas.ws_auth import SHARE_SCOPE_KEY, Credential, credential_of, still_signed_in, user_group
-from engine import events
-from engine.events import BATCH_HANDLER, HANDLER, group_name
+from canvas.ws_auth import SHARE_SCOPE_KEY, Credential, credential_of, still_signed_in
+from engine import sender
 from engine.snapshots import snapshots
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ def _create_comment(principal: access.Principal, node_id, text) -> dict:
 
 
 # The channel-layer messages that only relay events to the browser.
-RELAY_HANDLERS = frozenset({HANDLER, BATCH_HANDLER})
+RELAY_HANDLERS = frozenset({sender.HANDLER, sender.BATCH_HANDLER})
 
 
 class CanvasConsumer(AsyncJsonWebsocketConsumer):
@@ -106,11 +105,11 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
             return
         self.principal, self.checked_at = principal, time.monotonic()
         self.canvas_id = str(principal.canvas_id)
-        self.group = group_name(self.canvas_id)
+        self.group = sender.canvas_group(self.canvas_id)
         self.open_prompts = await _open_prompts(self.canvas_id, principal.user_id)
         if principal.user_id is not None:
             self.credential = credential_of(self.scope, principal.user_id)
-            self.user_group = user_group(principal.user_id)
+            self.user_group = sender.person_group(principal.user_id)
             await self.channel_layer.group_add(self.user_group, self.channel_name)
         # Join before reading the snapshot, so no delta falls between the two.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -159,7 +158,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         except ApiError as exc:
             await self._error(content, exc.code, exc.message)
             return
-        await events.send(self.canvas_id, event)
+        await sender.send(self.canvas_id, event)
 
     async def _error(self, content, code: str, message: str) -> None:
         reply = {"type": "error", "error": {"code": code, "message": message}}
@@ -172,10 +171,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     async def canvas_event(self, event: dict) -> None:
         if not self._still_allowed():
             return
-        payload = event["payload"]
-        if str(payload.get("type", "")).startswith("comment.") and not self.principal.sees_comments:
-            return
-        await self._relay(payload)
+        await self._relay(event["payload"])
 
     async def canvas_batch(self, event: dict) -> None:
         """One tick of a worker's deltas for this canvas: still one WebSocket message per delta."""
@@ -190,6 +186,8 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     async def _relay(self, payload: dict) -> None:
         """An event as this viewer may see it, and what it changes of what they may see."""
         kind = payload.get("type")
+        if str(kind).startswith("comment.") and not self.principal.sees_comments:
+            return
         if kind == "prompt.revealed":
             self.open_prompts = {*self.open_prompts, payload["prompt"]["id"]}
         elif kind in ("vote.recorded", "vote.deleted"):
@@ -296,7 +294,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         group, self.group = self.group, None
         await self.channel_layer.group_discard(group, self.channel_name)
         await presence_store().leave(self.canvas_id, self.channel_name)
-        await self.channel_layer.group_send(group, {"type": PRESENCE_CHANGED})
+        await sender.notify(group, {"type": PRESENCE_CHANGED})
 
     async def _announce_presence(self) -> None:
-        await self.channel_layer.group_send(self.group, {"type": PRESENCE_CHANGED})
+        await sender.notify(self.group, {"type": PRESENCE_CHANGED})

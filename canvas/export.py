@@ -17,9 +17,9 @@ from django.utils.text import slugify
 from canvas import access, blind, quotas
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
-from canvas.payloads import node_payload, parent_ids_by_child
 from canvas.schemas import CanvasFile, FileNode
 from engine.context import creation_order, topological
+from engine.payloads import node_payload, parent_ids_by_child
 from providers.models import Model
 
 FORMAT, VERSION = "prism.canvas", 1

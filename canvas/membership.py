@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +16,7 @@ from canvas import quotas
 from canvas.access import WRITE_ROLES
 from canvas.errors import ApiError, invalid, not_found
 from canvas.models import Canvas, Invite, Membership, Role, ShareLink, Team
-from engine.events import group_name
+from engine import sender
 from providers.text import clean_text
 
 MAX_EXPIRY_DAYS = 365
@@ -173,10 +171,5 @@ def notify_recheck(canvas_ids: list) -> None:
     """After commit, tell every socket on these canvases to check its access again now."""
     if not canvas_ids:
         return
-
-    def send() -> None:
-        layer = get_channel_layer()
-        for canvas_id in canvas_ids:
-            async_to_sync(layer.group_send)(group_name(canvas_id), {"type": RECHECK})
-
-    transaction.on_commit(send)
+    groups = [sender.canvas_group(canvas_id) for canvas_id in canvas_ids]
+    transaction.on_commit(lambda: sender.notify_from_thread(groups, {"type": RECHECK}))

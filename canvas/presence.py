@@ -14,7 +14,7 @@ from functools import lru_cache
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from engine.live import loop_client
+from engine.redis_clients import loop_client
 
 TTL_S = 60.0
 

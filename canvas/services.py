@@ -8,8 +8,8 @@ from django.db import transaction
 from canvas import blind as blinding
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
-from canvas.payloads import nodes_payload
 from engine import limits
+from engine.payloads import nodes_payload
 from providers.models import Model
 
 RESPONSE_W, RESPONSE_H, GAP = 360.0, 260.0, 40.0

@@ -21,7 +21,7 @@ from accounts.pages import render_page
 from canvas import access, blind, membership, quotas
 from canvas.errors import ApiError
 from canvas.models import Canvas, ShareLink
-from canvas.payloads import nodes_payload
+from engine.payloads import nodes_payload
 from engine.snapshots import with_live_text
 from providers.text import clean_text
 

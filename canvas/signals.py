@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -15,7 +13,8 @@ from django.dispatch import receiver
 from accounts.signals import credentials_ended
 from canvas.membership import withdraw_grants
 from canvas.models import Membership, Role, Team
-from canvas.ws_auth import AUTH_RECHECK, user_group
+from canvas.ws_auth import AUTH_RECHECK
+from engine.sender import notify_from_thread, person_group
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def sign_in_ended(sender, user_id, token: str | None = None, session: str | None
     # Every socket of the person hears it; each closes if it was opened with what ended (see CanvasConsumer).
     event = {"type": AUTH_RECHECK, "token": token, "session": session}
     try:
-        async_to_sync(get_channel_layer().group_send)(user_group(user_id), event)
+        notify_from_thread([person_group(user_id)], event)
     except Exception:
         # The channel layer away must not fail a sign-out: each socket's watchdog checks again anyway.
         log.exception("Telling the sockets of user %s that a sign-in ended failed", user_id)

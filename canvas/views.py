@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from canvas import access, blind, duplicate, listing, quotas, search, services, trash, votes
 from canvas.errors import ApiError
 from canvas.models import RESTORE_DAYS, Canvas
-from canvas.payloads import nodes_payload
+from engine.payloads import nodes_payload
 from engine.snapshots import with_live_text
 from providers.payloads import usable_model_payloads
 from providers.text import clean_text

@@ -12,9 +12,8 @@ from django.utils import timezone
 
 from canvas.errors import invalid
 from canvas.models import Node, NodeKind, NodeStatus, Vote, VoteOutcome
-from canvas.payloads import nodes_payload
-from engine import events
-from engine.fanout import send_batch_from_thread
+from engine import events, sender
+from engine.payloads import nodes_payload
 from providers.models import Model
 
 FLIPPED = {VoteOutcome.A: VoteOutcome.B, VoteOutcome.B: VoteOutcome.A}
@@ -126,7 +125,7 @@ def delete_judged(prompt: Node, judge_model_id) -> None:
         return
     batch = [events.VoteDeleted(type="vote.deleted", vote=_gone(v)) for v in gone]
     Vote.objects.filter(id__in=[v.id for v in gone]).delete()
-    transaction.on_commit(lambda: send_batch_from_thread(prompt.canvas_id, batch))
+    sender.send_on_commit(prompt.canvas_id, batch)
 
 
 def _gone(vote: Vote) -> dict:
@@ -137,12 +136,12 @@ def delete(vote: Vote) -> None:
     event = events.VoteDeleted(type="vote.deleted", vote=_gone(vote))
     canvas_id = vote.canvas_id
     vote.delete()
-    transaction.on_commit(lambda: send_batch_from_thread(canvas_id, [event]))
+    sender.send_on_commit(canvas_id, [event])
 
 
 def announce_votes(canvas_id, votes: list[Vote]) -> None:
     batch = [events.VoteRecorded(type="vote.recorded", vote=vote_payload(v)) for v in votes]
-    transaction.on_commit(lambda: send_batch_from_thread(canvas_id, batch))
+    sender.send_on_commit(canvas_id, batch)
 
 
 @transaction.atomic
@@ -157,7 +156,7 @@ def reveal(prompt: Node) -> list[dict]:
         event = events.PromptRevealed(
             type="prompt.revealed", prompt=payloads[0], responses=payloads[1:], models=_names(payloads[1:])
         )
-        transaction.on_commit(lambda: send_batch_from_thread(prompt.canvas_id, [event]))
+        sender.send_on_commit(prompt.canvas_id, [event])
         return payloads
     return prompt_and_answers(prompt)
 

@@ -124,11 +124,6 @@ class WebSocketAuth:
 AUTH_RECHECK = "auth.recheck"
 
 
-def user_group(user_id) -> str:
-    """The channel-layer group of every socket a person has open (canvas.consumers joins it)."""
-    return f"prism.user.{user_id}"
-
-
 @dataclass(frozen=True)
 class Credential:
     """What a member's socket was opened with: an API token, or a browser session."""

@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 
 from django.conf import settings
 
-from engine.live import loop_client, redis_async
 from engine.loops import PerLoop
+from engine.redis_clients import loop_client, redis_async
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,11 @@ stream (engine.cancellation); that run ends it `cancelled`, keeps its partial te
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
-from django.db import transaction
 from django.utils import timezone
 
 from canvas.models import RUNNING_STATUSES, Node, NodeKind, NodeStatus
-from canvas.payloads import node_payload
-from engine import cancellation, events
+from engine import cancellation, events, sender
+from engine.payloads import node_payload
 
 
 def cancel(node: Node) -> list[str]:
@@ -50,7 +49,5 @@ def _cancel_queued(node: Node) -> bool:
     if not cancelled:
         return False
     node.refresh_from_db()
-    payload = node_payload(node)
-    done = events.NodeDone(type="node.done", node=payload)
-    transaction.on_commit(lambda: async_to_sync(events.send)(node.canvas_id, done))
+    sender.send_on_commit(node.canvas_id, [events.NodeDone(type="node.done", node=node_payload(node))])
     return True

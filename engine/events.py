@@ -1,10 +1,8 @@
-"""Worker → browser: typed payloads and the one sender that puts them on a canvas's group."""
+"""Server → browser: the typed payload of every canvas event (engine.sender puts them on a canvas's group)."""
 
 from __future__ import annotations
 
 from typing import Literal, TypedDict
-
-from channels.layers import get_channel_layer
 
 
 class NodeSnapshot(TypedDict):
@@ -62,6 +60,16 @@ class PromptRevealed(TypedDict):
     models: dict  # model id → {id, display_name}: the answers' models, now shown to everyone
 
 
+class CommentCreated(TypedDict):
+    type: Literal["comment.created"]
+    comment: dict  # canvas.comments.comment_payload
+
+
+class CommentDeleted(TypedDict):
+    type: Literal["comment.deleted"]
+    comment: dict  # {"id", "node"}
+
+
 CanvasEvent = (
     NodeSnapshot
     | NodeCreated
@@ -73,22 +81,6 @@ CanvasEvent = (
     | VoteRecorded
     | VoteDeleted
     | PromptRevealed
+    | CommentCreated
+    | CommentDeleted
 )
-
-# The consumer's handler for every canvas event (Channels maps "canvas.event" to `canvas_event`).
-HANDLER = "canvas.event"
-# Its handler for several events in one group message, sent in order ("canvas.batch" → `canvas_batch`).
-BATCH_HANDLER = "canvas.batch"
-
-
-def group_name(canvas_id) -> str:
-    return f"canvas.{canvas_id}"
-
-
-async def send(canvas_id, payload: CanvasEvent) -> None:
-    await get_channel_layer().group_send(group_name(canvas_id), {"type": HANDLER, "payload": payload})
-
-
-async def send_batch(canvas_id, payloads: list[CanvasEvent]) -> None:
-    """Several events in one group message: one publish to Redis, however many there are."""
-    await get_channel_layer().group_send(group_name(canvas_id), {"type": BATCH_HANDLER, "payloads": payloads})

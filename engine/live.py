@@ -17,17 +17,11 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-import redis
 import redis.asyncio as aioredis
-import redis.asyncio.retry
-import redis.retry
 from django.conf import settings
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engine.loops import PerLoop
+from engine.redis_clients import loop_client, thread_client
 
 TTL_S = 24 * 3600
 
@@ -53,51 +47,6 @@ for i = 0, #KEYS / 3 - 1 do
 end
 return applied
 """
-
-
-# Connections one client may open; past that a command waits for a free one instead of failing with
-# "Too many connections" (hundreds of streams share one loop's client).
-MAX_CONNECTIONS = 64
-
-
-def redis_async(url: str) -> aioredis.Redis:
-    """A client whose pooled connections survive Redis restarting: a connection Redis dropped is
-    reconnected and the command tried again, a few times, briefly (every command we send may be)."""
-    retry = redis.asyncio.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=30,
-        retry=retry,
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
-    return aioredis.Redis(connection_pool=pool)
-
-
-_loop_clients: PerLoop[dict[str, aioredis.Redis]] = PerLoop(lambda loop: {})
-
-
-def loop_client(url: str) -> aioredis.Redis:
-    """The running loop's client for `url`, shared by everything on that loop (a redis.asyncio client
-    belongs to the loop it was made on)."""
-    clients = _loop_clients.get()
-    client = clients.get(url)
-    if client is None:
-        client = clients[url] = redis_async(url)
-    return client
-
-
-def redis_sync(url: str) -> redis.Redis:
-    retry = redis.retry.Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
-    return redis.Redis.from_url(url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
-
-
-@lru_cache(maxsize=4)
-def thread_client(url: str) -> redis.Redis:
-    """The process's client for threads (request threads, the engine's database threads): thread-safe,
-    as each command takes a connection from the client's pool."""
-    return redis_sync(url)
-
 
 _APPEND_MANY_SHA = hashlib.sha1(_APPEND_MANY.encode()).hexdigest()
 
@@ -162,7 +111,6 @@ class MemoryLiveStore:
 class RedisLiveStore:
     def __init__(self, url: str) -> None:
         self._url = url
-        self._sync = redis_sync(url)
 
     def _client(self) -> aioredis.Redis:
         return loop_client(self._url)
@@ -208,7 +156,7 @@ class RedisLiveStore:
         return _state(await self._client().mget(self._keys(node_id)))
 
     def read_sync(self, node_id: str) -> LiveState | None:
-        return _state(self._sync.mget(self._keys(node_id)))
+        return _state(thread_client(self._url).mget(self._keys(node_id)))
 
     async def clear(self, node_id: str) -> None:
         await self._client().delete(*self._keys(node_id))

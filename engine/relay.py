@@ -1,22 +1,60 @@
-"""A stream's text as it arrives: buffered here, published in batches by the loop's Publisher."""
+"""A stream's text from its provider to the canvas: the Relay of each stream buffers what arrives, and the
+one Publisher of its event loop relays every stream of that loop in batches.
+
+The run (engine.runner) adds each fragment to its stream's Relay, which only buffers it and marks itself
+dirty. The publisher's one flusher task then, at most every PRISM_FLUSH_MS, takes every dirty stream's
+pending text as that stream's next delta, writes all of them to the live state in one round trip
+(live.append_many), and only then sends one group message per canvas carrying that canvas's deltas in
+order (engine.sender.send_batches: "canvas.batch", which the consumer unpacks into one WebSocket message
+per delta). Ticks run one after the other, so each node's deltas go out numbered 1, 2, 3, … in order.
+Hundreds of streams thus cost a few Redis round trips per tick instead of two per delta each. A stream's
+first text does not wait for the window to close: it is what its user is waiting for.
+
+Every PRISM_PERSIST_MS the same publisher saves the partial text of every stream that advanced, and
+the heartbeat of every registered run that is due one (the sweeper takes a run without a fresh
+heartbeat for dead), in one database transaction.
+
+A stream ends here too: its closing event sent (retried, as a browser waits for it), its live state
+dropped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from engine import events
-from engine.live import live_store
-from engine.publisher import SHARED_STATE_ERRORS, publisher
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from engine import events, sender, store
+from engine.db import in_db_thread
+from engine.live import Append, LiveState, live_store
+from engine.loops import PerLoop
 from providers.text import clean_text
 
 log = logging.getLogger(__name__)
 
+# Redis (live state, channel layer) may restart under a stream; the stream goes on without it.
+SHARED_STATE_ERRORS = (RedisError, OSError)
 FINAL_EVENT_ATTEMPTS = 5
 
 
+def heartbeat_interval_s() -> float:
+    """How often a running stream's heartbeat is saved: well within PRISM_STALE_AFTER_S, after which the
+    sweeper takes the run for dead."""
+    return max(1.0, min(10.0, settings.PRISM_STALE_AFTER_S / 3))
+
+
+# --- a stream ------------------------------------------------------------------------------------------
+
+
 class Relay:
+    """One stream's text: what has been relayed (`text`, `reasoning`, numbered up to `seq`) and what waits
+    for the publisher's next tick."""
+
     def __init__(self, node_id: str, canvas_id: str):
         self.node_id = node_id
         self.canvas_id = canvas_id
@@ -26,8 +64,8 @@ class Relay:
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
         self._pending_events: list[events.CanvasEvent] = []
-        # The publisher's: the tick publishing this stream's last delta, and what is saved in the database
-        # (the claim has just written the heartbeat).
+        # The publisher's bookkeeping: the tick publishing this stream's last delta, and what is saved in
+        # the database (the claim has just written the heartbeat).
         self.in_flight: asyncio.Future | None = None
         self.persisted_seq = 0
         self.saved_at = time.monotonic()
@@ -84,13 +122,212 @@ class Relay:
         return self._publisher.running(self)
 
 
+# --- the loop's publisher ------------------------------------------------------------------------------
+
+_publishers: PerLoop[Publisher] = PerLoop(lambda loop: Publisher())
+
+
+def publisher() -> Publisher:
+    """The running loop's publisher (a redis.asyncio client, like a stream, belongs to one loop)."""
+    return _publishers.get()
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Publisher:
+    """Every stream of one loop: their deltas relayed in batches (mark_dirty, then a tick), their partial
+    text and heartbeats saved while they run (running, then persist)."""
+
+    def __init__(self) -> None:
+        # Insertion-ordered: a tick sends a canvas's deltas in the order their streams became dirty.
+        self._dirty: dict[Relay, None] = {}
+        # Resolved when the tick that takes the streams dirty now has published them.
+        self._next_tick: asyncio.Future | None = None
+        self._flusher: asyncio.Task | None = None
+        self._wake: asyncio.Future | None = None
+        self._hurry = False
+        self._last_tick = float("-inf")
+        self._redis_failing = False  # so an outage is logged once, not at every tick
+        self._running: dict[Relay, None] = {}
+        self._persister: asyncio.Task | None = None
+        self._persist_wake: asyncio.Future | None = None
+
+    # --- deltas ------------------------------------------------------------------------------------
+
+    def mark_dirty(self, relay: Relay, *, at_once: bool = False) -> None:
+        """`at_once`: publish with a tick now instead of at the end of the window (a stream's first
+        text, which is its user's time to first token)."""
+        if at_once:
+            self._tick_now()
+        if relay in self._dirty:
+            return
+        if not self._dirty:
+            self._next_tick = asyncio.get_running_loop().create_future()
+        self._dirty[relay] = None
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_while_dirty())
+
+    async def drain(self, relay: Relay) -> None:
+        """Return once everything the stream has added is in the live state and sent: a tick now if it
+        has pending text, or the end of the tick that is publishing it."""
+        if relay in self._dirty:
+            waiting = self._next_tick
+            self._tick_now()
+        else:
+            waiting = relay.in_flight
+        if waiting is not None:
+            # Shielded: a cancelled drain must not cancel the tick that every stream waits on.
+            await asyncio.shield(waiting)
+
+    def _tick_now(self) -> None:
+        self._hurry = True
+        if self._wake is not None:
+            _resolve(self._wake)
+
+    async def _flush_while_dirty(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._dirty:
+                # At most one tick per window: the first fragment after a quiet spell goes at once,
+                # fragments arriving meanwhile wait for the next tick and share it.
+                delay = self._last_tick + settings.PRISM_FLUSH_MS / 1000 - loop.time()
+                if delay > 0 and not self._hurry:
+                    self._wake = loop.create_future()
+                    timer = loop.call_later(delay, _resolve, self._wake)
+                    try:
+                        await self._wake
+                    finally:
+                        timer.cancel()
+                        self._wake = None
+                else:
+                    await asyncio.sleep(0)  # let fragments of this very moment join the tick
+                self._hurry = False
+                self._last_tick = loop.time()
+                await self._tick()
+        finally:
+            self._flusher = None
+            if self._dirty:  # cancelled (the loop is closing): nobody will publish these
+                self._dirty.clear()
+                _resolve(self._next_tick)
+
+    async def _tick(self) -> None:
+        done, self._next_tick = self._next_tick, None
+        relays, self._dirty = list(self._dirty), {}
+        try:
+            sends = []
+            for relay in relays:
+                relay.in_flight = done
+                sends.append((relay, relay.take_events(), relay.take() if relay.has_pending else None))
+            await self._publish(sends)
+        except Exception:
+            log.exception("Publishing %s streams' deltas failed", len(relays))
+        finally:
+            _resolve(done)
+
+    async def _publish(self, sends: list[tuple[Relay, list[events.CanvasEvent], events.NodeDelta | None]]) -> None:
+        live = live_store()
+        with_delta = [(relay, delta) for relay, _, delta in sends if delta is not None]
+        try:
+            # Live state first, then the events: a client that joins in between reads it from the snapshot.
+            applied = await live.append_many(
+                [Append(d["node"], d["seq"], d["text"], d["reasoning"]) for _, d in with_delta]
+            )
+            # Out of step: the store lost a write or its state (Redis restarted); put back the whole text.
+            lost = {
+                r.node_id: LiveState(r.text, r.reasoning, r.seq)
+                for (r, _), ok in zip(with_delta, applied, strict=True)
+                if not ok
+            }
+            if lost:
+                await live.replace_many(lost)
+        except SHARED_STATE_ERRORS as exc:
+            # The text stays in the streams and goes on being saved; the next tick repairs the live state
+            # (its appends are out of step), and browsers that miss these deltas see a gap in seq and
+            # resynchronise from the snapshot.
+            self._failing(exc)
+            return
+        by_canvas: dict[str, list[events.CanvasEvent]] = {}
+        for relay, stream_events, delta in sends:
+            batch = by_canvas.setdefault(relay.canvas_id, [])
+            batch.extend(stream_events)
+            if delta is not None:
+                batch.append(delta)
+        try:
+            await sender.send_batches(by_canvas)
+        except SHARED_STATE_ERRORS as exc:
+            self._failing(exc)
+            return
+        if self._redis_failing:
+            log.warning("Streams reach Redis again")
+        self._redis_failing = False
+
+    def _failing(self, exc: BaseException) -> None:
+        if not self._redis_failing:
+            log.warning("Streams go on without Redis for now (%s)", exc)
+        self._redis_failing = True
+
+    # --- partial text and heartbeats ------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self, relay: Relay) -> AsyncIterator[None]:
+        """Keep a run's partial text saved and its heartbeat fresh for as long as it lives, waiting for
+        a provider slot or a retry included."""
+        self._running[relay] = None
+        if self._persister is None:
+            self._persister = asyncio.get_running_loop().create_task(self._persist_while_running())
+        try:
+            yield
+        finally:
+            self._running.pop(relay, None)
+            if not self._running and self._persist_wake is not None:
+                _resolve(self._persist_wake)  # nothing left to save: the persister ends now, not later
+
+    async def _persist_while_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._running:
+                self._persist_wake = loop.create_future()
+                timer = loop.call_later(settings.PRISM_PERSIST_MS / 1000, _resolve, self._persist_wake)
+                try:
+                    await self._persist_wake
+                finally:
+                    timer.cancel()
+                    self._persist_wake = None
+                await self.persist()
+        finally:
+            self._persister = None
+
+    async def persist(self) -> None:
+        """Save, in one transaction, every running stream that advanced or whose heartbeat is due."""
+        now = time.monotonic()
+        # Half a period early rather than a whole period late, as the persister's sleeps drift.
+        due_before = now - heartbeat_interval_s() + settings.PRISM_PERSIST_MS / 2000
+        relays = [r for r in self._running if r.seq > r.persisted_seq or r.saved_at <= due_before]
+        if not relays:
+            return
+        partials = [store.Partial(r.node_id, r.text, r.reasoning, r.seq) for r in relays]
+        try:
+            await in_db_thread(store.save_partials, partials)
+        except Exception as exc:  # noqa: BLE001 - saved at the next period; the streams go on
+            log.warning("Partial text of %s streams not saved (%s)", len(partials), exc)
+            return
+        for relay, partial in zip(relays, partials, strict=True):
+            relay.persisted_seq, relay.saved_at = partial.seq, now
+
+
+# --- the end of a stream -------------------------------------------------------------------------------
+
+
 async def send_event(canvas_id: str, payload: events.CanvasEvent, *, final: bool = False) -> None:
     """Send an event without letting Redis end the run; the one that ends a response is retried,
     as a browser waits for it to show the final state."""
     attempts = FINAL_EVENT_ATTEMPTS if final else 1
     for attempt in range(attempts):
         try:
-            await events.send(canvas_id, payload)
+            await sender.send(canvas_id, payload)
             return
         except SHARED_STATE_ERRORS as exc:
             if attempt == attempts - 1:

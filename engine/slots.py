@@ -25,8 +25,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from engine.live import loop_client, thread_client
 from engine.loops import PerLoop
+from engine.redis_clients import loop_client, thread_client
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 
 from canvas.models import RUNNING_STATUSES, Node
-from canvas.payloads import nodes_payload
 from engine import events
 from engine.live import live_store
+from engine.payloads import nodes_payload
 
 
 def overlay_live(payload: dict, live) -> dict:

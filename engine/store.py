@@ -9,10 +9,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from canvas.models import Node, NodeStatus
-from canvas.payloads import node_payload
 from engine.context import contexts_for_responses, lineage, lineage_cte, parents_from_rows
 from engine.cost import cost_of
 from engine.outcome import Outcome
+from engine.payloads import node_payload
 from engine.signals import send_run_ended
 from providers.base import AccountConfig, ChatRequest
 from providers.models import Price

@@ -23,10 +23,11 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from canvas.models import Node, NodeStatus
-from canvas.payloads import node_payload
-from engine import events
+from engine import events, sender
 from engine.db import in_db_thread
+from engine.dispatch import start_runs
 from engine.live import live_store
+from engine.payloads import node_payload
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ MAX_ATTEMPTS = 2
 # A queued response older than this is given up on: it is not coming back (the broker's visibility
 # timeout, after which a lost task would have been delivered again, is as long).
 QUEUED_GIVE_UP_S = 3600.0
-
-
-def heartbeat_interval_s() -> float:
-    return max(1.0, min(10.0, settings.PRISM_STALE_AFTER_S / 3))
 
 
 def sweep_stale_runs(stale_after_s: float | None = None, *, requeue: bool | None = None) -> int:
@@ -83,8 +80,6 @@ def _may_run_again(node: Node) -> bool:
 
 
 def _queue_again(node: Node) -> bool:
-    from engine.dispatch import start_runs  # dispatch imports the runner, which imports this module
-
     # Conditional on the very claim we looked at: a run that is alive after all, or that another
     # sweeper queued first, is left alone.
     requeued = Node.objects.filter(id=node.id, status=NodeStatus.STREAMING, started_at=node.started_at, seq=0).update(
@@ -100,8 +95,6 @@ def _queue_again(node: Node) -> bool:
 def _sweep_queued(cutoff, now, requeue: bool) -> int:
     """Queued responses nobody has picked up: their task may be lost, so send another (a duplicate
     finds the node claimed and does nothing), or, where none can be sent or it is hopeless, end them."""
-    from engine.dispatch import start_runs
-
     waiting = Node.objects.alias(since=Coalesce("heartbeat_at", "created_at")).filter(
         status=NodeStatus.QUEUED, since__lt=cutoff
     )
@@ -164,6 +157,6 @@ def _read_live(node_id: str):
 
 def _announce(node: Node) -> None:
     try:
-        async_to_sync(events.send)(node.canvas_id, events.NodeDone(type="node.done", node=node_payload(node)))
+        sender.send_from_thread(node.canvas_id, [events.NodeDone(type="node.done", node=node_payload(node))])
     except RedisError as exc:
         log.warning("End of %s not announced (%s)", node.id, exc)

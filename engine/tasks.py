@@ -17,6 +17,7 @@ from celery.signals import worker_init, worker_shutdown
 
 from engine import loops, runner, sweeper
 from engine.adapters import close_adapters
+from engine.dispatch import RUN_RESPONSES_TASK
 from engine.runtime import freeze_startup_heap
 from providers.registry import preload
 
@@ -37,9 +38,9 @@ def run_response_task(node_id: str) -> None:
     loops.run_and_wait(runner.run_response(node_id))
 
 
-@shared_task(name="engine.tasks.run_responses", acks_late=False, ignore_result=True)
+@shared_task(name=RUN_RESPONSES_TASK, acks_late=False, ignore_result=True)
 def run_responses_task(node_ids: list[str]) -> None:
-    """A prompt's responses in one message: one publish for the request that posts it, not one per model."""
+    """A prompt's responses, claimed together (engine.dispatch sends this task)."""
     loops.run_and_wait(runner.run_responses(node_ids))
 
 

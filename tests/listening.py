@@ -6,7 +6,7 @@ import asyncio
 
 from channels.layers import get_channel_layer
 
-from engine.events import group_name
+from engine.sender import canvas_group
 
 TERMINAL = ("node.done", "node.error")
 
@@ -14,7 +14,7 @@ TERMINAL = ("node.done", "node.error")
 class Listener:
     def __init__(self, canvas_id) -> None:
         self.layer = get_channel_layer()
-        self.group = group_name(canvas_id)
+        self.group = canvas_group(canvas_id)
         self.channel = ""
         self.events: list[dict] = []
 
@@ -73,10 +73,10 @@ async def before_marker(communicator, canvas_id, timeout: float = 5.0) -> list[d
     to a guess of how long to wait."""
     from uuid import uuid4
 
-    from engine import events
+    from engine import events, sender
 
     marker = f"marker-{uuid4().hex}"
-    await events.send(canvas_id, events.NodeUpdated(type="node.updated", node={"id": marker}))
+    await sender.send(canvas_id, events.NodeUpdated(type="node.updated", node={"id": marker}))
     received = []
     while True:
         event = await communicator.receive_json_from(timeout=timeout)

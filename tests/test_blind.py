@@ -18,9 +18,9 @@ from django.db import connections
 from django.test import Client
 
 from canvas.models import Node, NodeKind, ShareLink
-from canvas.payloads import node_payload
 from config.asgi import application
-from engine import events
+from engine import events, sender
+from engine.payloads import node_payload
 from tests.arena import build_arena
 
 HIDDEN_FIELDS = ("ttft_ms", "tokens_per_s", "duration_ms")
@@ -331,8 +331,8 @@ async def test_websocket_events_are_redacted_per_person_until_they_vote(live_are
         assert_names_none(json.dumps(snapshot), arena)
     done = await sync_to_async(node_payload)(arena.answers[1])
 
-    await events.send(arena.canvas.id, events.NodeDone(type="node.done", node=done))
-    await events.send(arena.canvas.id, events.NodeCreated(type="node.created", node=done))
+    await sender.send(arena.canvas.id, events.NodeDone(type="node.done", node=done))
+    await sender.send(arena.canvas.id, events.NodeCreated(type="node.created", node=done))
 
     for socket in sockets.values():
         seen = await received(socket, "node.created")
@@ -358,7 +358,7 @@ async def test_websocket_events_are_redacted_per_person_until_they_vote(live_are
     assert_names_none(json.dumps(bob_seen), arena)
     assert await quiet(sockets["bob"]) == []
     assert await quiet(sockets["guest"]) == []
-    await events.send(arena.canvas.id, events.NodeDone(type="node.done", node=done))
+    await sender.send(arena.canvas.id, events.NodeDone(type="node.done", node=done))
     assert_shown((await received(sockets["dave"], "node.done"))[-1]["node"])
     assert_hidden((await received(sockets["bob"], "node.done"))[-1]["node"])
     assert_hidden((await received(sockets["guest"], "node.done"))[-1]["node"])
@@ -371,7 +371,7 @@ async def test_websocket_events_are_redacted_per_person_until_they_vote(live_are
         assert event["prompt"]["id"] == str(arena.prompt.id)
         for payload in event["responses"]:
             assert_shown(payload)
-    await events.send(arena.canvas.id, events.NodeDone(type="node.done", node=done))
+    await sender.send(arena.canvas.id, events.NodeDone(type="node.done", node=done))
     assert_shown((await received(sockets["guest"], "node.done"))[-1]["node"])
     for socket in sockets.values():
         await socket.disconnect()

@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from engine import cancellation
-from engine.live import loop_client
+from engine.redis_clients import loop_client
 from tests.stack import _redis_database
 
 pytestmark = pytest.mark.asyncio

@@ -19,7 +19,7 @@ from django.test import Client
 from canvas import services
 from canvas.models import Node, NodeKind, NodeStatus
 from config.asgi import application
-from engine import events
+from engine import events, sender
 from engine.live import live_store
 from engine.runner import run_response
 from providers.models import Model
@@ -122,10 +122,10 @@ async def test_a_bearer_client_receives_the_canvas_events(alice_token, alice_can
     assert connected
     node = {"id": "n1", "kind": "response", "status": "queued", "text": ""}
 
-    await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node=node))
-    await events.send(alice_canvas.id, events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hel", reasoning=""))
-    await events.send(alice_canvas.id, events.NodeDelta(type="node.delta", node="n1", seq=2, text="lo", reasoning=""))
-    await events.send(alice_canvas.id, events.NodeDone(type="node.done", node={**node, "status": "done"}))
+    await sender.send(alice_canvas.id, events.NodeCreated(type="node.created", node=node))
+    await sender.send(alice_canvas.id, events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hel", reasoning=""))
+    await sender.send(alice_canvas.id, events.NodeDelta(type="node.delta", node="n1", seq=2, text="lo", reasoning=""))
+    await sender.send(alice_canvas.id, events.NodeDone(type="node.done", node={**node, "status": "done"}))
 
     assert await communicator.receive_json_from(timeout=RECEIVE_S) == {"type": "node.created", "node": node}
     assert await communicator.receive_json_from(timeout=RECEIVE_S) == {
@@ -149,7 +149,7 @@ async def test_a_client_hears_nothing_of_other_canvases(alice_token, alice_canva
     communicator = socket(alice_canvas.id, bearer(alice_token))
     assert (await communicator.connect(timeout=RECEIVE_S))[0]
 
-    await events.send(other.id, events.NodeCreated(type="node.created", node={"id": "elsewhere"}))
+    await sender.send(other.id, events.NodeCreated(type="node.created", node={"id": "elsewhere"}))
 
     assert await before_marker(communicator, alice_canvas.id) == []
     await communicator.disconnect()
@@ -186,7 +186,7 @@ async def test_a_signed_in_browser_on_the_apps_origin_connects(alice_canvas, ses
     connected, _ = await communicator.connect(timeout=RECEIVE_S)
 
     assert connected
-    await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": "n1"}))
+    await sender.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": "n1"}))
     assert (await communicator.receive_json_from(timeout=RECEIVE_S))["type"] == "node.created"
     await communicator.disconnect()
 

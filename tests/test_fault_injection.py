@@ -31,8 +31,8 @@ from channels.layers import get_channel_layer
 
 from canvas.models import Canvas, Node
 from canvas.services import create_prompt
-from engine.events import group_name
 from engine.runner import run_response
+from engine.sender import canvas_group
 from engine.snapshots import snapshots
 
 # Imported up front: the registry imports the SDK on first use, which would eat into short timeouts.
@@ -207,16 +207,16 @@ class Client:
     async def join(self) -> None:
         layer = get_channel_layer()
         if self.channel:
-            await layer.group_discard(group_name(self.canvas_id), self.channel)
+            await layer.group_discard(canvas_group(self.canvas_id), self.channel)
         # Steady clients' channels never overflow (see the channel layer settings below).
         self.channel = await layer.new_channel(f"{self.kind}.")
-        await layer.group_add(group_name(self.canvas_id), self.channel)  # join first, then read the snapshot
+        await layer.group_add(canvas_group(self.canvas_id), self.channel)  # join first, then read the snapshot
         self.joins += 1
         for snapshot in await snapshots(self.canvas_id):
             self.snapshot(snapshot["node"])
 
     async def leave(self) -> None:
-        await get_channel_layer().group_discard(group_name(self.canvas_id), self.channel)
+        await get_channel_layer().group_discard(canvas_group(self.canvas_id), self.channel)
         self.channel = ""
 
     def snapshot(self, node: dict) -> None:

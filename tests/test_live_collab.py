@@ -24,8 +24,8 @@ from canvas import access, consumers
 from canvas.models import Comment, Membership, Node, NodeKind, Role, ShareLink, Team
 from canvas.presence import RedisPresence, people
 from config.asgi import application
-from engine import events
-from engine.live import loop_client
+from engine import events, sender
+from engine.redis_clients import loop_client
 from tests.listening import before_marker
 from tests.stack import _redis_database
 
@@ -241,6 +241,26 @@ async def test_guests_see_no_comments(alice, alice_canvas, note):
     await first.disconnect()
 
 
+async def test_guests_see_no_comments_made_through_the_api(alice, alice_canvas, note):
+    # The API's comments reach the sockets in a batch message, not as the socket's own single event.
+    raw = await sync_to_async(share_token)(alice_canvas, alice)
+    guest = await join(alice_canvas, share=raw)
+    first = await join(alice_canvas, alice)
+
+    def post():
+        client = Client()
+        client.force_login(alice)
+        body = json.dumps({"text": "Internal, from a script"})
+        return client.post(f"/api/nodes/{note.id}/comments", body, content_type="application/json")
+
+    assert (await sync_to_async(post)()).status_code == 201
+    await next_of(first, "comment.created")
+
+    assert await nothing_but(guest, alice_canvas, "presence")
+    await guest.disconnect()
+    await first.disconnect()
+
+
 async def test_an_unknown_message_is_answered_with_an_error(alice, alice_canvas):
     first = await join(alice_canvas, alice)
 
@@ -310,7 +330,7 @@ async def test_every_event_is_checked_again_even_when_no_one_announced_a_change(
     await sync_to_async(Membership.objects.filter(user=bob, team=team).delete)()
 
     for n in range(3):
-        await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": f"n{n}"}))
+        await sender.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": f"n{n}"}))
 
     assert await close_code(watching, stale_events=3) == consumers.CLOSE_NOT_ALLOWED
 
@@ -323,7 +343,7 @@ async def test_an_expired_links_socket_stops_receiving(alice, alice_canvas, monk
     await sync_to_async(ShareLink.objects.filter(pk=link.pk).update)(expires_at=past)
 
     for n in range(3):
-        await events.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": f"n{n}"}))
+        await sender.send(alice_canvas.id, events.NodeCreated(type="node.created", node={"id": f"n{n}"}))
 
     assert await close_code(guest, stale_events=3) == consumers.CLOSE_NOT_ALLOWED
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from canvas.presence import MemoryPresence, RedisPresence, people
-from engine.live import loop_client
+from engine.redis_clients import loop_client
 from tests.stack import _redis_database
 
 pytestmark = pytest.mark.asyncio

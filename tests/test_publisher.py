@@ -1,4 +1,4 @@
-"""engine.publisher: the streams of one loop published in batches, their live state written first,
+"""engine.relay's publisher: the streams of one loop published in batches, their live state written first,
 their partial text saved together. In process: in-memory channel layer and live store, real database,
 and a redis-server of the tests' own for the Redis live store's batched appends."""
 
@@ -16,11 +16,10 @@ from django.utils import timezone
 
 from canvas.models import Node
 from canvas.services import create_prompt
-from engine.events import BATCH_HANDLER, group_name
 from engine.live import Append, LiveState, RedisLiveStore, live_store
-from engine.publisher import publisher
-from engine.relay import Relay
+from engine.relay import Relay, publisher
 from engine.runner import run_response
+from engine.sender import BATCH_HANDLER, canvas_group
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("close_runner_connections")]
 
@@ -34,7 +33,7 @@ class Listener:
 
     def __init__(self, canvas_id: str) -> None:
         self.layer = get_channel_layer()
-        self.group = group_name(canvas_id)
+        self.group = canvas_group(canvas_id)
         self.channel = ""
 
     async def open(self) -> Listener:
