@@ -307,6 +307,9 @@ PRISM_MAX_MODELS_PER_PROMPT = env_int("PRISM_MAX_MODELS_PER_PROMPT", 16)
 # Limits checked before any provider is called: one user's runs at once, and a warning when a team
 # has spent this share of its monthly budget.
 PRISM_MAX_RUNS_PER_USER = env_int("PRISM_MAX_RUNS_PER_USER", 32)
+# The most characters of one answer (its text and reasoning together) that are relayed and stored: a
+# model that runs on past it is stopped there, and the answer ends with finish_reason "length".
+PRISM_MAX_ANSWER_CHARS = env_int("PRISM_MAX_ANSWER_CHARS", 1_000_000)
 PRISM_BUDGET_WARN_RATIO = env_float("PRISM_BUDGET_WARN_RATIO", 0.8)
 # Per-person quotas (canvas/quotas.py): canvases made, non-personal teams owned, open invitations and
 # active share links.

@@ -59,6 +59,9 @@ class Relay:
         self.node_id = node_id
         self.canvas_id = canvas_id
         self.seq = 0
+        # Characters taken in, text and reasoning: an answer stops growing at PRISM_MAX_ANSWER_CHARS.
+        self.size = 0
+        self._room = settings.PRISM_MAX_ANSWER_CHARS
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._pending_text: list[str] = []
@@ -90,8 +93,18 @@ class Relay:
         fragment = clean_text(fragment)
         if not fragment:
             return
+        if self.size + len(fragment) > self._room:
+            fragment = fragment[: self._room - self.size]
+            if not fragment:
+                return
+        self.size += len(fragment)
         (self._pending_text if kind == "text" else self._pending_reasoning).append(fragment)
         self._publisher.mark_dirty(self, at_once=self.seq == 0)
+
+    @property
+    def full(self) -> bool:
+        """The answer has reached the most that is kept (PRISM_MAX_ANSWER_CHARS): nothing more is taken."""
+        return self.size >= self._room
 
     def send_soon(self, payload: events.CanvasEvent) -> None:
         """Send an event about this stream with the next tick, ahead of its deltas, without waiting for it

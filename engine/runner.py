@@ -211,6 +211,9 @@ class StreamRun:
             if self.first_token_at is None:
                 self.first_token_at = self._last_event_at
             self.relay.add(event.kind, event.text)
+            if self.relay.full:  # the most an answer may hold: stop the provider here, as a length limit would
+                self.finish_reason = "length"
+                return True
         elif event.kind == "usage":
             self.usage = event.usage
         elif event.kind == "finish":

@@ -215,6 +215,21 @@ async def test_an_exhausted_quota_is_not_retried(alice, alice_canvas, sim_models
     assert len(listener.terminals) == 1
 
 
+async def test_an_answer_past_the_most_that_is_kept_is_stopped_there(
+    alice, alice_canvas, sim_models, simulator, simulator_app, settings
+) -> None:
+    settings.PRISM_MAX_ANSWER_CHARS = 60
+    node = await ask(alice, alice_canvas, sim_models["sim-steady"], tokens_per_s=400, length=400)
+    node, listener = await run_and_listen(node)
+
+    assert (node.status, node.finish_reason) == ("done", "length")
+    assert len(node.text) == 60 and node.text == joined(listener.deltas)
+    answer = (await direct_answer(simulator, simulator_app.recent_requests[0]))["choices"][0]["message"]["content"]
+    assert answer.startswith(node.text) and len(answer) > 60
+    await until(lambda: simulator_app.active_streams == 0)  # the provider was not read to the end
+    assert simulator_app.cancelled_streams == 1
+
+
 async def test_a_cut_stream_keeps_its_partial_text(alice, alice_canvas, sim_models, simulator, simulator_app):
     node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=30, fail={"cut_after": 10})
     node, listener = await run_and_listen(node)
