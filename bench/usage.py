@@ -177,7 +177,7 @@ def measure(world: dict, repeat: int) -> None:
         until = today()
         period = parse_period((until - timedelta(days=days - 1)).isoformat(), until.isoformat())
         runs = team_runs(team, period)
-        print(f"\n{runs.count():,} answers in {name} ({period.since} to {period.until}):")
+        print(f"\n{runs.nodes().count():,} answers in {name} ({period.since} to {period.until}):")
         for by in ("day", "model", "provider", "user"):
             timed(f"report by {by}", lambda by=by, runs=runs, period=period: build(runs, period, by), repeat)
         query = {"since": period.since.isoformat(), "until": period.until.isoformat()}
