@@ -53,6 +53,8 @@ def value_of(bucket: int) -> float:
 def median(counts: dict[int, int]) -> float | None:
     """The median of the values counted per bucket, as percentile_cont(0.5) takes it: the middle value, or
     the mean of the two middle ones."""
+    # A count below one can only be a month's histogram less days written meanwhile: nothing to count.
+    counts = {bucket: count for bucket, count in counts.items() if count > 0}
     total = sum(counts.values())
     if not total:
         return None

@@ -50,7 +50,8 @@ class Built:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What is rolled up within a period: single days, and whole months (first day, last day)."""
+    """What is rolled up for a period: its single days, and the whole months (first day, last day) that
+    overlap it."""
 
     days: frozenset
     months: tuple
@@ -61,10 +62,10 @@ def available() -> bool:
 
 
 def coverage(period: Period) -> Coverage:
-    """The marks within `period` (one query)."""
+    """The days rolled up within `period`, and the months rolled up that overlap it (one query)."""
     if not available():
         return Coverage(frozenset(), ())
-    marks = RolledUp.objects.filter(first_day__gte=period.since, last_day__lte=period.until).values_list(
+    marks = RolledUp.objects.filter(first_day__lte=period.until, last_day__gte=period.since).values_list(
         "first_day", "last_day"
     )
     days, months = set(), []

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 from django.contrib.postgres.aggregates import BitOr
@@ -135,15 +136,18 @@ def _by_provider(rows: list[dict], keys: tuple, names: list[str]) -> list[dict]:
 def _days_not_in(runs: Runs, days) -> Runs | None:
     """`runs` narrowed to the days of its period that are not in `days`; None when there are none."""
     missing = [day for day in runs.period.days if day not in days]
-    if not missing:
-        return None
+    return runs.on_days(_stretches(missing)) if missing else None
+
+
+def _stretches(days: list[date]) -> tuple[Period, ...]:
+    """Ordered days as stretches of consecutive ones."""
     stretches: list[Period] = []
-    for day in missing:
+    for day in days:
         if stretches and stretches[-1].until + timedelta(days=1) == day:
             stretches[-1] = Period(stretches[-1].since, day)
         else:
             stretches.append(Period(day, day))
-    return runs.on_days(tuple(stretches))
+    return tuple(stretches)
 
 
 def _medians(runs: Runs, rolled: rollups.Coverage, keys: tuple, medians: list[str]) -> list[dict]:
@@ -182,42 +186,42 @@ def _day_scope(runs: Runs, keys: tuple) -> dict | None:
 
 
 def _bucketed_medians(runs: Runs, rolled: rollups.Coverage, keys: tuple, medians: list[str]) -> list[dict]:
-    """Medians from the histograms of the whole months rolled up, and the buckets of the other days' runs."""
-    months = [(first, last) for first, last in rolled.months]
-    in_months = {first + timedelta(days=n) for first, last in months for n in range((last - first).days + 1)}
+    """Medians from the histograms of the months rolled up and the buckets of the other days' runs.
+
+    A month the period covers only partly is used too where that reads fewer runs: its histogram, less the
+    buckets of its days outside the period (counts subtract exactly). So the runs read directly are those of
+    at most half a month at either end, and of the month not closed yet."""
     wanted = {histogram.MEASURES[MEDIAN_FIELDS[name]]: name for name in medians}
-    columns = [COLUMNS[key] for key in keys]
+    period = set(runs.period.days)
+    months, covered, outside = [], set(), set()
+    for first, last in rolled.months:
+        days = set(Period(first, last).days)
+        if len(days - period) < len(days & period):
+            months.append(first)
+            covered |= days & period
+            outside |= days - period
     counts: dict[tuple, dict[int, int]] = {}  # (group, measure) → bucket → count
 
-    def add(group: tuple, measure: int, bucket: int, count: int) -> None:
-        found = counts.setdefault((group, measure), {})
-        found[bucket] = found.get(bucket, 0) + count
+    def add(rows, sign: int) -> None:
+        for *group, measure, bucket, count in rows:
+            found = counts.setdefault((tuple(group), measure), {})
+            found[bucket] = found.get(bucket, 0) + sign * count
 
     if months:
         rows = _rolled(MonthlyHistogram.objects, runs, None).filter(
-            month__in=[first for first, _ in months],
-            by_user="user" in keys or runs.user is not None,
-            measure__in=list(wanted),
+            month__in=months, by_user="user" in keys or runs.user is not None, measure__in=list(wanted)
         )
-        for *group, measure, bucket, count in (
-            rows.order_by().values_list(*columns, "measure", "bucket").annotate(n=Sum("count"))
-        ):
-            add(tuple(group), measure, bucket, count)
-    live = _days_not_in(runs, in_months)
+        add(
+            rows.order_by().values_list(*(COLUMNS[key] for key in keys), "measure", "bucket").annotate(n=Sum("count")),
+            1,
+        )
+    live = _days_not_in(runs, covered)
     if live is not None:
-        for measure, name in wanted.items():
-            field = MEDIAN_FIELDS[name]
-            found = (
-                live.nodes()
-                .filter(**{f"{field}__isnull": False})
-                .order_by()
-                .annotate(**{f"k_{key}": KEYS["model" if key == "provider" else key] for key in keys})
-                .annotate(b=histogram.Bucket(field))
-                .values_list(*(f"k_{key}" for key in keys), "b")
-                .annotate(n=Count("*"))
-            )
-            for *group, bucket, count in found:
-                add(tuple(group), measure, bucket, count)
+        add(_live_buckets(live, keys, wanted), 1)
+    if outside:
+        days = sorted(outside)
+        beyond = replace(runs, period=Period(days[0], days[-1]), stretches=_stretches(days))
+        add(_live_buckets(beyond, keys, wanted), -1)
     if "provider" in keys:
         counts = _buckets_by_provider(counts, keys)
     groups: dict[tuple, dict] = {}
@@ -229,6 +233,24 @@ def _bucketed_medians(runs: Runs, rolled: rollups.Coverage, keys: tuple, medians
         {**dict(zip(keys, group, strict=True)), **{name: figures.get(name) for name in medians}}
         for group, figures in groups.items()
     ]
+
+
+def _live_buckets(runs: Runs, keys: tuple, wanted: dict) -> list[tuple]:
+    """(keys…, measure, bucket, count) of the runs read directly, one query per measure."""
+    found = []
+    for measure, name in wanted.items():
+        field = MEDIAN_FIELDS[name]
+        found += [
+            (*group, measure, bucket, count)
+            for *group, bucket, count in runs.nodes()
+            .filter(**{f"{field}__isnull": False})
+            .order_by()
+            .annotate(**{f"k_{key}": KEYS["model" if key == "provider" else key] for key in keys})
+            .annotate(b=histogram.Bucket(field))
+            .values_list(*(f"k_{key}" for key in keys), "b")
+            .annotate(n=Count("*"))
+        ]
+    return found
 
 
 def _buckets_by_provider(counts: dict, keys: tuple) -> dict:
