@@ -41,6 +41,7 @@ from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.server_scrape import keep_servers_scraped  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
 from providers.simulator.plan import Caps  # noqa: E402
+from usage import rollups  # noqa: E402
 
 preload_adapters()
 
@@ -77,6 +78,8 @@ def _start_periodic_jobs() -> list[asyncio.Future]:
         jobs.append(asyncio.ensure_future(keep_served_models_synced(settings.PRISM_MODEL_SYNC_S)))
     if settings.PRISM_SERVER_SCRAPE_S > 0:
         jobs.append(asyncio.ensure_future(keep_servers_scraped(settings.PRISM_SERVER_SCRAPE_S)))
+    if settings.PRISM_USAGE_ROLLUP_S > 0 and rollups.available():
+        jobs.append(asyncio.ensure_future(rollups.keep_rolled_up(settings.PRISM_USAGE_ROLLUP_S)))
     return jobs
 
 

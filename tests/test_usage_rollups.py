@@ -5,17 +5,20 @@ PostgreSQL only: SQLite keeps no roll-ups (the fallback is covered by tests/test
 
 from __future__ import annotations
 
+import asyncio
 import random
 import statistics
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from canvas.models import Node, NodeStatus
+from config.celery import app
 from engine.control import cancel_response
 from engine.cost import cost_of
 from providers.base import Usage
@@ -308,3 +311,30 @@ def test_every_day_of_a_long_period_comes_from_the_roll_ups_but_today(year, lab)
     read_runs = [q["sql"] for q in captured if '"canvas_node"' in q["sql"]]
     assert len(read_runs) == 1
     assert """"created_at" >= '2026-05-01 00:00:00+00:00'""" in read_runs[0]
+
+
+def test_celery_beat_rolls_up_the_days_that_closed(lab, alice, models, settings):
+    run(canvas_of(lab, alice), models["mini"], alice, at("2026-03-03"), cost=Decimal("0.5"))
+    app.loader.import_default_modules()
+    entry = settings.CELERY_BEAT_SCHEDULE["usage-rollups"]
+    assert entry["schedule"] == settings.PRISM_USAGE_ROLLUP_S
+
+    app.tasks[entry["task"]]()
+
+    assert RolledUp.objects.filter(first_day=date(2026, 3, 3), last_day=date(2026, 3, 3)).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_the_embedded_server_rolls_up_while_it_serves(lab, alice, models):
+    canvas = await sync_to_async(canvas_of)(lab, alice)
+    await sync_to_async(run)(canvas, models["mini"], alice, at("2026-03-03"), cost=Decimal("0.5"))
+
+    rolling = asyncio.ensure_future(rollups.keep_rolled_up(0.05))
+    try:
+        async with asyncio.timeout(60):
+            while not await sync_to_async(RolledUp.objects.filter(first_day=date(2026, 3, 3)).exists)():
+                await asyncio.sleep(0.05)
+    finally:
+        rolling.cancel()
+    await sync_to_async(connections.close_all)()

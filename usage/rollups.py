@@ -27,10 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from channels.db import database_sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
 from canvas.models import RUNNING_STATUSES, Node, NodeKind, NodeStatus
+from providers import periodic
 from providers.models import Model
 from usage.histogram import MEASURES, bucket_sql
 from usage.models import DailyUsage, DayMedian, MonthlyHistogram, RolledUp
@@ -108,6 +110,11 @@ def build(now: datetime | None = None, rebuild: bool = False) -> Built:
                 skipped += 1
         month = last + timedelta(days=1)
     return Built(days, months, skipped)
+
+
+async def keep_rolled_up(interval_s: float) -> None:
+    """The embedded mode's stand-in for Celery beat's `usage.tasks.build_rollups` (PostgreSQL only)."""
+    await periodic.every(interval_s, database_sync_to_async(build), "Rolling up the usage of closed days")
 
 
 def build_day(day: date) -> bool:
