@@ -44,11 +44,14 @@ def summarise(runs: Runs, keys: Sequence[str] = (), measures: Sequence[str] = US
     """What usage.aggregate.summarise gives for these runs (the same dicts, the same sums), from the
     roll-ups where they hold the period's days."""
     keys = tuple(keys)
-    rolled = rollups.coverage(runs.period)
-    if not rolled.days or not set(keys) <= set(COLUMNS):
-        return from_runs(runs, keys, measures)
     summed = [name for name in measures if MEASURES[name].how != "median"]
     medians = [name for name in measures if MEASURES[name].how == "median"]
+    if (medians and len(runs.period.days) <= EXACT_MEDIAN_DAYS) or not set(keys) <= set(COLUMNS):
+        # Exact medians read every run of the period anyway: the sums come with them in the same scan.
+        return from_runs(runs, keys, measures)
+    rolled = rollups.coverage(runs.period)
+    if not rolled.days:
+        return from_runs(runs, keys, measures)
     groups: dict[tuple, dict] = {}
     if summed:
         _add(groups, _daily_sums(runs, rolled.days, keys, summed), keys, summed)
@@ -151,8 +154,6 @@ def _stretches(days: list[date]) -> tuple[Period, ...]:
 
 
 def _medians(runs: Runs, rolled: rollups.Coverage, keys: tuple, medians: list[str]) -> list[dict]:
-    if len(runs.period.days) <= EXACT_MEDIAN_DAYS:
-        return from_runs(runs, keys, medians)
     if "day" in keys:
         return _day_medians(runs, rolled, keys, medians)
     return _bucketed_medians(runs, rolled, keys, medians)
