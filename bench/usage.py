@@ -13,9 +13,12 @@ few INSERT … SELECT generate_series statements. Then it times, over the whole 
   economics), as a member and as staff (with provider health);
 - month_spend (what a budget check reads).
 
+Before timing, it rolls the closed days up as production does (usage/rollups.py, the build timed too);
+with --before, it first times everything without the roll-ups, every figure read from the runs.
+
 Each figure is the median of --repeat runs after one warm-up run. The database is dropped at the end.
 
-    .venv/bin/python bench/usage.py [--answers 1000000] [--repeat 5] [--keep]
+    .venv/bin/python bench/usage.py [--answers 1000000] [--repeat 5] [--keep] [--before]
 
 It needs the machine's PostgreSQL (PRISM_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432).
 """
@@ -44,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--answers", type=int, default=1_000_000, help="answers of the measured team")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per figure (the median is shown)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument(
+        "--before", action="store_true", help="measure without the roll-ups first (every figure from the runs)"
+    )
     return parser.parse_args(argv)
 
 
@@ -146,6 +152,25 @@ def _insert_params(canvas, team, models, people, count: int) -> dict:
     }
 
 
+def roll_up() -> None:
+    """What production does after an upgrade (manage.py build_usage_rollups) and Celery beat every
+    PRISM_USAGE_ROLLUP_S: roll up every closed day and month."""
+    from usage import rollups
+
+    started = time.perf_counter()
+    built = rollups.build()
+    print(f"\nrolled up {built.days} days and {built.months} months in {time.perf_counter() - started:.1f} s")
+    # Written once and never updated: autovacuum soon marks them all-visible, which lets PostgreSQL read
+    # them from their indexes alone; done here at once, as for the runs after seeding.
+    from django.db import connection
+
+    from usage.models import DailyUsage, DayMedian, MonthlyHistogram
+
+    with connection.cursor() as cursor:
+        for model in (DailyUsage, DayMedian, MonthlyHistogram):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+
+
 def timed(label: str, action, repeat: int) -> float:
     action()  # warm-up: the first run reads from disk
     times = []
@@ -177,7 +202,7 @@ def measure(world: dict, repeat: int) -> None:
         until = today()
         period = parse_period((until - timedelta(days=days - 1)).isoformat(), until.isoformat())
         runs = team_runs(team, period)
-        print(f"\n{runs.count():,} answers in {name} ({period.since} to {period.until}):")
+        print(f"\n{runs.nodes().count():,} answers in {name} ({period.since} to {period.until}):")
         for by in ("day", "model", "provider", "user"):
             timed(f"report by {by}", lambda by=by, runs=runs, period=period: build(runs, period, by), repeat)
         query = {"since": period.since.isoformat(), "until": period.until.isoformat()}
@@ -203,6 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         setup_django(database)
         world = seed(args.answers)
+        if args.before:
+            print("\nwithout roll-ups (every figure read from the runs):")
+            measure(world, args.repeat)
+        roll_up()
         measure(world, args.repeat)
     finally:
         from django.db import connections

@@ -45,6 +45,7 @@ from providers.registry import preload as preload_adapters  # noqa: E402
 from providers.server_scrape import keep_servers_scraped  # noqa: E402
 from providers.simulator.app import create_app as create_simulator  # noqa: E402
 from providers.simulator.plan import Caps  # noqa: E402
+from usage import rollups  # noqa: E402
 
 preload_adapters()
 
@@ -84,6 +85,8 @@ def _start_periodic_jobs() -> list[asyncio.Future]:
     if settings.PRISM_PURGE_INTERVAL_S > 0:
         purge = database_sync_to_async(purge_deleted)
         jobs.append(asyncio.ensure_future(every(settings.PRISM_PURGE_INTERVAL_S, purge, "Purging deleted canvases")))
+    if settings.PRISM_USAGE_ROLLUP_S > 0 and rollups.available():
+        jobs.append(asyncio.ensure_future(rollups.keep_rolled_up(settings.PRISM_USAGE_ROLLUP_S)))
     return jobs
 
 

@@ -8,4 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("prism")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["engine", "providers", "canvas"])
+app.autodiscover_tasks(["engine", "providers", "canvas", "usage"])

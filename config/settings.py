@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "canvas",
     "engine",
     "evaluation",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +230,12 @@ if PRISM_PURGE_INTERVAL_S > 0:
         "task": "canvas.tasks.purge_deleted_canvases",
         "schedule": PRISM_PURGE_INTERVAL_S,
     }
+
+# How often (seconds) the usage figures of the days that closed are rolled up (usage/rollups.py), so that a
+# long period's report reads a row per day instead of every run; 0: never (reports stay exact, only slower).
+PRISM_USAGE_ROLLUP_S = env_float("PRISM_USAGE_ROLLUP_S", 600.0)
+if PRISM_USAGE_ROLLUP_S > 0:
+    CELERY_BEAT_SCHEDULE["usage-rollups"] = {"task": "usage.tasks.build_rollups", "schedule": PRISM_USAGE_ROLLUP_S}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -204,8 +204,8 @@ def test_the_exact_fallback_for_sqlite_agrees_with_the_database(busy_lab, lab, k
     runs = team_runs(lab, MARCH)
     measures = (*aggregate.USAGE, "rate_limited")
 
-    in_python = aggregate._in_python(runs, keys, measures)
-    in_database = aggregate._in_database(runs, keys, measures)
+    in_python = aggregate._in_python(runs.nodes(), keys, measures)
+    in_database = aggregate._in_database(runs.nodes(), keys, measures)
 
     def order(groups):
         return sorted(groups, key=lambda g: tuple(str(g[k]) for k in keys))

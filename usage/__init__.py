@@ -2,5 +2,6 @@
 stored on each response node.
 
 A run counts for the team it was billed to (`Node.billed_team`, the canvas's team when it ran) on the UTC
-day it was created. Everything here only reads: nodes are written by the engine.
+day it was created. Nodes are written by the engine only; this package reads them, and rolls the figures
+of closed days up (usage/rollups.py) so that long periods read a row per day.
 """

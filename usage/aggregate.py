@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from decimal import Decimal
 
@@ -118,24 +118,60 @@ USAGE = (
 )
 
 
-def runs_in(period: Period) -> QuerySet:
-    """Every run created in the period that is billed to some team (imported answers never count)."""
-    return Node.objects.filter(
-        kind=NodeKind.RESPONSE, billed_team__isnull=False, created_at__gte=period.start, created_at__lt=period.end
-    )
+@dataclass(frozen=True)
+class Runs:
+    """The runs a figure is about: those created in `period` billed to some team (imported answers never
+    count), narrowed to one team's, one person's (in every team) and/or some models'."""
+
+    period: Period
+    team: object | None = None
+    user: object | None = None
+    models: frozenset | None = None
+    stretches: tuple[Period, ...] | None = None  # only these days of the period (usage.summary)
+
+    def nodes(self) -> QuerySet:
+        period = self.period
+        runs = Node.objects.filter(
+            kind=NodeKind.RESPONSE, billed_team__isnull=False, created_at__gte=period.start, created_at__lt=period.end
+        )
+        if self.stretches is not None:
+            within = Q()
+            for stretch in self.stretches:
+                within |= Q(created_at__gte=stretch.start, created_at__lt=stretch.end)
+            runs = runs.filter(within)
+        if self.team is not None:
+            runs = runs.filter(billed_team=self.team)
+        if self.user is not None:
+            runs = runs.filter(created_by=self.user)
+        if self.models is not None:
+            runs = runs.filter(model__in=self.models)
+        return runs
+
+    def of_models(self, model_ids) -> Runs:
+        return replace(self, models=frozenset(model_ids))
+
+    def on_days(self, stretches: tuple[Period, ...]) -> Runs:
+        return replace(self, stretches=stretches)
 
 
-def team_runs(team, period: Period) -> QuerySet:
-    return runs_in(period).filter(billed_team=team)
+def runs_in(period: Period) -> Runs:
+    return Runs(period)
 
 
-def person_runs(user, period: Period) -> QuerySet:
-    return runs_in(period).filter(created_by=user)
+def team_runs(team, period: Period) -> Runs:
+    return Runs(period, team=team)
 
 
-def summarise(runs: QuerySet, keys: Sequence[str] = (), measures: Sequence[str] = USAGE) -> list[dict]:
+def person_runs(user, period: Period) -> Runs:
+    return Runs(period, user=user)
+
+
+def summarise(runs: Runs | QuerySet, keys: Sequence[str] = (), measures: Sequence[str] = USAGE) -> list[dict]:
     """One dict per group of `runs` (by the KEYS named), holding the keys' values and the measures; with
-    no keys, exactly one dict for all of them (zeros when there are none)."""
+    no keys, exactly one dict for all of them (zeros when there are none). Computed from the runs
+    themselves (usage.summary reads the roll-ups of closed days instead)."""
+    if isinstance(runs, Runs):
+        runs = runs.nodes()
     if connections[runs.db].vendor == "postgresql":
         return _in_database(runs, keys, measures)
     return _in_python(runs, keys, measures)

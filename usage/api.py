@@ -13,12 +13,20 @@ from canvas.api_teams import answers
 from usage.aggregate import person_runs, team_runs
 from usage.periods import parse_period
 from usage.report import Report, as_csv, build, csv_filename, payload
+from usage.summary import EXACT_MEDIAN_DAYS
 
 router = Router(tags=["usage"])
 
 CSV = {"responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
 SINCE = Query(None, description="YYYY-MM-DD (UTC), included; default: 29 days before `until`.")
 UNTIL = Query(None, description="YYYY-MM-DD (UTC), included; default: today.")
+
+
+MEDIANS = (
+    f"Exact over a period of up to {EXACT_MEDIAN_DAYS} days, and per day in a report by day; over a longer"
+    " period read from daily roll-ups kept as 1% log-spaced buckets, so within 0.5% of the exact median."
+    " Counts, tokens and cost are always exact."
+)
 
 
 class UsageFigures(Schema):
@@ -29,8 +37,8 @@ class UsageFigures(Schema):
     output_tokens: int = Field(..., description="Reasoning included.")
     reasoning_tokens: int
     cost: str = Field(..., description="US dollars, a decimal string: the exact sum of the runs' stored costs.")
-    ttft_ms_p50: float | None
-    tokens_per_s_p50: float | None
+    ttft_ms_p50: float | None = Field(..., description=f"Median time to first token. {MEDIANS}")
+    tokens_per_s_p50: float | None = Field(..., description=f"Median output speed. {MEDIANS}")
 
 
 class UsageRow(UsageFigures):

@@ -15,8 +15,9 @@ from django.conf import settings
 
 from canvas.errors import invalid
 from canvas.models import Membership, Team
-from usage.aggregate import summarise, team_runs
+from usage.aggregate import team_runs
 from usage.periods import Period, this_month
+from usage.summary import summarise
 
 # Membership.monthly_budget_usd and Team.monthly_budget_usd: 12 digits, 2 after the point.
 MAX_BUDGET = Decimal("9999999999.99")

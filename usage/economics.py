@@ -13,18 +13,18 @@ prices.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from engine.cost import cost_of
 from providers.base import Usage
 from providers.models import Model, ProviderKind
 from providers.pricing import derived_price
-from usage.aggregate import summarise
+from usage.aggregate import Runs
+from usage.summary import served_hours, summarise
 
 SELF_HOSTED = Q(account__kind=ProviderKind.VLLM) | Q(account__gpu_hourly_cost__isnull=False)
 NOT_COMPARED = (ProviderKind.VLLM, ProviderKind.SIMULATOR)
@@ -56,16 +56,16 @@ class SelfHostedModel:
     alternatives: list[Alternative] = field(default_factory=list)
 
 
-def self_hosted(runs: QuerySet) -> list[SelfHostedModel]:
+def self_hosted(runs: Runs) -> list[SelfHostedModel]:
     """One entry per self-hosted model the runs used, most output first."""
     self_hosted_ids = set(Model.objects.filter(SELF_HOSTED).values_list("pk", flat=True))
     if not self_hosted_ids:
         return []
-    runs = runs.filter(model__in=self_hosted_ids)
+    runs = runs.of_models(self_hosted_ids)
     groups = summarise(runs, ["model"], TOKENS)
     if not groups:
         return []
-    hours = Counter(row["model"] for row in summarise(runs, ["model", "hour"], ("runs",)))
+    hours = served_hours(runs)
     models = Model.objects.filter(pk__in=[g["model"] for g in groups]).select_related("account")
     models = {m.pk: m for m in models}
     compared = priced_api_models()

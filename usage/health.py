@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from providers.models import ProviderAccount
-from usage.aggregate import runs_in, summarise
+from usage.aggregate import runs_in
 from usage.periods import Period
 from usage.report import chart
+from usage.summary import summarise
 
 HEALTH = ("runs", "errors", "rate_limited", "ttft_ms_p50")
 

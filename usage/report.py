@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
 
 from canvas.access import display_name
 from canvas.models import Team
 from providers.models import Model, ProviderAccount
-from usage.aggregate import USAGE, summarise
+from usage.aggregate import USAGE, Runs
 from usage.periods import Period
+from usage.summary import summarise
 
 TEAM_GROUPINGS = ("day", "model", "provider", "user")
 PERSON_GROUPINGS = ("day", "model", "provider", "team")
@@ -32,7 +32,7 @@ class Report:
     total: dict  # the USAGE figures of every run in the period
 
 
-def build(runs: QuerySet, period: Period, by: str) -> Report:
+def build(runs: Runs, period: Period, by: str) -> Report:
     rows = [{**names, **figures} for names, figures in _named(summarise(runs, [by]), by)]
     if by == "day":
         rows.sort(key=lambda row: row["key"])
@@ -104,7 +104,7 @@ def csv_filename(subject: str, report: Report) -> str:
     return f"prism-usage-{subject}-{report.by}-{report.period.since}-{report.period.until}.csv"
 
 
-def usage_charts(runs: QuerySet, period: Period) -> dict:
+def usage_charts(runs: Runs, period: Period) -> dict:
     """Cost and tokens (input and output) per UTC day, one line per model, every day of the period
     present (zero where nothing ran). Costs stay decimal strings: only the chart makes numbers of them."""
     index = {day: n for n, day in enumerate(period.days)}
