@@ -147,11 +147,11 @@ def update_canvas(request, canvas_id: str, body: CanvasPatch):
 @api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut, **errors(402, 429)}, tags=["runs"])
 def submit_prompt(request, canvas_id: str, body: PromptIn):
     canvas = access.canvas_for(request.user, canvas_id, write=True)
-    models = services.usable_models(body.models)
+    models, params = services.usable_entries(body.models)
     parents = services.parent_nodes(canvas, body.parents)
     is_blind = canvas.blind if body.blind is None else body.blind
     prompt, responses = services.create_prompt(
-        canvas, request.user, body.text, models, parents, body.x, body.y, blind=is_blind
+        canvas, request.user, body.text, models, parents, body.x, body.y, blind=is_blind, params=params
     )
     payloads = services.prompt_payloads(prompt, parents, responses)
     announce([prompt, *responses], payloads=payloads)
@@ -226,10 +226,11 @@ def rerun(request, node_id: str, body: RerunIn):
 
 @api.post("/canvases/{canvas_id}/context", response={200: ContextOut, **errors(400, 403, 404)}, tags=["runs"])
 def preview_context(request, canvas_id: str, body: ContextIn):
-    """Exactly what `model` would be sent for this prompt below these parents. Nothing runs."""
+    """Exactly what `model` would be sent for this prompt below these parents, with these settings
+    (`model` is an id or {"model": id, "temperature"?, "max_tokens"?, "reasoning_effort"?}). Nothing runs."""
     canvas = access.canvas_for(request.user, canvas_id, write=True)
-    [model] = services.usable_models([body.model])
-    return preview(canvas, services.parent_nodes(canvas, body.parents), body.text, model)
+    [model], [params] = services.usable_entries([body.model])
+    return preview(canvas, services.parent_nodes(canvas, body.parents), body.text, model, params)
 
 
 MARKDOWN = {"responses": {200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}}}
