@@ -248,12 +248,14 @@ def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json
 
 
 from canvas.api_judge import router as judge_router  # noqa: E402
+from canvas.api_presets import router as presets_router  # noqa: E402
 from canvas.api_teams import router as teams_router  # noqa: E402
 from canvas.api_votes import router as votes_router  # noqa: E402
 
 api.add_router("/", teams_router)
 api.add_router("/", votes_router)
 api.add_router("/", judge_router)
+api.add_router("/", presets_router)
 
 from usage.api import router as usage_router  # noqa: E402
 

@@ -21,6 +21,7 @@ from canvas.models import (
     Node,
     NodeKind,
     NodeStatus,
+    Preset,
     Role,
     ShareLink,
     Team,
@@ -99,6 +100,8 @@ def build_world() -> World:
     comment_b = Comment.objects.create(node=nodes_b["note"], author=people["charlie"], text="Private to B")
     invite_b, invite_b_token = Invite.issue(team_b, Role.VIEWER, people["charlie"])
     link_b, share_b_token = ShareLink.issue(canvas_b, people["charlie"])
+    preset = Preset.objects.create(name="A's set", owner=people["alice"], team=team, entries=[{"model": str(model.id)}])
+    preset_b = Preset.objects.create(name="B's set", owner=people["charlie"], team=team_b, entries=[])
 
     world.ids = {
         "team": str(team.id),
@@ -128,6 +131,8 @@ def build_world() -> World:
         "invite_b_token": invite_b_token,
         "link_b": str(link_b.id),
         "share_b_token": share_b_token,
+        "preset": str(preset.id),
+        "preset_b": str(preset_b.id),
     }
     return world
 

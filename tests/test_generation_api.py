@@ -97,3 +97,22 @@ def test_a_running_answers_own_max_tokens_sets_its_reserved_cost(alice, alice_te
     reserved = limits.spend_summary(alice_team).reserved
     # $1 per million output tokens: 250,000 tokens asked for, not the 4,000 of a run without a limit.
     assert reserved == Decimal("0.25")
+
+
+# --- presets ---------------------------------------------------------------------------------------------
+
+
+def test_a_preset_keeps_its_models_with_their_settings_and_is_checked_like_a_prompt(api, alice_canvas, sim_models):
+    swift, reasoner = str(sim_models["sim-swift"].id), str(sim_models["sim-reasoner"].id)
+    body = {"name": "Careful pair", "models": [swift, {"model": reasoner, "reasoning_effort": "high"}]}
+    created = post(api, "/api/presets", body)
+    assert created.status_code == 201, created.content
+    preset = created.json()
+    assert preset["team"] is None and preset["owner"] == "alice"
+    assert preset["models"] == [{"model": swift}, {"model": reasoner, "reasoning_effort": "high"}]
+    assert [p["id"] for p in api.get("/api/presets").json()] == [preset["id"]]
+
+    refused = post(api, "/api/presets", {"name": "Hot", "models": [{"model": swift, "temperature": 9}]})
+    assert refused.status_code == 400, refused.content
+    assert api.delete(f"/api/presets/{preset['id']}").status_code == 204
+    assert api.get("/api/presets").json() == []
