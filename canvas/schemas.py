@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from ninja.schema import DjangoGetter
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, ConfigDict, model_validator
 
 from canvas.comments import MAX_CHARS as MAX_COMMENT_CHARS
 from canvas.membership import MAX_EXPIRY_DAYS
@@ -111,6 +111,8 @@ Size = Annotated[float, Field(allow_inf_nan=False, ge=MIN_SIZE, le=MAX_SIZE)]
 
 class ModelEntryIn(Schema):
     """A model with generation settings; each is sent as the model's protocol spells it."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not silently the default
 
     model: str
     temperature: float | None = Field(None, allow_inf_nan=False, description="0 to 2.")

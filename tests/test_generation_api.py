@@ -44,6 +44,7 @@ def test_a_model_entry_with_settings_is_kept_on_its_response_and_a_bare_id_has_n
         {"max_tokens": 200_001},
         {"reasoning_effort": "extreme"},
         {"reasoning_effort": "low"},  # sim-swift is not a reasoning model
+        {"temprature": 0.5},  # a misspelt setting
     ],
 )
 def test_settings_out_of_range_or_not_for_the_model_are_refused(api, alice_canvas, sim_models, asked):
