@@ -78,4 +78,23 @@ def test_a_temperature_reaches_the_answer_and_the_choice_is_remembered_but_never
         expect(swift.get_by_label("Temperature")).to_have_value("0.3")
         expect(page.locator(".model-choice[data-unavailable] input[name=models]:checked")).to_have_count(0)
         expect(page.locator("input[name=models]:checked")).to_have_count(1)
+
+        # The chosen models and settings saved as a preset, then chosen again from it.
+        page.once("dialog", lambda dialog: dialog.accept("Warm swift"))
+        page.locator("#preset-save").click()
+        expect(page.locator("#preset-select option", has_text="Warm swift")).to_have_count(1)
+        swift.locator("input[name=models]").uncheck()
+        swift.get_by_label("Temperature").fill("")
+        page.locator("#preset-select").select_option("")
+        page.locator("#preset-select").select_option(label="Warm swift")
+        expect(swift.locator("input[name=models]")).to_be_checked()
+        expect(swift.get_by_label("Temperature")).to_have_value("0.3")
+
+        # The canvas's system prompt, set in the composer, goes first in what the model is sent.
+        page.locator("#system-prompt-box summary").click()
+        page.locator("#system-prompt").fill("Answer in French.")
+        page.locator("#system-prompt").dispatch_event("change")
+        expect(page.locator("#system-prompt-status")).to_have_text("Saved.")
+        page.get_by_text("Context preview").click()
+        expect(page.locator("#context-preview .message-text").first).to_have_text("Answer in French.")
         assert refused == []

@@ -177,7 +177,8 @@ export class Composer {
     const name = window.prompt("Name this set of models:");
     if (!name || !name.trim()) return;
     try {
-      const preset = await api("POST", "/presets", { name: name.trim(), models });
+      const team = this.form.querySelector("#preset-team").checked ? this.form.dataset.team : undefined;
+      const preset = await api("POST", "/presets", { name: name.trim(), models, team });
       await this.loadPresets();
       this.presetSelect.value = preset.id;
       this.form.querySelector("#preset-delete").hidden = false;
