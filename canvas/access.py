@@ -29,12 +29,12 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import digest_token, note_use
 from canvas.errors import forbidden, not_found
-from canvas.models import RESTORE_DAYS, Canvas, Comment, Invite, Membership, Node, Role, ShareLink, Team, Vote
+from canvas.models import RESTORE_DAYS, Canvas, Comment, Invite, Membership, Node, Preset, Role, ShareLink, Team, Vote
 
 WRITE_ROLES = (Role.OWNER, Role.EDITOR)
 GUEST_NAME = "guest"
@@ -209,6 +209,39 @@ def prompt_to_reveal(user, prompt_id) -> Node:
     if node.created_by_id != user.pk:
         raise forbidden("Only the prompt's author may reveal its answers to everyone.")
     return node
+
+
+# --- Presets (saved model sets) ---------------------------------------------------------------------
+
+
+def visible_presets(user):
+    """The user's own presets and those of every team they are in."""
+    if not user.is_authenticated:
+        return Preset.objects.none()
+    return Preset.objects.filter(Q(team__isnull=True, owner=user) | Q(team__memberships__user=user)).distinct()
+
+
+def team_for_new_preset(user, team_id) -> Team | None:
+    """None: a personal preset. A team's presets are shared with its members and made by its editors."""
+    if team_id is None:
+        return None
+    membership = membership_for(user, team_id)
+    if not can_write(membership.role):
+        raise forbidden("Only the team's editors and owners may save presets for it.")
+    return membership.team
+
+
+def preset_for(user, preset_id, *, delete: bool = False) -> Preset:
+    """A preset the user sees; deleting a team's takes an editor or owner of that team."""
+    pk = _uuid(preset_id)
+    preset = visible_presets(user).filter(pk=pk).first() if pk else None
+    if preset is None:
+        raise not_found("preset")
+    if delete and preset.team_id is not None:
+        role = Membership.objects.filter(team_id=preset.team_id, user=user).values_list("role", flat=True).first()
+        if not can_write(role):
+            raise forbidden("Only the team's editors and owners may delete its presets.")
+    return preset
 
 
 # --- Teams -------------------------------------------------------------------------------------------

@@ -156,11 +156,11 @@ def delete_canvas(request, canvas_id: str):
 @api.post("/canvases/{canvas_id}/prompts", response={202: PromptOut, **errors(402, 429)}, tags=["runs"])
 def submit_prompt(request, canvas_id: str, body: PromptIn):
     canvas = access.canvas_for(request.user, canvas_id, write=True)
-    models = services.usable_models(body.models)
+    models, params = services.usable_entries(body.models)
     parents = services.parent_nodes(canvas, body.parents)
     is_blind = canvas.blind if body.blind is None else body.blind
     prompt, responses = services.create_prompt(
-        canvas, request.user, body.text, models, parents, body.x, body.y, blind=is_blind
+        canvas, request.user, body.text, models, parents, body.x, body.y, blind=is_blind, params=params
     )
     payloads = services.prompt_payloads(prompt, parents, responses)
     announce([prompt, *responses], payloads=payloads)
@@ -243,10 +243,11 @@ def rerun(request, node_id: str, body: RerunIn):
 
 @api.post("/canvases/{canvas_id}/context", response={200: ContextOut, **errors(400, 403, 404)}, tags=["runs"])
 def preview_context(request, canvas_id: str, body: ContextIn):
-    """Exactly what `model` would be sent for this prompt below these parents. Nothing runs."""
+    """Exactly what `model` would be sent for this prompt below these parents, with these settings
+    (`model` is an id or {"model": id, "temperature"?, "max_tokens"?, "reasoning_effort"?}). Nothing runs."""
     canvas = access.canvas_for(request.user, canvas_id, write=True)
-    [model] = services.usable_models([body.model])
-    return preview(canvas, services.parent_nodes(canvas, body.parents), body.text, model)
+    [model], [params] = services.usable_entries([body.model])
+    return preview(canvas, services.parent_nodes(canvas, body.parents), body.text, model, params)
 
 
 MARKDOWN = {"responses": {200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}}}
@@ -264,12 +265,14 @@ def export_canvas(request, canvas_id: str, format: Literal["json", "md"] = "json
 
 
 from canvas.api_judge import router as judge_router  # noqa: E402
+from canvas.api_presets import router as presets_router  # noqa: E402
 from canvas.api_teams import router as teams_router  # noqa: E402
 from canvas.api_votes import router as votes_router  # noqa: E402
 
 api.add_router("/", teams_router)
 api.add_router("/", votes_router)
 api.add_router("/", judge_router)
+api.add_router("/", presets_router)
 
 from usage.api import router as usage_router  # noqa: E402
 

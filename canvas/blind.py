@@ -79,6 +79,7 @@ def redact(payload: dict, open_ids: Collection[str]) -> dict:
         **payload,
         "model": None,
         "cost": None,
+        "params": None,  # a reasoning effort would say the model is a reasoning one
         "metrics": {**metrics, **dict.fromkeys(HIDDEN_METRICS)} if metrics else metrics,
         "error": {"code": error["code"], "message": HIDDEN_ERROR} if error else None,
         "hidden": True,

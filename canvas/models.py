@@ -165,6 +165,9 @@ class Node(models.Model):
     # the canvas later moves. Null for imported answers, whose costs never count.
     billed_team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, null=True, blank=True)
+    # The generation settings asked for this answer (temperature, max_tokens, reasoning_effort), in
+    # Prism's own spelling; each adapter turns them into its protocol's fields when the run starts.
+    params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=NodeStatus.choices, blank=True)
     finish_reason = models.CharField(max_length=16, blank=True)
     reasoning = models.TextField(blank=True)
@@ -440,3 +443,21 @@ class JudgeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} then {self.second_id}"
+
+
+class Preset(models.Model):
+    """A saved set of models with their settings, a person's own or shared with a team."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presets")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="presets")
+    # [{"model": id, "temperature"?, "max_tokens"?, "reasoning_effort"?}, ...], as a prompt takes them.
+    entries = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name

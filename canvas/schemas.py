@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from ninja.schema import DjangoGetter
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, ConfigDict, model_validator
 
 from canvas.comments import MAX_CHARS as MAX_COMMENT_CHARS
 from canvas.membership import MAX_EXPIRY_DAYS
@@ -80,6 +80,9 @@ class NodeOut(Schema):
     error: ErrorOut | None = None
     metrics: MetricsOut | None = None
     cost: str | None = Field(None, description="US dollars as a decimal string; null when the model has no price.")
+    params: dict[str, Any] | None = Field(
+        None, description="Responses: the settings asked for (temperature, max_tokens, reasoning_effort)."
+    )
 
 
 class CanvasOut(Schema):
@@ -107,9 +110,25 @@ Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=
 Size = Annotated[float, Field(allow_inf_nan=False, ge=MIN_SIZE, le=MAX_SIZE)]
 
 
+class ModelEntryIn(Schema):
+    """A model with generation settings; each is sent as the model's protocol spells it."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not silently the default
+
+    model: str
+    temperature: float | None = Field(None, allow_inf_nan=False, description="0 to 2.")
+    max_tokens: int | None = Field(None, description="The answer's length limit in tokens: 1 to 200000.")
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+        None, description="Reasoning models only; a thinking budget where the protocol takes one."
+    )
+
+
+ModelEntry = str | ModelEntryIn
+
+
 class PromptIn(Schema):
     text: str = Field(..., min_length=1, max_length=200_000)
-    models: list[str] = Field(..., min_length=1)
+    models: list[ModelEntry] = Field(..., min_length=1, description="Model ids or models with settings.")
     parents: list[str] = Field(default_factory=list, max_length=100)
     x: Coordinate | None = None
     y: Coordinate | None = None
@@ -183,8 +202,11 @@ class SearchResultOut(Schema):
 
 class RerunIn(ObjectIn):
     text: str | None = Field(None, max_length=MAX_TEXT, description="Default: the old prompt's text.")
-    models: list[str] | None = Field(
-        None, min_length=1, description="Model ids, repeats allowed. Default: the models that answered the old prompt."
+    models: list[ModelEntry] | None = Field(
+        None,
+        min_length=1,
+        description="Model ids or models with settings, repeats allowed. Default: the models that answered the "
+        "old prompt, with their settings.",
     )
 
 
@@ -198,7 +220,7 @@ class ContextIn(Schema):
         "", max_length=MAX_TEXT, description="The prompt being written; blank previews the context alone."
     )
     parents: list[str] = Field(default_factory=list, max_length=100)
-    model: str
+    model: ModelEntry
 
 
 class MessageOut(Schema):
@@ -213,6 +235,12 @@ class ContextOut(Schema):
         ...,
         description="The messages as the model's protocol sends them: the system prompt first (wherever the "
         "protocol puts it), consecutive turns of one role joined where the protocol wants that (Anthropic, Gemini).",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The generation settings as the request body carries them: temperature, "
+        "max_tokens / max_completion_tokens, reasoning_effort (OpenAI-compatible); temperature, max_tokens, "
+        "thinking (Anthropic); generationConfig (Gemini).",
     )
     wire: dict[str, Any] = Field(
         ...,

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from canvas import blind as blinding
+from canvas import generation
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from engine import limits
@@ -26,6 +27,14 @@ def usable_models(model_ids: list) -> list[Model]:
     if missing:
         raise invalid(f"Unknown or disabled model: {missing[0]}")
     return [found[str(model_id)] for model_id in model_ids]
+
+
+def usable_entries(entries: list) -> tuple[list[Model], list[dict]]:
+    """The models of a prompt's `models` entries (ids or {"model": id, ...settings}) and each one's
+    settings, checked against its model."""
+    model_ids, settings = generation.split_entries(entries)
+    models = usable_models(model_ids)
+    return models, [generation.check(model, asked) for model, asked in zip(models, settings, strict=True)]
 
 
 def _valid_uuids(values: list) -> list[str]:
@@ -67,11 +76,15 @@ def create_prompt(
     x: float | None = None,
     y: float | None = None,
     blind: bool = False,
+    params: list[dict] | None = None,
 ) -> tuple[Node, list[Node]]:
+    """`params`: each model's generation settings (generation.check), in the order of `models`."""
     if not text.strip():
         raise invalid("The prompt is empty.")
+    pairs = list(zip(models, params or [{}] * len(models), strict=True))
     if blind:
-        models = blinding.shuffled(models)
+        pairs = blinding.shuffled(pairs)
+    models = [model for model, _ in pairs]
     limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
     # Where it goes unless the caller says (the composer does): finding the lowest node is a query.
     default_x, default_y = _below(parents, canvas) if x is None or y is None else (x, y)
@@ -95,6 +108,7 @@ def create_prompt(
             canvas=canvas,
             kind=NodeKind.RESPONSE,
             model=model,
+            params=asked,
             label=blinding.label(i) if blind else "",
             status=NodeStatus.QUEUED,
             created_by=user,
@@ -104,7 +118,7 @@ def create_prompt(
             w=RESPONSE_W,
             h=RESPONSE_H,
         )
-        for i, model in enumerate(models)
+        for i, (model, asked) in enumerate(pairs)
     ]
     # The prompt and its responses in one INSERT, every edge in another: this runs before any of the
     # responses can start, so each round trip to the database is in their time to first token.
@@ -231,6 +245,7 @@ def regenerate(response: Node, user) -> Node:
         canvas=response.canvas,
         kind=NodeKind.RESPONSE,
         model_id=response.model_id,
+        params=response.params,
         label=blinding.next_label(parents[0].id) if response.label and parents else "",
         status=NodeStatus.QUEUED,
         created_by=user,
@@ -246,14 +261,15 @@ def regenerate(response: Node, user) -> Node:
 
 
 @transaction.atomic
-def rerun(prompt: Node, user, text: str | None, model_ids: list | None) -> tuple[Node, list[Node]]:
+def rerun(prompt: Node, user, text: str | None, entries: list | None) -> tuple[Node, list[Node]]:
     """A new prompt beside `prompt` (same parents), with edited text, fanned out again; the old branch stays.
-    Without `model_ids`, the models that answered `prompt` are asked again, in the order they were asked."""
+    Without `entries`, the models that answered `prompt` are asked again, in the order they were asked,
+    each with the settings it had."""
     if prompt.kind != NodeKind.PROMPT:
         raise invalid("Only a prompt can be run again.")
-    if model_ids is None:
-        model_ids = [str(r.model_id) for r in responses_of(prompt) if r.model_id]
-    models = usable_models(model_ids)
+    if entries is None:
+        entries = [{"model": str(r.model_id), **r.params} for r in responses_of(prompt) if r.model_id]
+    models, params = usable_entries(entries)
     parents = _parents_of(prompt)
     siblings = list(Node.objects.filter(parent_edges__parent__in=parents)) or [prompt]
     branch = siblings + list(Node.objects.filter(parent_edges__parent__in=siblings))
@@ -261,4 +277,4 @@ def rerun(prompt: Node, user, text: str | None, model_ids: list | None) -> tuple
     # The new fan-out starts right of everything the old branch and its siblings already take up.
     x = _right_edge(branch) + 2 * GAP + (total_w - RESPONSE_W) / 2
     text = prompt.text if text is None else text
-    return create_prompt(prompt.canvas, user, text, models, parents, x, prompt.y, blind=prompt.blind)
+    return create_prompt(prompt.canvas, user, text, models, parents, x, prompt.y, blind=prompt.blind, params=params)

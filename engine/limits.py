@@ -28,6 +28,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from canvas.models import RUNNING_STATUSES, Canvas, Membership, Node, NodeKind, Team
@@ -177,11 +178,12 @@ def _own_budget(team: Team, user) -> Decimal | None:
     return Membership.objects.filter(team=team, user=user).values_list("monthly_budget_usd", flat=True).first()
 
 
-def run_estimate(price: Price | None, default_params: dict | None) -> Decimal:
-    """What a run of a model at `price` is expected to cost before its usage is known (see the constants)."""
+def run_estimate(price: Price | None, default_params: dict | None, max_tokens: int | None = None) -> Decimal:
+    """What a run of a model at `price` is expected to cost before its usage is known (see the constants);
+    `max_tokens`: the length limit the run itself asked for, which wins over the model's."""
     output_tokens = ESTIMATE_OUTPUT_TOKENS
     for name in _MAX_TOKENS_PARAMS:
-        value = (default_params or {}).get(name)
+        value = max_tokens if max_tokens is not None else (default_params or {}).get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             output_tokens = value
             break
@@ -199,28 +201,41 @@ class _Ledger:
     def of(cls, team: Team) -> _Ledger:
         rows = list(
             Node.objects.filter(billed_team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start())
-            .values("model_id", "created_by_id")
+            .values("model_id", "created_by_id", max_tokens=KT("params__max_tokens"))
             .annotate(spent=Sum("cost"), running=Count("id", filter=Q(status__in=RUNNING_STATUSES)))
         )
-        running_models = {row["model_id"] for row in rows if row["running"] and row["model_id"] is not None}
-        return cls(rows, _estimates(running_models))
+        running = {(row["model_id"], _tokens(row["max_tokens"])) for row in rows if row["running"] and row["model_id"]}
+        return cls(rows, _estimates(running))
 
     def spend(self, budget: Decimal | None, user_id=None) -> Spend:
         rows = [row for row in self.rows if user_id is None or row["created_by_id"] == user_id]
         spent = sum((row["spent"] or Decimal(0) for row in rows), Decimal(0))
-        reserved = sum((row["running"] * self.estimates.get(row["model_id"], 0) for row in rows), Decimal(0))
+        reserved = sum(
+            (row["running"] * self.estimates.get((row["model_id"], _tokens(row["max_tokens"])), 0) for row in rows),
+            Decimal(0),
+        )
         return Spend(spent=spent, reserved=reserved, budget=budget)
 
 
-def _estimates(model_ids: set) -> dict:
-    """Each model's run estimate at the price in force now."""
+def _tokens(value) -> int | None:
+    """A run's own max_tokens as the ledger reads it (text from the JSON field), or None."""
+    return int(value) if value not in (None, "") else None
+
+
+def _estimates(runs: set) -> dict:
+    """Each (model, the run's own max_tokens) pair's run estimate at the model's price in force now."""
+    model_ids = {model_id for model_id, _ in runs}
     if not model_ids:
         return {}
     prices = Price.objects.filter(model_id__in=model_ids, effective_from__lte=timezone.now()).select_related("model")
     newest: dict = {}
     for price in prices.order_by("model_id", "-effective_from"):
         newest.setdefault(price.model_id, price)
-    return {model_id: run_estimate(price, price.model.default_params) for model_id, price in newest.items()}
+    return {
+        (model_id, max_tokens): run_estimate(newest[model_id], newest[model_id].model.default_params, max_tokens)
+        for model_id, max_tokens in runs
+        if model_id in newest
+    }
 
 
 def warnings_for(canvas: Canvas, user=None) -> list[dict]:

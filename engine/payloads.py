@@ -56,6 +56,7 @@ def _response_fields(node: Node) -> dict:
             "usage_estimated": node.usage_estimated,
         },
         "cost": _decimal(node.cost),
+        "params": node.params,
     }
 
 

@@ -20,13 +20,19 @@ def wire_module(kind: str):
     return import_module(adapter_class(kind).__module__)
 
 
-def preview(canvas: Canvas, parents: list[Node], text: str, model: Model) -> dict:
+def request_params(model: Model, settings: dict) -> dict:
+    """The params a run of `model` with these generation settings asks its adapter for."""
+    return wire_module(model.account.kind).request_params(model.default_params, settings, model.account.kind)
+
+
+def preview(canvas: Canvas, parents: list[Node], text: str, model: Model, settings: dict | None = None) -> dict:
     module = wire_module(model.account.kind)
     wire = module.wire_messages(context_for_new_prompt(canvas, parents, text))
     return {
         "model": str(model.id),
         "protocol": module.__name__.rpartition(".")[2],
         "messages": as_sent(wire),
+        "params": module.sent_params(request_params(model, settings or {})),
         "wire": wire,
     }
 

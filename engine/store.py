@@ -13,6 +13,7 @@ from engine.context import contexts_for_responses, lineage, lineage_cte, parents
 from engine.cost import cost_of
 from engine.outcome import Outcome
 from engine.payloads import node_payload
+from engine.preview import request_params
 from engine.signals import send_run_ended
 from providers.base import AccountConfig, ChatRequest
 from providers.models import Price
@@ -58,7 +59,9 @@ def claim(node_ids: list[str]) -> list[RunPlan]:
                 node_id=str(node.id),
                 canvas_id=str(node.canvas_id),
                 account=accounts[model.account_id],
-                request=ChatRequest(model=model.name, messages=contexts[node.id], params=dict(model.default_params)),
+                request=ChatRequest(
+                    model=model.name, messages=contexts[node.id], params=request_params(model, node.params)
+                ),
                 created_at=node.created_at,
                 started_at=now,
                 node=node_payload(node, [str(p) for p in parents_of[node.id]]),

@@ -22,6 +22,7 @@ from canvas.models import (
     Node,
     NodeKind,
     NodeStatus,
+    Preset,
     Role,
     ShareLink,
     Team,
@@ -108,6 +109,8 @@ def build_world() -> World:
     link_b, share_b_token = ShareLink.issue(canvas_b, people["charlie"])
     deleted_b = Canvas.objects.create(team=team_b, title="Deleted B", created_by=people["charlie"])
     Canvas.objects.filter(pk=deleted_b.pk).update(deleted_at=timezone.now())
+    preset = Preset.objects.create(name="A's set", owner=people["alice"], team=team, entries=[{"model": str(model.id)}])
+    preset_b = Preset.objects.create(name="B's set", owner=people["charlie"], team=team_b, entries=[])
 
     world.ids = {
         "team": str(team.id),
@@ -141,6 +144,8 @@ def build_world() -> World:
         "deleted_note": str(deleted_note.id),
         "deleted_share_token": deleted_share_token,
         "deleted_canvas_b": str(deleted_b.id),
+        "preset": str(preset.id),
+        "preset_b": str(preset_b.id),
     }
     return world
 

@@ -85,6 +85,7 @@ DEFAULT_IDS = {
     "comment_id": "comment",
     "token_id": "api_token",
     "vote_id": "vote",
+    "preset_id": "preset",
 }
 _PARAM = re.compile(r"\{(\w+)\}|<(?:\w+:)?(\w+)>")
 
@@ -204,6 +205,12 @@ def page_finds_only_visible_canvases(world, persona, response):
         assert "Deleted A" not in page and "Deleted B" not in page
         assert ("Canvas B" in page) == (persona == "outsider")
         assert ("Canvas A" in page) == (persona in ("viewer", "editor", "owner"))
+
+
+def lists_team_a_presets_only_to_members(world, persona, response):
+    ids = [p["id"] for p in response.json()] if response.status_code == 200 else []
+    assert (world.ids["preset"] in ids) == (persona in ("viewer", "editor", "owner"))
+    assert (world.ids["preset_b"] in ids) == (persona == "outsider")
 
 
 def prompt(world, persona, parents=()):
@@ -359,6 +366,16 @@ API_ROWS = [
     Row("GET", "/api/teams/{team_id}/costs", b_only(200), ids={"team_id": "team_b"}, note="cross"),
     Row("GET", "/api/canvases/{canvas_id}/costs", READ, check=says_nothing_of_canvas_a),
     Row("GET", "/api/canvases/{canvas_id}/costs", b_only(200), ids={"canvas_id": "canvas_b"}, note="cross"),
+    # Presets: a person's own, or a team's (members see it; editors and owners make and delete it).
+    Row("GET", "/api/presets", ANY_USER[200], check=lists_team_a_presets_only_to_members),
+    Row("POST", "/api/presets", ANY_USER[201], body=lambda w, p: {"name": "Mine", "models": [w.ids["model"]]},
+        note="personal"),
+    Row("POST", "/api/presets", write(201), body=lambda w, p: {"name": "Ours", "models": [w.ids["model"]],
+        "team": w.ids["team"]}),  # fmt: skip
+    Row("POST", "/api/presets", b_only(201), body=lambda w, p: {"name": "B", "models": [w.ids["model"]],
+        "team": w.ids["team_b"]}, note="cross"),  # fmt: skip
+    Row("DELETE", "/api/presets/{preset_id}", write(204)),
+    Row("DELETE", "/api/presets/{preset_id}", b_only(204), ids={"preset_id": "preset_b"}, note="cross"),
 ]  # fmt: skip
 
 

@@ -450,6 +450,7 @@ def test_the_preview_shows_the_messages_a_model_would_be_sent_and_runs_nothing(a
     assert response.json() == {
         "model": str(models["third"].id),
         "protocol": "openai_compat",
+        "params": {},  # no settings asked for, none in the model's params
         "messages": expected,
         "wire": {"messages": expected},
     }

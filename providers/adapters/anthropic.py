@@ -103,6 +103,31 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
+# Thinking budgets for a reasoning effort (budget_tokens must be at least 1024 and below max_tokens).
+THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
+SENT_PARAMS = ("max_tokens", "temperature", "thinking")
+
+
+def request_params(defaults: dict[str, Any], settings: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A model's params with a person's settings over them. A reasoning effort becomes extended thinking
+    with a budget; Anthropic refuses `temperature` with thinking, and wants max_tokens above the budget,
+    so a smaller (or unset) max_tokens is raised to just above it."""
+    params = {**defaults, **{k: settings[k] for k in ("temperature", "max_tokens") if k in settings}}
+    effort = settings.get("reasoning_effort")
+    if effort is not None:
+        budget = THINKING_BUDGETS[effort]
+        params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        params["max_tokens"] = max(params.get("max_tokens") or DEFAULT_MAX_TOKENS, budget + 1)
+    if isinstance(params.get("thinking"), dict) and params["thinking"].get("type") != "disabled":
+        params.pop("temperature", None)
+    return params
+
+
+def sent_params(params: dict[str, Any]) -> dict[str, Any]:
+    sent = {name: params[name] for name in SENT_PARAMS if name in params}
+    return {**sent, "max_tokens": sent.get("max_tokens") or DEFAULT_MAX_TOKENS}
+
+
 def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
     """The conversation part of a Messages API body, exactly as sent (also the context preview's)."""
     system, turns = split_messages(messages)

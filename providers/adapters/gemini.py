@@ -117,6 +117,34 @@ class GeminiAdapter(Adapter):
         yield StreamEvent("finish", finish_reason=finish)
 
 
+# Thinking budgets for a reasoning effort: Google's own for low, medium and high on Gemini 2.5.
+THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
+
+
+def request_params(defaults: dict[str, Any], settings: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A model's params with a person's settings over them, in the names generation_config reads."""
+    params = dict(defaults)
+    if "max_tokens" in settings:
+        params.pop("max_output_tokens", None)
+        params["max_tokens"] = settings["max_tokens"]
+    if "temperature" in settings:
+        params["temperature"] = settings["temperature"]
+    if "reasoning_effort" in settings:
+        params["thinking_budget"] = THINKING_BUDGETS[settings["reasoning_effort"]]
+    return params
+
+
+def sent_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The generation settings as the request body's ``generationConfig`` carries them."""
+    config = generation_config(params, None).model_dump(exclude_none=True)
+    names = {"temperature": "temperature", "max_output_tokens": "maxOutputTokens"}
+    sent = {names[k]: v for k, v in config.items() if k in names}
+    thinking = config.get("thinking_config")
+    if thinking:
+        sent["thinkingConfig"] = thinking  # the SDK sends its fields in snake_case, which the API takes too
+    return {"generationConfig": sent} if sent else {}
+
+
 def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
     """``system_instruction`` and ``contents`` as the REST API takes them (also the context preview's).
 

@@ -99,6 +99,29 @@ class OpenAICompatAdapter(Adapter):
             yield StreamEvent("error", error=ProviderError("stream_cut", "The stream ended before the model finished."))
 
 
+# Generation settings as the body names them (also what the context preview shows).
+SENT_PARAMS = ("temperature", "max_tokens", "max_completion_tokens", "reasoning_effort")
+
+
+def request_params(defaults: dict[str, Any], settings: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A model's params with a person's settings (temperature, max_tokens, reasoning_effort) over them:
+    OpenAI itself takes the length limit as `max_completion_tokens` (its reasoning models refuse
+    `max_tokens`), every other OpenAI-compatible server as `max_tokens`."""
+    params = dict(defaults)
+    if "max_tokens" in settings:
+        params.pop("max_tokens", None)
+        params.pop("max_completion_tokens", None)
+        params["max_completion_tokens" if kind == "openai" else "max_tokens"] = settings["max_tokens"]
+    for name in ("temperature", "reasoning_effort"):
+        if name in settings:
+            params[name] = settings[name]
+    return params
+
+
+def sent_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {name: params[name] for name in SENT_PARAMS if name in params}
+
+
 def wire_messages(messages: tuple[Message, ...]) -> dict[str, Any]:
     """The conversation part of a chat completions body, exactly as sent (also the context preview's)."""
     return {"messages": [{"role": m.role, "content": m.content} for m in messages]}

@@ -1,12 +1,17 @@
 // The composer: the question, the models to ask (each as many times as wanted, within the limit),
 // the nodes it follows (the selection), a preview of exactly what the first model will be sent, and
 // "edit and run again" for an earlier question, which runs as a new branch beside the old one.
+// Each chosen model has its own settings (temperature, max tokens, reasoning effort); the choice of
+// models and their settings is remembered per canvas in this browser (localStorage), and saved model
+// sets ("presets") come from /api/presets. Nothing is chosen by default but what was remembered, and
+// a model whose server is down is never chosen for you.
 
 import { api } from "./api.js";
 
 const PREVIEW_DELAY_MS = 300;
 // How often the models' availability (a self-hosted server that fails its checks) is asked again.
 const HEALTH_REFRESH_MS = 30_000;
+const SETTINGS = ["temperature", "max_tokens", "reasoning_effort"];
 
 export class Composer {
   constructor(app, form) {
@@ -29,6 +34,25 @@ export class Composer {
     this.busy = false;
     this.previewTimer = null;
     this.previewRequest = 0;
+
+    this.presetSelect = form.querySelector("#preset-select");
+    this.presets = new Map();
+    this.systemPrompt = form.querySelector("#system-prompt");
+    this.systemPrompt.addEventListener("change", () => this.saveSystemPrompt());
+    this.presetSelect.addEventListener("change", () => this.applyPreset(this.presetSelect.value));
+    form.querySelector("#preset-save").addEventListener("click", () => this.savePreset());
+    form.querySelector("#preset-delete").addEventListener("click", () => this.deletePreset(this.presetSelect.value));
+    for (const choice of this.choices) {
+      const toggle = choice.querySelector(".model-settings-toggle");
+      const panel = choice.querySelector(".model-settings");
+      toggle.addEventListener("click", () => {
+        panel.hidden = !panel.hidden;
+        toggle.setAttribute("aria-expanded", String(!panel.hidden));
+      });
+      for (const input of panel.querySelectorAll("[data-setting]")) input.addEventListener("change", () => this.changed());
+    }
+    this.restoreChoice();
+    this.loadPresets();
 
     form.addEventListener("submit", (event) => { event.preventDefault(); this.submit(); });
     this.text.addEventListener("keydown", (event) => this.onKey(event));
@@ -56,15 +80,134 @@ export class Composer {
     this.submit();
   }
 
-  // The chosen models in the form's order, each repeated as many times as asked.
+  // The chosen models in the form's order, each repeated as many times as asked: a model's id, or
+  // {model, ...settings} where any of its settings is set.
   models() {
-    const ids = [];
+    const entries = [];
     for (const choice of this.choices) {
       const box = choice.querySelector("input[type=checkbox]");
       const count = box.checked ? Math.max(1, Math.floor(Number(choice.querySelector(".model-count").value) || 1)) : 0;
-      for (let i = 0; i < count; i += 1) ids.push(box.value);
+      const settings = this.settingsOf(choice);
+      const entry = Object.keys(settings).length ? { model: box.value, ...settings } : box.value;
+      for (let i = 0; i < count; i += 1) entries.push(entry);
     }
-    return ids;
+    return entries;
+  }
+
+  settingsOf(choice) {
+    const settings = {};
+    for (const input of choice.querySelectorAll("[data-setting]")) {
+      if (input.value === "") continue;
+      const name = input.dataset.setting;
+      settings[name] = name === "reasoning_effort" ? input.value : Number(input.value);
+    }
+    return settings;
+  }
+
+  setSettings(choice, settings) {
+    for (const input of choice.querySelectorAll("[data-setting]")) {
+      const value = settings?.[input.dataset.setting];
+      input.value = value === undefined || value === null ? "" : String(value);
+    }
+  }
+
+  // The models and settings chosen, as remembered and as presets hold them: [{model, count, ...settings}].
+  choice() {
+    return this.choices.map((choice) => {
+      const box = choice.querySelector("input[type=checkbox]");
+      const count = box.checked ? Math.max(1, Number(choice.querySelector(".model-count").value) || 1) : 0;
+      return { model: box.value, count, ...this.settingsOf(choice) };
+    }).filter((entry) => entry.count > 0 || Object.keys(entry).length > 2);
+  }
+
+  // Choose these models with these settings (a model whose server is down is left unchosen).
+  applyChoice(entries) {
+    const byModel = new Map();
+    for (const entry of entries) {
+      const id = typeof entry === "string" ? entry : entry.model;
+      const known = byModel.get(id);
+      const count = typeof entry === "string" ? 1 : (entry.count ?? 1);
+      byModel.set(id, { ...(typeof entry === "string" ? {} : entry), count: (known?.count || 0) + count });
+    }
+    for (const choice of this.choices) {
+      const wanted = byModel.get(choice.dataset.model);
+      const n = wanted && !choice.dataset.unavailable ? wanted.count : 0;
+      choice.querySelector("input[type=checkbox]").checked = n > 0;
+      choice.querySelector(".model-count").value = n;
+      this.setSettings(choice, wanted);
+    }
+  }
+
+  storageKey() { return `prism.composer.${this.app.canvasId}`; }
+
+  remember() {
+    try { localStorage.setItem(this.storageKey(), JSON.stringify(this.choice())); } catch { /* storage off: nothing kept */ }
+  }
+
+  restoreChoice() {
+    let saved = null;
+    try { saved = JSON.parse(localStorage.getItem(this.storageKey()) || "null"); } catch { saved = null; }
+    if (Array.isArray(saved)) this.applyChoice(saved);
+  }
+
+  async loadPresets() {
+    let presets;
+    try { presets = await api("GET", "/presets"); } catch { return; }
+    this.presets = new Map(presets.map((preset) => [preset.id, preset]));
+    const options = presets.map((preset) => {
+      const option = document.createElement("option");
+      option.value = preset.id;
+      option.textContent = preset.team ? `${preset.name} (team)` : preset.name;
+      return option;
+    });
+    this.presetSelect.replaceChildren(Object.assign(document.createElement("option"), { value: "", textContent: "Presets…" }), ...options);
+  }
+
+  applyPreset(id) {
+    this.form.querySelector("#preset-delete").hidden = !id;
+    const preset = this.presets.get(id);
+    if (!preset) return;
+    this.applyChoice(preset.models);
+    this.changed();
+  }
+
+  async savePreset() {
+    const models = this.models();
+    if (!models.length) { this.showError("Choose models to save as a preset."); return; }
+    const name = window.prompt("Name this set of models:");
+    if (!name || !name.trim()) return;
+    try {
+      const team = this.form.querySelector("#preset-team").checked ? this.form.dataset.team : undefined;
+      const preset = await api("POST", "/presets", { name: name.trim(), models, team });
+      await this.loadPresets();
+      this.presetSelect.value = preset.id;
+      this.form.querySelector("#preset-delete").hidden = false;
+      this.app.toast(`Saved the preset “${preset.name}”.`);
+    } catch (error) {
+      this.showError(error.message);
+    }
+  }
+
+  async deletePreset(id) {
+    if (!id) return;
+    try {
+      await api("DELETE", `/presets/${id}`);
+      await this.loadPresets();
+      this.form.querySelector("#preset-delete").hidden = true;
+    } catch (error) {
+      this.showError(error.message);
+    }
+  }
+
+  async saveSystemPrompt() {
+    const status = this.form.querySelector("#system-prompt-status");
+    try {
+      await api("PATCH", `/canvases/${this.app.canvasId}`, { system_prompt: this.systemPrompt.value });
+      status.textContent = "Saved.";
+      this.schedulePreview();
+    } catch (error) {
+      status.textContent = `Not saved: ${error.message}`;
+    }
   }
 
   parents() {
@@ -77,6 +220,7 @@ export class Composer {
     this.form.querySelector("#models-total").textContent = total ? `(${total} of at most ${this.max})` : "";
     this.hint.textContent = over ? `At most ${this.max} answers per question.` : "";
     this.runButton.disabled = this.busy || over;
+    if (!this.rerun) this.remember();
     this.showServerNotice();
     this.schedulePreview();
   }
@@ -129,12 +273,12 @@ export class Composer {
     this.banner.hidden = false;
     this.runButton.textContent = "Run as a new branch";
     this.text.value = prompt.text;
-    const counts = new Map();
+    const entries = [];
     for (const child of this.app.store.childrenOf(id)) {
-      const model = this.app.store.get(child)?.model;
-      if (model) counts.set(model, (counts.get(model) || 0) + 1);
+      const node = this.app.store.get(child);
+      if (node?.model) entries.push({ model: node.model, count: 1, ...(node.params || {}) });
     }
-    if (counts.size) this.setCounts(counts);
+    if (entries.length) this.applyChoice(entries);
     this.showParents();
     this.changed();
     this.text.focus();
@@ -147,15 +291,6 @@ export class Composer {
     this.banner.hidden = true;
     this.runButton.textContent = "Run";
     this.showParents();
-  }
-
-  setCounts(counts) {
-    for (const choice of this.choices) {
-      const box = choice.querySelector("input[type=checkbox]");
-      const n = counts.get(box.value) || 0;
-      box.checked = n > 0;
-      choice.querySelector(".model-count").value = n;
-    }
   }
 
   showError(message) {
@@ -220,17 +355,20 @@ export class Composer {
     try {
       const result = await api("POST", `/canvases/${this.app.canvasId}/context`, { text: this.text.value, parents: this.parents(), model });
       if (request !== this.previewRequest) return; // a newer preview is on its way
-      const name = this.app.models[model]?.display_name || "the model";
+      const name = this.app.models[typeof model === "string" ? model : model.model]?.display_name || "the model";
       field("status").textContent = result.messages.length
         ? `${result.messages.length} message(s) to ${name}:`
         : "Nothing to send yet: write a question or select nodes to follow.";
       field("messages").replaceChildren(...result.messages.map(messageItem));
+      field("params").textContent = JSON.stringify(result.params || {});
+      field("params-line").hidden = !Object.keys(result.params || {}).length;
       field("wire").textContent = JSON.stringify(result.wire, null, 2);
       field("wire-block").hidden = false;
     } catch (error) {
       if (request !== this.previewRequest) return;
       field("status").textContent = `No preview: ${error.message}`;
       field("messages").replaceChildren();
+      field("params-line").hidden = true;
       field("wire-block").hidden = true;
     }
   }

@@ -67,6 +67,8 @@ export class NodeView {
       const waiting = node.waiting_for_slot && RUNNING.has(node.status);
       fields.status.textContent = waiting ? `waiting for a slot at ${node.waiting_for_slot}` : node.status;
       this.paintBadges(element, node);
+      // The settings the answer was asked with (none for a blind answer still hidden).
+      fields.title.title = settingsText(node.params);
       fields.error.hidden = !node.error;
       fields.error.textContent = node.error ? `${node.error.code}: ${node.error.message}` : "";
       this.paintMetrics(id);
@@ -170,4 +172,10 @@ export class NodeView {
 // A streaming answer keeps its newest line in sight, unless the reader has scrolled up to read.
 function nearBottom(body) {
   return body.scrollHeight - body.scrollTop - body.clientHeight < 48;
+}
+
+const SETTING_NAMES = { temperature: "temperature", max_tokens: "max tokens", reasoning_effort: "reasoning effort" };
+
+export function settingsText(params) {
+  return Object.entries(params || {}).map(([name, value]) => `${SETTING_NAMES[name] || name} ${value}`).join(" · ");
 }
