@@ -8,13 +8,14 @@ SQL, the answers' figures are aggregated per model in SQL, and the result is cac
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from decimal import Decimal
 from statistics import median_low
 
 from django.db import connection
-from django.db.models import Aggregate, Count, Exists, F, OuterRef, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Aggregate, CharField, Count, Exists, F, OuterRef, QuerySet, Sum
+from django.db.models.functions import Cast, Coalesce, Concat
 
 from canvas.models import Node, Team, Vote, VoteOutcome
 from evaluation import cache
@@ -150,21 +151,23 @@ def agreement(team: Team, scope: Scope) -> dict:
     same_pair = {"prompt": OuterRef("prompt"), "a": OuterRef("a"), "b": OuterRef("b")}
     by_judge = Vote.objects.filter(judge_model__isnull=False, **same_pair)
     by_people = Vote.objects.filter(user__isnull=False, **same_pair)
+    # The pair and the judge come as text: thousands of rows keyed by strings rather than UUID objects,
+    # whose hashing and formatting are pure Python (a third of this function's time).
     rows = (
         scope.votes(team, judge="all")
         .filter(Exists(by_judge), Exists(by_people))
         .order_by()
-        .values_list("prompt", "a", "b", "judge_model", "outcome")
+        .values_list(Concat("prompt", "a", "b", output_field=CharField()), Cast("judge_model", CharField()), "outcome")
         .annotate(n=Count("pk"))
     )
-    people: dict[tuple, Counter] = defaultdict(Counter)
-    judges: dict[tuple, list] = defaultdict(list)
-    for prompt, a, b, judge_model, outcome, n in rows:
+    people: dict[str, Counter] = defaultdict(Counter)
+    judges: dict[str, list] = defaultdict(list)
+    for pair, judge_model, outcome, n in rows:
         if judge_model is None:
-            people[(prompt, a, b)][_side(outcome)] += n
+            people[pair][_side(outcome)] += n
         else:
-            judges[(prompt, a, b)].append((str(judge_model), _side(outcome)))
-    per_judge: dict[str, Counter] = defaultdict(Counter)
+            judges[pair].append((judge_model, _side(outcome)))
+    per_judge: dict = defaultdict(Counter)
     for pair, said in people.items():
         (top, top_n), *rest = said.most_common(2) + [(None, 0)]
         if rest[0][1] == top_n:
@@ -172,6 +175,8 @@ def agreement(team: Team, scope: Scope) -> dict:
         for judge_model, side in judges[pair]:
             per_judge[judge_model]["pairs"] += 1
             per_judge[judge_model]["agreeing"] += side == top
+    # Each judge's id as the API writes it (SQLite's text form of a UUID has no dashes).
+    per_judge = {str(uuid.UUID(judge_model)): counts for judge_model, counts in per_judge.items()}
     names = {
         str(pk): name for pk, name in Model.objects.filter(pk__in=list(per_judge)).values_list("pk", "display_name")
     }

@@ -303,6 +303,7 @@ def rows_handled(plan: dict) -> int:
     return own + sum(rows_handled(child) for child in plan.get("Plans", []))
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans and work_mem")
 def test_the_voted_answers_are_read_without_rereading_the_votes_when_memory_is_short(alice, alice_team, alice_canvas,
                                                                                       models):  # fmt: skip
     """When the voted answers' ids outgrow PostgreSQL's work_mem, the medians' query still handles each vote
