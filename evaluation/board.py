@@ -151,8 +151,9 @@ def agreement(team: Team, scope: Scope) -> dict:
     same_pair = {"prompt": OuterRef("prompt"), "a": OuterRef("a"), "b": OuterRef("b")}
     by_judge = Vote.objects.filter(judge_model__isnull=False, **same_pair)
     by_people = Vote.objects.filter(user__isnull=False, **same_pair)
-    # The pair and the judge come as text: thousands of rows keyed by strings rather than UUID objects,
-    # whose hashing and formatting are pure Python (a third of this function's time).
+    # The pair (three fixed-length ids end to end) and the judge come as text: thousands of rows keyed
+    # by strings rather than UUID objects, whose hashing and formatting are pure Python (a third of this
+    # function's time at 100,000 votes).
     rows = (
         scope.votes(team, judge="all")
         .filter(Exists(by_judge), Exists(by_people))

@@ -11,8 +11,8 @@ finite without moving a well-determined rating by any amount that shows.
 
 Everything works on counts per pair of models, never on single votes: a hundred thousand votes over
 twenty models are 190 pairs. The bootstrap resamples the votes as a multinomial draw over the
-(pair, outcome) cells, and all the resamples are fitted together as one separable problem, so its cost
-does not grow with the number of votes either.
+(pair, outcome) cells, and all the resamples are fitted together as one separable problem, started from
+the point estimate, so its cost does not grow with the number of votes either.
 """
 
 from __future__ import annotations
