@@ -10,8 +10,9 @@ and a judge model's vote on one pair in twenty. Then, through django.test.Client
 - warm: the same request again (the cached result);
 - the page, /teams/{id}/leaderboard/, cold and warm.
 
-Each figure is the median of --repeat requests, with the SQL queries of one. The cache is Django's
-default (process memory) unless REDIS_URL is set.
+Each time is the median of --repeat requests, beside their mean CPU time (this process's and its
+PostgreSQL backend's: on a loaded machine, the part of the time that is the request's own work), with
+the SQL queries of one. The cache is Django's default (process memory) unless REDIS_URL is set.
 
     .venv/bin/python bench/leaderboard.py [--votes 100000] [--models 20] [--repeat 5]
 """
@@ -106,30 +107,61 @@ def seed(votes: int, model_count: int):
     return owner, team, Model.objects.filter(pk__in=[m.id for m in models]).count()
 
 
-def measure(client, url: str, repeat: int, cold: bool) -> tuple[float, int]:
+def backend_cpu_s() -> float | None:
+    """CPU seconds this process's PostgreSQL backend has used, when it runs on this machine (/proc)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def timed(call) -> tuple[float, float | None]:
+    """Wall ms of one call, and its CPU ms: this process's and its PostgreSQL backend's (None when that
+    cannot be read). On a loaded machine the CPU says more than the wall time, which waits for a core;
+    the backend's CPU is counted in clock ticks (10 ms), so it is exact only summed over many calls."""
+    backend = backend_cpu_s()
+    began, began_cpu = time.perf_counter(), time.process_time()
+    call()
+    wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    after = backend_cpu_s()
+    return wall * 1000, None if backend is None or after is None else (cpu + after - backend) * 1000
+
+
+def measure(client, url: str, repeat: int, cold: bool) -> tuple[float, int, float | None]:
+    """The median wall ms of `repeat` requests, the SQL queries of one, and their mean CPU ms."""
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    times, queries = [], 0
+    queries = []
+
+    def get():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.content[:300])
+        queries.append(len(captured.captured_queries))
+
     client.get(url)  # anything the first request of a process pays once (imports, templates)
+    times, cpus = [], []
     for _ in range(repeat):
         if cold:
             cache.clear()
-        with CaptureQueriesContext(connection) as captured:
-            began = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - began) * 1000)
-        assert response.status_code == 200, (url, response.status_code, response.content[:300])
-        queries = len(captured.captured_queries)
-    return statistics.median(times), queries
+        wall, cpu = timed(get)
+        times.append(wall)
+        cpus.append(cpu)
+    return statistics.median(times), queries[-1], None if None in cpus else statistics.mean(cpus)
 
 
 def breakdown(team, repeat: int) -> None:
-    """Where a cold request's time goes (people's votes, no filter): median ms of each part."""
-    from django.db.models import F, Q
+    """Where a cold request's time goes (people's votes, no filter): median ms and mean CPU ms of each part."""
+    from django.db.models import F
 
-    from canvas.models import Node
     from evaluation import board
     from evaluation.costs import priced_models
     from evaluation.ratings import PairCounts, bradley_terry
@@ -144,21 +176,19 @@ def breakdown(team, repeat: int) -> None:
 
     parts = {
         "SQL: votes per (model a, model b, outcome)": counts,
-        "SQL: answers' medians and token sums": lambda: board.answer_figures(
-            Node.objects.filter(Q(pk__in=votes.values("a")) | Q(pk__in=votes.values("b")))
-        ),
+        "SQL: answers' medians and token sums": lambda: board.answer_figures(board.voted_answers(votes)),
         "SQL: judge-people agreement": lambda: board.agreement(team, scope),
         "SQL: models and prices": lambda: list(priced_models()),
         "Bradley-Terry fit + 200 bootstrap fits": lambda: bradley_terry(PairCounts.from_rows(board._pair_rows(rows))),
     }
-    print()
+    print(f"{'part of a cold request':48} {'ms':>7} {'cpu ms':>7}")
     for name, part in parts.items():
-        times = []
-        for _ in range(repeat):
-            began = time.perf_counter()
-            part()
-            times.append((time.perf_counter() - began) * 1000)
-        print(f"{name:48} {statistics.median(times):7.0f} ms")
+        times, cpus = zip(*(timed(part) for _ in range(repeat)), strict=True)
+        print(f"{name:48} {statistics.median(times):7.0f} {_ms(None if None in cpus else statistics.mean(cpus)):>7}")
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,11 +225,13 @@ def main(argv: list[str] | None = None) -> None:
             ("page", f"/teams/{team.id}/leaderboard/"),
         ]  # fmt: skip
         breakdown(team, args.repeat)
-        print(f"\n{'request':34} {'cold ms':>8} {'queries':>8} {'warm ms':>8} {'queries':>8}")
+        heads = ("cold ms", "cpu ms", "queries", "warm ms", "cpu ms", "queries")
+        print(f"\n{'request':34} {heads[0]:>8} {heads[1]:>7} {heads[2]:>7} {heads[3]:>8} {heads[4]:>7} {heads[5]:>7}")
         for name, url in rows:
-            cold_ms, cold_q = measure(client, url, args.repeat, cold=True)
-            warm_ms, warm_q = measure(client, url, args.repeat, cold=False)
-            print(f"{name:34} {cold_ms:8.0f} {cold_q:8d} {warm_ms:8.1f} {warm_q:8d}")
+            cold = measure(client, url, args.repeat, cold=True)
+            warm = measure(client, url, args.repeat, cold=False)
+            cold_cpu, warm_cpu = _ms(cold[2]), _ms(warm[2])
+            print(f"{name:34} {cold[0]:8.0f} {cold_cpu:>7} {cold[1]:7d} {warm[0]:8.1f} {warm_cpu:>7} {warm[1]:7d}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,13 @@ the filters, the team's *vote version* and the *catalogue version*:
 
 A new version makes every older key unreachable, so nothing is ever deleted by hand; entries also
 expire after RESULT_TTL_S, which bounds staleness for writes that skip model signals
-(QuerySet.update, bulk_create): code writing votes that way calls votes_changed() itself.
+(QuerySet.update, bulk_create): code writing votes that way calls votes_changed() itself. The vote API
+(canvas/votes.py: update_or_create and delete) and anything else that writes a Vote with save(),
+create() or delete() needs nothing more.
+
+What is cached is the whole computed leaderboard: a cold one costs the count of the votes, the voted
+answers' medians (the one part that reads every voted answer), the agreement and the fits; a warm one
+costs one cache read (bench/README.md has both).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ finite without moving a well-determined rating by any amount that shows.
 
 Everything works on counts per pair of models, never on single votes: a hundred thousand votes over
 twenty models are 190 pairs. The bootstrap resamples the votes as a multinomial draw over the
-(pair, outcome) cells, and all the resamples are fitted together as one separable problem, so its cost
-does not grow with the number of votes either.
+(pair, outcome) cells, and all the resamples are fitted together as one separable problem, started from
+the point estimate, so its cost does not grow with the number of votes either.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import expit, log_expit
 
 SCALE = 400 / np.log(10)
 MEAN_RATING = 1000.0
@@ -82,12 +81,17 @@ class Ratings:
     high: np.ndarray  # 97.5th percentile
 
 
-def strengths(first: np.ndarray, second: np.ndarray, a_score: np.ndarray, b_score: np.ndarray, size: int) -> np.ndarray:
+def strengths(
+    first: np.ndarray, second: np.ndarray, a_score: np.ndarray, b_score: np.ndarray, size: int,
+    start: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Maximum-likelihood θ for each row of the (rounds × pairs) scores `a_score` (what `first` won,
     draws counted half) and `b_score`: an array (rounds × size). Rows are independent problems, solved
-    as one by L-BFGS (the objective is their sum, so its optimum is each row's optimum)."""
+    as one by L-BFGS (the objective is their sum, so its optimum is each row's optimum). `start`, one θ
+    for every row (the point estimate, for bootstrap rows), only shortens the road to the optimum."""
     rounds = a_score.shape[0]
-    weight = max(float(a_score.sum() + b_score.sum()) / rounds, 1.0)
+    games = a_score + b_score
+    weight = max(float(games.sum()) / rounds, 1.0)
     incidence = np.zeros((len(first), size))  # +1 for a pair's first model, −1 for its second
     incidence[np.arange(len(first)), first] = 1.0
     incidence[np.arange(len(first)), second] = -1.0
@@ -95,12 +99,16 @@ def strengths(first: np.ndarray, second: np.ndarray, a_score: np.ndarray, b_scor
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         theta = flat.reshape(rounds, size)
         diff = theta[:, first] - theta[:, second]
-        loss = -(a_score * log_expit(diff) + b_score * log_expit(-diff)).sum() + 0.5 * RIDGE * (theta**2).sum()
-        slope = a_score - (a_score + b_score) * expit(diff)  # d log-likelihood / d diff
+        # −log σ(d) once (numpy's logaddexp, stable and far cheaper than scipy's log_expit); the other
+        # side's term follows from log σ(−d) = log σ(d) − d, and σ(d) from its exponential.
+        minus_log_p = np.logaddexp(0.0, -diff)
+        loss = (games * minus_log_p + b_score * diff).sum() + 0.5 * RIDGE * (theta**2).sum()
+        slope = a_score - games * np.exp(-minus_log_p)  # d log-likelihood / d diff
         grad = RIDGE * theta - slope @ incidence
         return loss / weight, grad.ravel() / weight
 
-    result = minimize(objective, np.zeros(rounds * size), jac=True, method="L-BFGS-B", options=_OPTIONS)
+    x0 = np.zeros((rounds, size)) if start is None else np.tile(start, (rounds, 1))
+    result = minimize(objective, x0.ravel(), jac=True, method="L-BFGS-B", options=_OPTIONS)
     return result.x.reshape(rounds, size)
 
 
@@ -118,7 +126,8 @@ def bradley_terry(counts: PairCounts, rounds: int = BOOTSTRAP_ROUNDS, seed: int 
         return Ratings((), empty, empty, empty)
     a_score = counts.wins + counts.draws / 2
     b_score = counts.losses + counts.draws / 2
-    rating = to_scale(strengths(counts.first, counts.second, a_score[None], b_score[None], size))[0]
+    theta = strengths(counts.first, counts.second, a_score[None], b_score[None], size)[0]
+    rating = to_scale(theta)
 
     cells = np.stack([counts.wins, counts.losses, counts.draws], axis=1).ravel()
     total = int(round(float(cells.sum())))
@@ -126,6 +135,6 @@ def bradley_terry(counts: PairCounts, rounds: int = BOOTSTRAP_ROUNDS, seed: int 
     drawn = rng.multinomial(total, cells / cells.sum(), size=rounds).reshape(rounds, -1, 3).astype(float)
     boot_a = drawn[:, :, 0] + drawn[:, :, 2] / 2
     boot_b = drawn[:, :, 1] + drawn[:, :, 2] / 2
-    boot = to_scale(strengths(counts.first, counts.second, boot_a, boot_b, size))
+    boot = to_scale(strengths(counts.first, counts.second, boot_a, boot_b, size, start=theta))
     low, high = np.percentile(boot, [2.5, 97.5], axis=0)
     return Ratings(counts.models, rating, low, high)

@@ -9,10 +9,13 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
-from canvas.models import Canvas, Membership, Role, Team
+from canvas.models import Canvas, Membership, Node, NodeKind, NodeStatus, Role, Team, Vote
+from evaluation.board import answer_figures, voted_answers
 from evaluation.ratings import PairCounts, bradley_terry
+from evaluation.scope import Scope
 from tests.vote_factory import FLIPPED, answer, duel, model, prompt, vote
 
 pytestmark = pytest.mark.django_db
@@ -291,3 +294,43 @@ def test_queries_do_not_grow_with_votes_or_models(api, alice, alice_team, alice_
 
     assert cold_small == cold_large <= 10
     assert warm_small == warm_large < cold_large, "the second read comes from the cache"
+
+
+def rows_handled(plan: dict) -> int:
+    """The rows every step of an EXPLAIN ANALYZE plan (JSON) produced or filtered out, over all its loops:
+    what grows with the square of the votes when a subquery is run again for every answer."""
+    own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return own + sum(rows_handled(child) for child in plan.get("Plans", []))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans and work_mem")
+def test_the_voted_answers_are_read_without_rereading_the_votes_when_memory_is_short(alice, alice_team, alice_canvas,
+                                                                                      models):  # fmt: skip
+    """When the voted answers' ids outgrow PostgreSQL's work_mem, the medians' query still handles each vote
+    and answer a few times, never every vote once per answer (minutes at a few hundred thousand votes)."""
+    duels = 3000
+    prompts = [Node(canvas=alice_canvas, kind=NodeKind.PROMPT, text="Q", created_by=alice) for _ in range(duels)]
+    answers = [
+        [Node(canvas=alice_canvas, kind=NodeKind.RESPONSE, model=models[key], status=NodeStatus.DONE, ttft_ms=i % 97,
+              created_by=alice) for key in ("gpt", "claude")]
+        for i in range(duels)
+    ]  # fmt: skip
+    Node.objects.bulk_create(prompts + [a for pair in answers for a in pair], batch_size=2000)
+    stored = [sorted(pair, key=lambda n: str(n.id)) for pair in answers]  # the order votes are kept in
+    Vote.objects.bulk_create(
+        [Vote(canvas=alice_canvas, prompt=p, a=a, b=b, model_a=a.model, model_b=b.model, outcome="a", user=alice)
+         for p, (a, b) in zip(prompts, stored, strict=True)],
+        batch_size=2000,
+    )  # fmt: skip
+    votes = Scope().votes(alice_team).exclude(model_a=F("model_b"))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE canvas_vote, canvas_node, canvas_canvas")
+        cursor.execute("SET LOCAL work_mem = '64kB'")
+        cursor.execute("SET LOCAL hash_mem_multiplier = 1")
+        with CaptureQueriesContext(connection) as captured:
+            figures = answer_figures(voted_answers(votes))
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {captured.captured_queries[-1]['sql']}")
+        plan = cursor.fetchone()[0][0]["Plan"]
+
+    assert figures[str(models["gpt"].id)]["answers"] == figures[str(models["claude"].id)]["answers"] == duels
+    assert rows_handled(plan) < 20 * (len(prompts) + 2 * duels + duels), "a few passes over prompts, answers and votes"

@@ -4,8 +4,13 @@ different road, on a fixed set of votes; and the bootstrap intervals for sanity.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +134,34 @@ def test_no_votes_no_ratings():
     ratings = bradley_terry(PairCounts.from_rows([]))
 
     assert ratings.models == () and len(ratings.rating) == 0
+
+
+# Run in a fresh interpreter: the app must set the BLAS thread count before numpy is first loaded.
+_BLAS_THREADS = """
+import ctypes, json, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+import django
+django.setup()
+from evaluation import ratings  # numpy's and scipy's BLAS libraries are loaded from here on
+threads = {}
+for path in sorted({line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line.lower()}):
+    library = ctypes.CDLL(path)
+    for name in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads"):
+        if hasattr(library, name):
+            threads[path] = getattr(library, name)()
+            break
+print(json.dumps(threads))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the loaded libraries from /proc")
+def test_the_fits_run_on_one_blas_thread():
+    """More BLAS threads only add waiting to fits this small (evaluation/__init__.py says how much)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+
+    done = subprocess.run([sys.executable, "-c", _BLAS_THREADS], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert threads and set(threads.values()) == {1}, threads

@@ -204,3 +204,32 @@ def test_new_prompts_follow_the_canvas_blind_default_unless_they_say(arena):
     assert sorted(r["label"] for r in by_default["responses"]) == ["A", "B"]
     assert opted_out["prompt"]["blind"] is False and opted_out["responses"][0]["label"] is None
     assert opted_out["responses"][0]["model"] == model
+
+
+def test_every_vote_written_through_the_api_shows_on_the_next_leaderboard(arena, django_capture_on_commit_callbacks):
+    """The vote API writes with save() and delete() (the cache's signals see them): a first vote, a
+    vote that replaces it, best of N and a vote taken back each reach the team's cached leaderboard."""
+    orion, vega, _ = ids(arena)
+    alice, dave = arena.client("alice"), arena.client("dave")
+
+    def records() -> dict[str, tuple[int, int, int]]:
+        response = alice.get(f"/api/teams/{arena.canvas.team_id}/leaderboard")
+        assert response.status_code == 200, response.content
+        return {row["display_name"]: (row["votes"], row["wins"], row["losses"]) for row in response.json()["models"]}
+
+    assert records() == {}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert vote(dave, arena, a=orion, b=vega, outcome="a").status_code == 201
+    assert records() == {"Orion Pro Deluxe": (1, 1, 0), "Vega Mini Turbo": (1, 0, 1)}, "a first vote"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert vote(dave, arena, a=orion, b=vega, outcome="b").status_code == 200
+    assert records() == {"Orion Pro Deluxe": (1, 0, 1), "Vega Mini Turbo": (1, 1, 0)}, "a vote replaced"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert vote(alice, arena, best=vega).status_code == 201
+    assert records() == {"Orion Pro Deluxe": (3, 0, 3), "Vega Mini Turbo": (3, 3, 0)}, "best of N"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dave.delete(f"/api/votes/{Vote.objects.get(user__username='dave').id}").status_code == 204
+    assert records() == {"Orion Pro Deluxe": (2, 0, 2), "Vega Mini Turbo": (2, 2, 0)}, "a vote taken back"
