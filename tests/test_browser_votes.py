@@ -50,6 +50,11 @@ def new_canvas(stack: LiveStack, title: str) -> str:
     return response.json()["id"]
 
 
+def team_of(stack: LiveStack, canvas_id: str) -> str:
+    with stack.client() as api:
+        return api.get(f"/api/canvases/{canvas_id}").json()["team"]
+
+
 def assert_names_none(html: str) -> None:
     for name in NAMES:
         assert name not in html, f"{name!r} shows before the vote"
@@ -57,6 +62,9 @@ def assert_names_none(html: str) -> None:
 
 def test_a_blind_prompt_on_the_canvas_shows_labels_until_one_votes(page: Page, stack: LiveStack):
     canvas_id = new_canvas(stack, "Blind tasting")
+    with stack.client() as api:
+        board = api.get(f"/api/teams/{team_of(stack, canvas_id)}/leaderboard").json()
+    assert board["models"] == []
     page.goto(f"{stack.base_url}/canvases/{canvas_id}/")
     expect(page.locator("#connection")).to_have_text("live")
     choose(page, {SWIFT: 1, REASONER: 1})
@@ -88,6 +96,13 @@ def test_a_blind_prompt_on_the_canvas_shows_labels_until_one_votes(page: Page, s
     expect(page.locator(".node-prompt .votes-summary")).to_contain_text(f"1 vote by {stack.username}")
     for node_id in ids:
         assert page.evaluate("(id) => window.prism.node(id).model", node_id) is not None
+
+    # The vote reaches the team's leaderboard, which had nothing to rank before it.
+    page.goto(f"{stack.base_url}/teams/{team_of(stack, canvas_id)}/leaderboard/")
+    expect(page.locator("#board-summary")).to_contain_text("1 vote")
+    names = page.locator("#board-table tbody tr td:first-child")
+    expect(names).to_have_count(2)
+    assert sorted(name.strip().removesuffix(" (simulated)") for name in names.all_inner_texts()) == [REASONER, SWIFT]
 
 
 def blind_prompt_answered(stack: LiveStack, canvas_id: str) -> str:
