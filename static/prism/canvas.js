@@ -13,7 +13,7 @@ import { write } from "./frame.js";
 import { Gestures } from "./gestures.js";
 import { bindKeys } from "./keys.js";
 import { renderMarkdown } from "./markdown.js";
-import { canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
+import { calibrate, canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
 import { NodeView } from "./node-view.js";
 import { Selection } from "./selection.js";
 import { connectCanvas } from "./socket.js";
@@ -123,7 +123,11 @@ app.apply = (payload, { seen = false } = {}) => {
   if (!before || geometry !== `${node.x},${node.y},${node.w},${node.h}`) app.edges.touch(node.id);
   if (node.kind === "response" && status !== node.status) {
     for (const parent of node.parents) app.view.paint(parent); // the question's "running" mark
-    if (FINISHED.has(node.status)) { forget(node.id); updateCost(); }
+    if (FINISHED.has(node.status)) {
+      forget(node.id);
+      updateCost();
+      calibrate(node, streams.state(node.id).text, streams.state(node.id).reasoning);
+    }
   }
   return node;
 };
@@ -132,7 +136,7 @@ function onDelta(event) {
   const result = streams.delta(event);
   if (result === "gap") { socket?.reconnect(); return; } // a fresh snapshot closes any gap
   if (result !== "applied") return;
-  noteDelta(event.node, (event.text || "").length);
+  noteDelta(event.node, (event.text || "").length + (event.reasoning || "").length);
   const node = store.get(event.node);
   if (node && node.status === "queued") {
     node.status = "streaming";
@@ -199,6 +203,7 @@ function boot() {
     if (payload.kind === "response") streams.snapshot(payload);
   }
   for (const node of store.all()) {
+    if (node.kind === "response" && FINISHED.has(node.status)) calibrate(node, node.text, node.reasoning);
     app.view.ensure(node);
     app.view.paintNow(node.id, "plain");
     app.votes.touch(node);

@@ -1,0 +1,178 @@
+"""Headless Chromium on the canvas and compare pages as a daily workspace: notes typed at any zoom,
+reasoning rendered, live figures that agree with the final ones, wide fan-outs read in a focus view,
+dark mode, keyboard access to nodes and a narrow screen. One live embedded stack serves the module."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser import SWIFT, choose, chromium
+from tests.stack import LiveStack, django_shell, live_stack
+
+pytestmark = pytest.mark.browser
+
+ANSWER_TIMEOUT_MS = 60_000
+STEADY = "Simulator · Steady"
+REASONER = "Simulator · Reasoner"
+
+# Steady answers slowly and at length, so it can be stopped mid-stream; Swift streams long enough to be
+# measured while it runs; Reasoner thinks at length (its reasoning has some **bold** words).
+_PACE = """
+from providers.models import Model
+Model.objects.filter(name="sim-steady").update(default_params={"simulator": {"tokens_per_s": 6, "length": 3000}})
+Model.objects.filter(name="sim-swift").update(default_params={"simulator": {"tokens_per_s": 25, "length": 150}})
+Model.objects.filter(name="sim-reasoner").update(default_params={"simulator": {"reasoning_length": 200, "length": 30}})
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with live_stack("embedded", tmp_path_factory.mktemp("screens-ui")) as stack:
+        django_shell(stack.env, _PACE)
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser, stack, tmp_path_factory) -> str:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{stack.base_url}/accounts/login/")
+    page.get_by_label("Username").fill(stack.username)
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
+    path = str(tmp_path_factory.mktemp("state") / "state.json")
+    context.storage_state(path=path)
+    context.close()
+    return path
+
+
+@pytest.fixture
+def new_page(browser, signed_in):
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800, **options) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height}, storage_state=signed_in, **options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page) -> Page:
+    return new_page()
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def api(stack: LiveStack, method: str, path: str, **kwargs):
+    with stack.client() as client:
+        response = client.request(method, f"/api{path}", **kwargs)
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def open_canvas(page: Page, stack: LiveStack, title: str) -> str:
+    canvas_id = api(stack, "POST", "/canvases", json={"title": title})["id"]
+    page.goto(f"{stack.base_url}/canvases/{canvas_id}/")
+    expect(page.locator("#connection")).to_have_text("live")
+    return canvas_id
+
+
+def ask(page: Page, text: str, counts: dict[str, int]) -> None:
+    choose(page, counts)
+    page.get_by_label("Prompt").fill(text)
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_label("Prompt")).to_have_value("")
+
+
+def submit(stack: LiveStack, canvas_id: str, text: str, model_names: list[str]) -> tuple[str, list[str]]:
+    """Run a prompt through the API: (prompt id, response ids)."""
+    models = {m["model"]: m["id"] for m in api(stack, "GET", "/models")}
+    body = {"text": text, "models": [models[name] for name in model_names], "parents": []}
+    payload = api(stack, "POST", f"/canvases/{canvas_id}/prompts", json=body)
+    return payload["prompt"]["id"], [node["id"] for node in payload["responses"]]
+
+
+def node(page: Page, node_id: str):
+    return page.locator(f"#node-{node_id}")
+
+
+def ids(locator) -> list[str]:
+    return [element.get_attribute("data-id") for element in locator.all()]
+
+
+def all_done(page: Page, count: int) -> list[str]:
+    expect(page.locator(".node-response.status-done")).to_have_count(count, timeout=ANSWER_TIMEOUT_MS)
+    return ids(page.locator(".node-response"))
+
+
+# --- bugs -----------------------------------------------------------------------------------------
+
+
+def test_a_note_typed_at_once_at_low_zoom_keeps_every_key(page, stack):
+    open_canvas(page, stack, "Quick note")
+    page.evaluate("() => window.prism.viewport.zoomTo(0.2)")
+    expect(page.locator("#viewport")).to_have_class(re.compile(r"\bfar\b"))
+    page.locator("#viewport").click(position={"x": 600, "y": 400})
+    page.keyboard.press("n")
+    page.keyboard.type("fresh idea, carefully.", delay=5)  # f, r, c, e, s, . are shortcuts too
+    editor = page.get_by_label("Note text")
+    expect(editor).to_be_visible()
+    expect(editor).to_have_value("fresh idea, carefully.")
+    editor.press("Control+Enter")
+    [note] = ids(page.locator(".node-note"))
+    expect(node(page, note).locator("[data-field=text]")).to_have_text("fresh idea, carefully.")
+    assert api(stack, "GET", f"/nodes/{note}")["text"] == "fresh idea, carefully."
+
+
+def test_reasoning_is_rendered_as_markdown(page, stack):
+    open_canvas(page, stack, "Reasoning")
+    ask(page, "Think it over.", {REASONER: 1})
+    [answer] = all_done(page, 1)
+    source = page.evaluate("(id) => window.prism.node(id).reasoning", answer)
+    assert "**" in source
+    reasoning = node(page, answer).locator("[data-field=reasoning]")
+    expect(reasoning.locator("strong").first).to_be_attached()
+    assert "**" not in reasoning.text_content()
+
+
+def test_the_live_speed_agrees_with_the_final_figure(page, stack):
+    open_canvas(page, stack, "Speed")
+    ask(page, "Go steadily.", {SWIFT: 1})
+    all_done(page, 1)  # the model's first reported answer tells the page how long its tokens are
+    ask(page, "Go steadily again.", {SWIFT: 1})
+    expect(page.locator(".node-response")).to_have_count(2)
+    running = ids(page.locator(".node-response"))[1]
+    speed = node(page, running).locator("[data-metric=speed]")
+    # Half way through the answer the estimate has settled.
+    page.wait_for_function("(id) => (window.prism.node(id).text.match(/\\S+/g) || []).length >= 75", arg=running)
+    live = float(re.search(r"~([\d.]+) tok/s", speed.text_content()).group(1))
+    expect(node(page, running)).to_have_class(re.compile(r"\bstatus-done\b"), timeout=ANSWER_TIMEOUT_MS)
+    final = api(stack, "GET", f"/nodes/{running}")["metrics"]["tokens_per_s"]
+    assert abs(live - final) <= 0.1 * final, (live, final)
+    expect(speed).to_contain_text(f"{final:.1f} tok/s")
+
+
+def test_a_favicon_is_linked_and_served(page, stack):
+    page.goto(f"{stack.base_url}/")
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    response = httpx.get(f"{stack.base_url}{href}", timeout=10.0)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in response.text
