@@ -176,3 +176,23 @@ def test_a_favicon_is_linked_and_served(page, stack):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in response.text
+
+
+def test_a_stopped_answer_counts_its_tokens_as_its_live_figures_did(page, stack):
+    open_canvas(page, stack, "Stopped")
+    ask(page, "Count along.", {SWIFT: 1})
+    all_done(page, 1)  # the model's first reported answer tells the page how long its tokens are
+    ask(page, "Count along again.", {SWIFT: 1})
+    expect(page.locator(".node-response")).to_have_count(2)
+    answer = ids(page.locator(".node-response"))[1]
+    page.wait_for_function("(id) => (window.prism.node(id).text.match(/\\S+/g) || []).length >= 60", arg=answer)
+    node(page, answer).get_by_role("button", name="Stop").click()
+    expect(node(page, answer)).to_have_class(re.compile(r"\bstatus-cancelled\b"))
+    metrics = node(page, answer).locator(".metrics")
+    expect(metrics.locator("[data-metric=cost]")).not_to_have_text("")  # the final figures are in
+    assert "(est.)" not in metrics.inner_text()
+    words = page.evaluate("(id) => window.prism.node(id).text.match(/\\S+/g).length", answer)
+    counted = int(re.search(r"~(\d+) out", metrics.locator("[data-metric=tokens]").text_content()).group(1))
+    assert abs(counted - words) <= 0.1 * words, (counted, words)  # a simulated token is a word
+    speed = float(re.search(r"~([\d.]+) tok/s", metrics.locator("[data-metric=speed]").text_content()).group(1))
+    assert abs(speed - 25) <= 2.5, speed  # the pace Swift streams at on this stack

@@ -68,18 +68,31 @@ export function metricsText(node, text, reasoning = "") {
   if (RUNNING.has(node.status)) return liveText(node, text, reasoning);
   const out = { ttft: "", speed: "", tokens: "", cost: "" };
   if (m.ttft_ms != null) out.ttft = `TTFT ${m.ttft_ms} ms`;
+  const { outputTokens, tokensPerS, mark } = m.usage_estimated ? estimatedOutput(node, text, reasoning) : { outputTokens: m.output_tokens, tokensPerS: m.tokens_per_s, mark: "" };
   const speed = [];
-  if (m.tokens_per_s) speed.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
+  if (tokensPerS) speed.push(`${mark}${tokensPerS.toFixed(1)} tok/s`);
   if (m.duration_ms != null) speed.push(seconds(m.duration_ms));
   out.speed = speed.join(" · ");
   if (m.output_tokens != null) {
     const extra = [];
     if (m.cached_input_tokens) extra.push(`${m.cached_input_tokens} cached`);
-    if (m.reasoning_tokens) extra.push(`${m.reasoning_tokens} reasoning`);
-    out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out${extra.length ? ` (${extra.join(", ")})` : ""}${m.usage_estimated ? " (est.)" : ""}`;
+    if (m.reasoning_tokens && !mark) extra.push(`${m.reasoning_tokens} reasoning`);
+    out.tokens = `${mark}${m.input_tokens ?? "?"} in · ${mark}${outputTokens} out${extra.length ? ` (${extra.join(", ")})` : ""}`;
   }
   if (FINISHED.has(node.status)) out.cost = node.cost == null ? "no price" : `$${node.cost}`;
   return out;
+}
+
+// An answer that ended without its provider's usage report (stopped, cut off) has figures the server
+// estimated at four characters a token; the page counts its text at the model's own ratio instead,
+// as it did while the answer streamed, and marks them "~" like every estimate.
+function estimatedOutput(node, text, reasoning) {
+  const m = node.metrics;
+  const chars = (text || "").length + (reasoning || "").length;
+  const outputTokens = ratios.has(node.model) ? Math.max(1, Math.round(chars / ratios.get(node.model))) : m.output_tokens;
+  const generatingS = (m.duration_ms - m.ttft_ms) / 1000;
+  const tokensPerS = m.ttft_ms != null && generatingS > 0 && outputTokens ? outputTokens / generatingS : null;
+  return { outputTokens, tokensPerS, mark: "~" };
 }
 
 function hiddenText(node, text) {
