@@ -196,3 +196,21 @@ def test_a_stopped_answer_counts_its_tokens_as_its_live_figures_did(page, stack)
     assert abs(counted - words) <= 0.1 * words, (counted, words)  # a simulated token is a word
     speed = float(re.search(r"~([\d.]+) tok/s", metrics.locator("[data-metric=speed]").text_content()).group(1))
     assert abs(speed - 25) <= 2.5, speed  # the pace Swift streams at on this stack
+
+
+# --- reading wide fan-outs ------------------------------------------------------------------------
+
+
+def test_the_compare_page_fits_eight_columns_on_a_wide_screen(new_page, stack):
+    page = new_page(1440, 900)
+    canvas_id = api(stack, "POST", "/canvases", json={"title": "Eight"})["id"]
+    prompt_id, answers = submit(stack, canvas_id, "All of you.", ["sim-swift"] * 8)
+    page.goto(f"{stack.base_url}/canvases/{canvas_id}/compare/{prompt_id}/")
+    expect(page.locator(".column[data-status=done]")).to_have_count(8, timeout=ANSWER_TIMEOUT_MS)
+    row = page.locator("#columns")
+    assert row.evaluate("(row) => row.scrollWidth <= row.clientWidth"), "the row scrolls though nothing needs it"
+    right = row.evaluate("(row) => row.getBoundingClientRect().right")
+    for column in page.locator(".column").all():
+        box = column.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= right + 0.5
+        assert box["width"] >= 150  # a readable column, not a sliver
