@@ -214,3 +214,35 @@ def test_the_compare_page_fits_eight_columns_on_a_wide_screen(new_page, stack):
         box = column.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= right + 0.5
         assert box["width"] >= 150  # a readable column, not a sliver
+
+
+def test_the_focus_view_shows_eight_answers_as_readable_columns_and_esc_goes_back(new_page, stack):
+    page = new_page(1440, 900)
+    canvas_id = open_canvas(page, stack, "Focus")
+    prompt_id, answers = submit(stack, canvas_id, "All eight of you.", ["sim-swift"] * 8)
+    expect(page.locator(".node-response.status-done")).to_have_count(8, timeout=ANSWER_TIMEOUT_MS)
+    page.get_by_role("button", name="Fit").click()
+    assert page.evaluate("() => window.prism.viewport.k") < 0.5  # on the canvas they are too small to read
+    node(page, prompt_id).locator(".node-head").click()
+    page.keyboard.press("v")
+
+    focus = page.get_by_role("dialog", name="Answers side by side")
+    expect(focus).to_be_visible()
+    columns = focus.locator(".focus-column")
+    expect(columns).to_have_count(8)
+    assert sorted(ids(columns)) == sorted(answers)
+    for column, answer in zip(columns.all(), ids(columns), strict=True):
+        box = column.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1440 and box["width"] >= 150
+        text = column.locator("[data-field=text]")
+        expect(text).to_contain_text(api(stack, "GET", f"/nodes/{answer}")["text"].split()[0])
+        # Full size: the text at the page's own font size, not scaled down by the canvas's zoom.
+        assert text.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)") >= 14
+        assert text.evaluate("(el) => Math.abs(el.getBoundingClientRect().width - el.offsetWidth) < 1")
+    assert focus.locator("[data-field=columns]").evaluate("(row) => row.scrollWidth <= row.clientWidth")
+
+    page.keyboard.press("r")  # the canvas's shortcuts stay quiet while reading
+    page.keyboard.press("Escape")
+    expect(focus).to_be_hidden()
+    expect(page.locator(".node-response")).to_have_count(8)
+    expect(node(page, prompt_id)).to_have_class(re.compile(r"\bselected\b"))  # the canvas as it was

@@ -14,6 +14,7 @@ export class Actions {
       stop: (id) => this.stop([id]),
       copy: (id) => this.copy(id),
       edit: (id) => this.edit(id),
+      focus: (id) => this.app.focus.show(id),
     };
     app.view.container.addEventListener("click", (event) => this.onNodeClick(event));
     app.view.container.addEventListener("dblclick", (event) => {

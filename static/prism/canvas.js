@@ -9,6 +9,7 @@ import { Composer } from "./composer.js";
 import { Dragging } from "./drag.js";
 import { Edges } from "./edges.js";
 import { FAR_ZOOM, MarkdownBacklog } from "./backlog.js";
+import { FocusView } from "./focus.js";
 import { write } from "./frame.js";
 import { Gestures } from "./gestures.js";
 import { bindKeys } from "./keys.js";
@@ -66,6 +67,7 @@ app.selection.onChange((selection) => write("edge-highlight", () => app.edges.hi
 app.dragging = new Dragging(app);
 app.actions = new Actions(app);
 app.votes = new Votes(app);
+app.focus = new FocusView(app);
 const form = document.getElementById("prompt-form");
 app.composer = form ? new Composer(app, form) : null;
 

@@ -59,6 +59,7 @@ const SHORTCUTS = {
   s: (app, selected) => app.canWrite && app.actions.stop(selected),
   e: (app, selected) => single(selected) && app.actions.edit(single(selected)),
   c: (app, selected) => single(selected) && app.actions.copy(single(selected)),
+  v: (app, selected) => single(selected) && app.focus.show(single(selected)),
   Enter: (app) => app.composer?.focus(),
   1: pairVote("a"),
   2: pairVote("b"),
@@ -73,4 +74,4 @@ const SHORTCUTS = {
   " ": (app) => { app.spaceHeld = true; app.viewport.element.classList.add("space"); },
   Escape: (app) => { if (!app.gestures.cancel()) app.selection.clear(); },
 };
-for (const key of ["f", "n", "r", "s", "e", "c", "b"]) SHORTCUTS[key.toUpperCase()] = SHORTCUTS[key];
+for (const key of ["f", "n", "r", "s", "e", "c", "b", "v"]) SHORTCUTS[key.toUpperCase()] = SHORTCUTS[key];
