@@ -246,3 +246,47 @@ def test_the_focus_view_shows_eight_answers_as_readable_columns_and_esc_goes_bac
     expect(focus).to_be_hidden()
     expect(page.locator(".node-response")).to_have_count(8)
     expect(node(page, prompt_id)).to_have_class(re.compile(r"\bselected\b"))  # the canvas as it was
+
+
+# --- any screen -----------------------------------------------------------------------------------
+
+
+def background(locator) -> str:
+    return locator.evaluate("(el) => getComputedStyle(el).backgroundColor")
+
+
+def is_dark(colour: str) -> bool:
+    red, green, blue = (int(part) for part in re.findall(r"\d+", colour)[:3])
+    return red + green + blue < 3 * 80
+
+
+def test_dark_mode_follows_the_system_and_the_switch_is_remembered(new_page, stack):
+    page = new_page(color_scheme="dark")
+    canvas_id = open_canvas(page, stack, "Night")
+    api(stack, "POST", f"/canvases/{canvas_id}/notes", json={"text": "A `code` note.", "parents": [], "x": 40, "y": 40})
+    page.reload()
+    expect(page.locator(".node-note")).to_have_count(1)
+    switch = page.get_by_role("button", name="Dark")
+    assert is_dark(background(page.locator("body")))
+    assert is_dark(background(page.locator(".node-note")))
+    assert not is_dark(page.locator(".node-note [data-field=text]").evaluate("(el) => getComputedStyle(el).color"))
+    expect(switch).to_have_attribute("aria-pressed", "true")
+
+    switch.click()  # light, though the system is dark
+    expect(switch).to_have_attribute("aria-pressed", "false")
+    assert not is_dark(background(page.locator("body")))
+    page.reload()
+    expect(page.get_by_role("button", name="Dark")).to_have_attribute("aria-pressed", "false")
+    assert not is_dark(background(page.locator("body")))
+    assert not is_dark(background(page.locator(".node-note")))
+
+    page.get_by_role("button", name="Dark").click()  # back to what the system says: followed again
+    assert is_dark(background(page.locator("body")))
+    assert page.evaluate("() => localStorage.getItem('prism.theme')") is None
+
+    light = new_page(color_scheme="light")
+    light.goto(f"{stack.base_url}/")
+    assert not is_dark(background(light.locator("body")))
+    light.get_by_role("button", name="Dark").click()
+    light.reload()
+    assert is_dark(background(light.locator("body")))
