@@ -290,3 +290,41 @@ def test_dark_mode_follows_the_system_and_the_switch_is_remembered(new_page, sta
     light.get_by_role("button", name="Dark").click()
     light.reload()
     assert is_dark(background(light.locator("body")))
+
+
+def focused_id(page: Page) -> str | None:
+    return page.evaluate("() => document.activeElement.closest('.node')?.dataset.id ?? null")
+
+
+def test_nodes_are_reached_selected_and_followed_up_from_the_keyboard(page, stack):
+    canvas_id = open_canvas(page, stack, "Keys")
+    prompt_id, answers = submit(stack, canvas_id, "Two of you.", ["sim-swift", "sim-reasoner"])
+    expect(page.locator(".node-response.status-done")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#viewport").click(position={"x": 5, "y": 5})
+
+    page.keyboard.press("Tab")
+    assert focused_id(page) == prompt_id
+    style = "(el) => `${getComputedStyle(el).outlineStyle} ${getComputedStyle(el).outlineWidth}`"
+    ring = node(page, prompt_id).evaluate(style)
+    assert ring.startswith("solid") and not ring.endswith(" 0px"), ring  # visible focus
+
+    page.keyboard.press("ArrowDown")  # the answers lie below their question
+    first = focused_id(page)
+    assert first in answers
+    page.keyboard.press("ArrowRight" if first == answers[0] else "ArrowLeft")
+    second = focused_id(page)
+    assert second in answers and second != first
+    page.keyboard.press("Enter")
+    expect(node(page, second)).to_have_class(re.compile(r"\bselected\b"))
+    expect(node(page, first)).not_to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("ArrowUp")
+    assert focused_id(page) == prompt_id
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Shift+Enter")  # adds to the selection
+    assert sorted(page.evaluate("() => window.prism.selection()")) == sorted([focused_id(page), second])
+
+    followed = focused_id(page)
+    page.keyboard.press("f")  # follows the focused node up (on the background F fits the view)
+    expect(page.get_by_label("Prompt")).to_be_focused()
+    expect(page.locator("#following")).to_contain_text("Following up 1 node(s)")
+    assert page.evaluate("() => window.prism.selection()") == [followed]

@@ -1,5 +1,8 @@
 // Keyboard shortcuts for the canvas (listed in templates/canvas/_help.html, which `?` opens). They
-// never fire while the reader types in a field; Space held down turns any drag into a pan.
+// never fire while the reader types in a field; Space held down turns any drag into a pan. A node with
+// the keyboard focus has keys of its own first (node-focus.js).
+
+import { bindNodeFocus } from "./node-focus.js";
 
 const NUDGE = 10;
 const NUDGE_FAR = 50;
@@ -15,6 +18,7 @@ export function bindKeys(app) {
   const toggleHelp = () => (help.open ? help.close() : help.showModal());
   document.getElementById("help-button")?.addEventListener("click", toggleHelp);
   app.spaceHeld = false;
+  const onNodeKey = bindNodeFocus(app);
 
   document.addEventListener("keyup", (event) => {
     if (event.key === " ") { app.spaceHeld = false; viewportElement.classList.remove("space"); }
@@ -28,6 +32,7 @@ export function bindKeys(app) {
       return;
     }
     if (event.target.closest?.("button, a, summary") && (event.key === "Enter" || event.key === " ")) return;
+    if (onNodeKey(event)) { event.preventDefault(); return; }
     const selected = app.selection.list();
     const mod = event.ctrlKey || event.metaKey;
     if (mod && !event.altKey && event.key.toLowerCase() === "a") { event.preventDefault(); app.selection.all(); return; }
