@@ -328,3 +328,31 @@ def test_nodes_are_reached_selected_and_followed_up_from_the_keyboard(page, stac
     expect(page.get_by_label("Prompt")).to_be_focused()
     expect(page.locator("#following")).to_contain_text("Following up 1 node(s)")
     assert page.evaluate("() => window.prism.selection()") == [followed]
+
+
+def test_a_phone_sized_screen_has_the_whole_canvas_and_the_composer_in_a_drawer(new_page, stack):
+    page = new_page(390, 844, is_mobile=True, has_touch=True)
+    open_canvas(page, stack, "Phone")
+    viewport = page.locator("#viewport").bounding_box()
+    assert viewport["width"] >= 385 and viewport["height"] >= 700, viewport
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.get_by_label("Prompt")).to_be_hidden()
+
+    page.get_by_role("button", name="Ask").click()
+    prompt = page.get_by_label("Prompt")
+    expect(prompt).to_be_visible()
+    expect(prompt).to_be_focused()
+    box = prompt.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
+    ask(page, "Hello from a phone.", {SWIFT: 1})
+    expect(prompt).to_be_hidden()  # the question sent, the drawer closes on the answer
+    [answer] = all_done(page, 1)
+    card = node(page, answer).bounding_box()
+    assert card["x"] < 390 and card["x"] + card["width"] > 0  # in sight
+
+    page.keyboard.press("Enter")  # the composer's shortcut opens the drawer too
+    expect(prompt).to_be_focused()
+    page.get_by_role("button", name="Hide").click()
+    expect(prompt).to_be_hidden()
+    page.get_by_role("button", name="Zoom in").click()  # the toolbar stays within reach
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")

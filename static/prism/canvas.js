@@ -10,6 +10,7 @@ import { Dragging } from "./drag.js";
 import { Edges } from "./edges.js";
 import { FAR_ZOOM, MarkdownBacklog } from "./backlog.js";
 import { FocusView } from "./focus.js";
+import { bindDrawer } from "./drawer.js";
 import { write } from "./frame.js";
 import { Gestures } from "./gestures.js";
 import { bindKeys } from "./keys.js";
@@ -235,6 +236,7 @@ setInterval(() => {
 
 boot();
 bindKeys(app);
+bindDrawer(app);
 
 const socket = connectCanvas(
   app.canvasId,
