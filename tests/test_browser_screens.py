@@ -296,7 +296,7 @@ def focused_id(page: Page) -> str | None:
     return page.evaluate("() => document.activeElement.closest('.node')?.dataset.id ?? null")
 
 
-def test_nodes_are_reached_selected_and_followed_up_from_the_keyboard(page, stack):
+def test_nodes_are_reached_selected_voted_on_and_followed_up_from_the_keyboard(page, stack):
     canvas_id = open_canvas(page, stack, "Keys")
     prompt_id, answers = submit(stack, canvas_id, "Two of you.", ["sim-swift", "sim-reasoner"])
     expect(page.locator(".node-response.status-done")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
@@ -317,12 +317,16 @@ def test_nodes_are_reached_selected_and_followed_up_from_the_keyboard(page, stac
     page.keyboard.press("Enter")
     expect(node(page, second)).to_have_class(re.compile(r"\bselected\b"))
     expect(node(page, first)).not_to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("ArrowRight" if second == answers[0] else "ArrowLeft")
+    assert focused_id(page) == first
+    page.keyboard.press("Shift+Enter")  # adds to the selection
+    assert sorted(page.evaluate("() => window.prism.selection()")) == sorted(answers)
+    expect(page.locator("#vote-bar")).to_be_visible()
+    page.keyboard.press("3")  # and a vote, from the keyboard too
+    expect(page.locator("#toast")).to_have_text("Vote saved.")
     page.keyboard.press("ArrowUp")
     assert focused_id(page) == prompt_id
     page.keyboard.press("ArrowDown")
-    page.keyboard.press("Shift+Enter")  # adds to the selection
-    assert sorted(page.evaluate("() => window.prism.selection()")) == sorted([focused_id(page), second])
-
     followed = focused_id(page)
     page.keyboard.press("f")  # follows the focused node up (on the background F fits the view)
     expect(page.get_by_label("Prompt")).to_be_focused()
