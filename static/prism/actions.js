@@ -2,6 +2,7 @@
 // regenerate, stop, copy, edit (notes inline, questions through the composer), delete, new note, zoom, fit.
 
 import { api } from "./api.js";
+import { FAR_ZOOM } from "./backlog.js";
 import { RUNNING } from "./store.js";
 
 export class Actions {
@@ -14,6 +15,7 @@ export class Actions {
       copy: (id) => this.copy(id),
       edit: (id) => this.edit(id),
       delete: (id) => this.remove([id]),
+      focus: (id) => this.app.focus.show(id),
     };
     app.view.container.addEventListener("click", (event) => this.onNodeClick(event));
     app.view.container.addEventListener("dblclick", (event) => {
@@ -147,6 +149,8 @@ export class Actions {
   async newNote() {
     const { selection, store, canvasId } = this.app;
     if (!this.app.canWrite) return;
+    // What the reader types while the note is being made is the note's, not the canvas's shortcuts.
+    const typed = holdTyping();
     const parents = selection.list();
     const body = { text: "", parents };
     if (!parents.length) {
@@ -158,15 +162,18 @@ export class Actions {
       const note = await api("POST", `/canvases/${canvasId}/notes`, body);
       this.app.apply(note);
       selection.only(note.id);
-      this.app.viewport.reveal([store.get(note.id)]);
-      this.editNote(note.id);
+      // Zoomed far out, nodes show titles only: come close enough to see what is written.
+      if (this.app.viewport.k < FAR_ZOOM) this.app.viewport.fit([store.get(note.id)], 200);
+      else this.app.viewport.reveal([store.get(note.id)]);
+      this.editNote(note.id, typed.release());
     } catch (error) {
+      typed.release();
       this.app.toast(`Could not add a note: ${error.message}`);
     }
   }
 
   // The note's text becomes a textarea in place; blur or Ctrl+Enter saves, Esc leaves it as it was.
-  editNote(id) {
+  editNote(id, typed = "") {
     const node = this.app.store.get(id);
     if (!node) return;
     const element = this.app.view.ensure(node);
@@ -174,10 +181,11 @@ export class Actions {
     const editor = document.createElement("textarea");
     editor.className = "note-editor";
     editor.setAttribute("aria-label", "Note text");
-    editor.value = node.text || "";
+    editor.value = (node.text || "") + typed;
     element.classList.add("editing");
     element.fields.body.appendChild(editor);
     editor.focus();
+    editor.setSelectionRange(editor.value.length, editor.value.length);
     let done = false;
     const finish = async (save) => {
       if (done) return;
@@ -201,4 +209,26 @@ export class Actions {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); finish(true); }
     });
   }
+}
+
+// Until release(), printable keys (and Backspace) are kept instead of reaching the page's shortcuts;
+// release() stops listening and returns the text typed meanwhile.
+function holdTyping() {
+  let text = "";
+  const keep = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (event.key.length === 1) text += event.key;
+    else if (event.key === "Enter") text += "\n";
+    else if (event.key === "Backspace") text = text.slice(0, -1);
+    else return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  };
+  window.addEventListener("keydown", keep, true);
+  return {
+    release() {
+      window.removeEventListener("keydown", keep, true);
+      return text;
+    },
+  };
 }

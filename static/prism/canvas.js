@@ -9,11 +9,13 @@ import { Composer } from "./composer.js";
 import { Dragging } from "./drag.js";
 import { Edges } from "./edges.js";
 import { FAR_ZOOM, MarkdownBacklog } from "./backlog.js";
+import { FocusView } from "./focus.js";
+import { bindDrawer } from "./drawer.js";
 import { write } from "./frame.js";
 import { Gestures } from "./gestures.js";
 import { bindKeys } from "./keys.js";
 import { renderMarkdown } from "./markdown.js";
-import { canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
+import { calibrate, canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
 import { NodeView } from "./node-view.js";
 import { Selection } from "./selection.js";
 import { connectCanvas } from "./socket.js";
@@ -66,6 +68,7 @@ app.selection.onChange((selection) => write("edge-highlight", () => app.edges.hi
 app.dragging = new Dragging(app);
 app.actions = new Actions(app);
 app.votes = new Votes(app);
+app.focus = new FocusView(app);
 const form = document.getElementById("prompt-form");
 app.composer = form ? new Composer(app, form) : null;
 
@@ -124,7 +127,11 @@ app.apply = (payload, { seen = false } = {}) => {
   if (!before) paintEmptyHint();
   if (node.kind === "response" && status !== node.status) {
     for (const parent of node.parents) app.view.paint(parent); // the question's "running" mark
-    if (FINISHED.has(node.status)) { forget(node.id); updateCost(); }
+    if (FINISHED.has(node.status)) {
+      forget(node.id);
+      updateCost();
+      calibrate(node, streams.state(node.id).text, streams.state(node.id).reasoning);
+    }
   }
   return node;
 };
@@ -133,7 +140,7 @@ function onDelta(event) {
   const result = streams.delta(event);
   if (result === "gap") { socket?.reconnect(); return; } // a fresh snapshot closes any gap
   if (result !== "applied") return;
-  noteDelta(event.node, (event.text || "").length);
+  noteDelta(event.node, (event.text || "").length + (event.reasoning || "").length);
   const node = store.get(event.node);
   if (node && node.status === "queued") {
     node.status = "streaming";
@@ -222,6 +229,7 @@ function boot() {
     if (payload.kind === "response") streams.snapshot(payload);
   }
   for (const node of store.all()) {
+    if (node.kind === "response" && FINISHED.has(node.status)) calibrate(node, node.text, node.reasoning);
     app.view.ensure(node);
     app.view.paintNow(node.id, "plain");
     app.votes.touch(node);
@@ -262,6 +270,7 @@ setInterval(() => {
 
 boot();
 bindKeys(app);
+bindDrawer(app);
 
 const socket = connectCanvas(
   app.canvasId,

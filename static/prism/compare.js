@@ -1,8 +1,8 @@
 // The comparison page of one prompt: a column per response, a sortable metrics table and a word
 // diff of two responses, all kept live from the canvas WebSocket.
 // Model output is untrusted: answers go through the canvas's own Markdown renderer (markdown.js: raw
-// HTML shown as text, DOMPurify after rendering); every other piece of model text (reasoning, errors,
-// the diff) is set with textContent.
+// HTML shown as text, DOMPurify after rendering), their reasoning too; every other piece of model text
+// (errors, the diff) is set with textContent.
 // Votes: the two responses picked for the diff are A and B of a pairwise vote (keys 1–4), B makes A the
 // best of all; on a blind prompt the columns say "Answer C" until one has voted, and the vote's reply
 // brings the models. A judge model's votes are listed apart, with its rationale; the form below them asks
@@ -119,7 +119,7 @@ function paintColumn(node) {
   error.hidden = !node.error;
   error.textContent = node.error ? `${node.error.code}: ${node.error.message}` : "";
   field(element, "reasoning-block").hidden = !state.reasoning;
-  field(element, "reasoning").textContent = state.reasoning;
+  renderMarkdown(field(element, "reasoning"), state.reasoning);
   renderMarkdown(field(element, "text"), state.text);
 }
 

@@ -1,5 +1,8 @@
 // Keyboard shortcuts for the canvas (listed in templates/canvas/_help.html, which `?` opens). They
-// never fire while the reader types in a field; Space held down turns any drag into a pan.
+// never fire while the reader types in a field; Space held down turns any drag into a pan. A node with
+// the keyboard focus has keys of its own first (node-focus.js).
+
+import { bindNodeFocus } from "./node-focus.js";
 
 const NUDGE = 10;
 const NUDGE_FAR = 50;
@@ -15,6 +18,7 @@ export function bindKeys(app) {
   const toggleHelp = () => (help.open ? help.close() : help.showModal());
   document.getElementById("help-button")?.addEventListener("click", toggleHelp);
   app.spaceHeld = false;
+  const onNodeKey = bindNodeFocus(app);
 
   document.addEventListener("keyup", (event) => {
     if (event.key === " ") { app.spaceHeld = false; viewportElement.classList.remove("space"); }
@@ -28,6 +32,7 @@ export function bindKeys(app) {
       return;
     }
     if (event.target.closest?.("button, a, summary") && (event.key === "Enter" || event.key === " ")) return;
+    if (onNodeKey(event)) { event.preventDefault(); return; }
     const selected = app.selection.list();
     const mod = event.ctrlKey || event.metaKey;
     if (mod && !event.altKey && event.key.toLowerCase() === "a") { event.preventDefault(); app.selection.all(); return; }
@@ -60,6 +65,7 @@ const SHORTCUTS = {
   e: (app, selected) => single(selected) && app.actions.edit(single(selected)),
   c: (app, selected) => single(selected) && app.actions.copy(single(selected)),
   Delete: (app, selected) => app.canWrite && app.actions.remove(selected),
+  v: (app, selected) => single(selected) && app.focus.show(single(selected)),
   Enter: (app) => app.composer?.focus(),
   1: pairVote("a"),
   2: pairVote("b"),
@@ -74,4 +80,4 @@ const SHORTCUTS = {
   " ": (app) => { app.spaceHeld = true; app.viewport.element.classList.add("space"); },
   Escape: (app) => { if (!app.gestures.cancel()) app.selection.clear(); },
 };
-for (const key of ["f", "n", "r", "s", "e", "c", "b"]) SHORTCUTS[key.toUpperCase()] = SHORTCUTS[key];
+for (const key of ["f", "n", "r", "s", "e", "c", "b", "v"]) SHORTCUTS[key.toUpperCase()] = SHORTCUTS[key];

@@ -1,11 +1,40 @@
 // The figures under each response and the canvas's total cost. While a response streams, time to
 // first token, speed and tokens are estimated here from the deltas as they arrive; node.done then
-// brings the provider's real figures.
+// brings the provider's real figures. Tokens are counted from characters (answer and reasoning, as
+// the provider counts both), at the characters-per-token ratio that model's last reported answer
+// showed (kept in localStorage), or about four before any: a model's tokenizer is not ours to know.
 
 import { FINISHED, RUNNING } from "./store.js";
 
 const CHARS_PER_TOKEN = 4; // a rough, provider-neutral estimate, shown with "~"
+const RATIOS_KEY = "prism.charsPerToken";
 const live = new Map(); // id -> {seen, first, last, chars}
+const ratios = loadRatios(); // model id -> characters per output token, as last reported
+
+function loadRatios() {
+  try {
+    return new Map(Object.entries(JSON.parse(localStorage.getItem(RATIOS_KEY)) || {}));
+  } catch {
+    return new Map();
+  }
+}
+
+export function charsPerToken(model) { return ratios.get(model) || CHARS_PER_TOKEN; }
+
+// A finished answer whose provider reported its usage tells how long that model's tokens are.
+export function calibrate(node, text, reasoning) {
+  const m = node.metrics || {};
+  const chars = (text || "").length + (reasoning || "").length;
+  if (node.hidden || !node.model || m.usage_estimated || !m.output_tokens || chars < 200) return;
+  const ratio = chars / m.output_tokens;
+  if (!(ratio > 0.5 && ratio < 20) || ratios.get(node.model) === ratio) return;
+  ratios.set(node.model, ratio);
+  try {
+    localStorage.setItem(RATIOS_KEY, JSON.stringify(Object.fromEntries(ratios)));
+  } catch {
+    /* storage full or off: the ratio holds for this page */
+  }
+}
 
 export function noteSeen(id) {
   if (!live.has(id)) live.set(id, { seen: performance.now(), first: null, last: null, chars: 0, seenQueued: true });
@@ -32,37 +61,50 @@ export function dollars(value) {
 }
 
 // {ttft, speed, tokens, cost}: the text of each metric slot ("" hides it).
-export function metricsText(node, text) {
+export function metricsText(node, text, reasoning = "") {
   const m = node.metrics || {};
   // A blind answer's speed would tell its model apart: not even the page's own estimate is shown.
   if (node.hidden) return hiddenText(node, text);
-  if (RUNNING.has(node.status)) return liveText(node, text);
+  if (RUNNING.has(node.status)) return liveText(node, text, reasoning);
   const out = { ttft: "", speed: "", tokens: "", cost: "" };
   if (m.ttft_ms != null) out.ttft = `TTFT ${m.ttft_ms} ms`;
+  const { outputTokens, tokensPerS, mark } = m.usage_estimated ? estimatedOutput(node, text, reasoning) : { outputTokens: m.output_tokens, tokensPerS: m.tokens_per_s, mark: "" };
   const speed = [];
-  if (m.tokens_per_s) speed.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
+  if (tokensPerS) speed.push(`${mark}${tokensPerS.toFixed(1)} tok/s`);
   if (m.duration_ms != null) speed.push(seconds(m.duration_ms));
   out.speed = speed.join(" · ");
   if (m.output_tokens != null) {
     const extra = [];
     if (m.cached_input_tokens) extra.push(`${m.cached_input_tokens} cached`);
-    if (m.reasoning_tokens) extra.push(`${m.reasoning_tokens} reasoning`);
-    out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out${extra.length ? ` (${extra.join(", ")})` : ""}${m.usage_estimated ? " (est.)" : ""}`;
+    if (m.reasoning_tokens && !mark) extra.push(`${m.reasoning_tokens} reasoning`);
+    out.tokens = `${mark}${m.input_tokens ?? "?"} in · ${mark}${outputTokens} out${extra.length ? ` (${extra.join(", ")})` : ""}`;
   }
   if (FINISHED.has(node.status)) out.cost = node.cost == null ? "no price" : `$${node.cost}`;
   return out;
 }
 
+// An answer that ended without its provider's usage report (stopped, cut off) has figures the server
+// estimated at four characters a token; the page counts its text at the model's own ratio instead,
+// as it did while the answer streamed, and marks them "~" like every estimate.
+function estimatedOutput(node, text, reasoning) {
+  const m = node.metrics;
+  const chars = (text || "").length + (reasoning || "").length;
+  const outputTokens = ratios.has(node.model) ? Math.max(1, Math.round(chars / ratios.get(node.model))) : m.output_tokens;
+  const generatingS = (m.duration_ms - m.ttft_ms) / 1000;
+  const tokensPerS = m.ttft_ms != null && generatingS > 0 && outputTokens ? outputTokens / generatingS : null;
+  return { outputTokens, tokensPerS, mark: "~" };
+}
+
 function hiddenText(node, text) {
   const out = { ttft: "", speed: "", tokens: "", cost: "" };
   const m = node.metrics || {};
-  if (RUNNING.has(node.status)) out.tokens = `~${Math.max(1, Math.round((text || "").length / CHARS_PER_TOKEN))} out`;
+  if (RUNNING.has(node.status)) out.tokens = `~${Math.max(1, Math.round((text || "").length / charsPerToken(node.model)))} out`;
   else if (m.output_tokens != null) out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out`;
   if (FINISHED.has(node.status)) out.cost = "speed and cost show once you vote";
   return out;
 }
 
-function liveText(node, text) {
+function liveText(node, text, reasoning) {
   const out = { ttft: "", speed: "", tokens: "", cost: "" };
   const entry = live.get(node.id);
   if (!entry || entry.first == null) {
@@ -71,8 +113,9 @@ function liveText(node, text) {
   }
   if (entry.seenQueued) out.ttft = `TTFT ~${Math.round(entry.first - entry.seen)} ms`;
   const elapsed = performance.now() - entry.first;
-  const tokens = Math.max(1, Math.round((text || "").length / CHARS_PER_TOKEN));
-  const streamed = entry.chars / CHARS_PER_TOKEN;
+  const ratio = charsPerToken(node.model);
+  const tokens = Math.max(1, Math.round(((text || "").length + (reasoning || "").length) / ratio));
+  const streamed = entry.chars / ratio;
   const rate = entry.last > entry.first ? streamed / ((entry.last - entry.first) / 1000) : 0;
   out.speed = [rate ? `~${rate.toFixed(1)} tok/s` : "", seconds(elapsed)].filter(Boolean).join(" · ");
   out.tokens = `~${tokens} out`;

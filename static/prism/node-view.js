@@ -1,7 +1,7 @@
 // Node elements: built from the page's <template id="node-template"> (templates/canvas/_node.html)
 // and kept in step with the store. Every write goes through frame.js, so many changes to one node in
 // one frame cost one write. Model text is rendered by markdown.js; every other model-supplied string
-// (titles, errors, reasoning) is set with textContent.
+// (titles, errors) is set with textContent; reasoning is Markdown like the answer.
 
 import { write } from "./frame.js";
 import { renderMarkdown, ThrottledRenderer } from "./markdown.js";
@@ -20,6 +20,7 @@ export class NodeView {
     this.onCreated = onCreated || (() => {});
     this.elements = new Map();
     this.rendered = new Map(); // id -> the text last rendered, to skip identical re-renders
+    this.renderedReasoning = new Map();
     this.text = new ThrottledRenderer((id) => this.paintText(id));
   }
 
@@ -121,8 +122,8 @@ export class NodeView {
     const node = this.store.get(id);
     const element = this.elements.get(id);
     if (!node || !element || node.kind !== "response") return;
-    const text = this.streams.state(id).text;
-    const values = metricsText(node, text);
+    const { text, reasoning } = this.streams.state(id);
+    const values = metricsText(node, text, reasoning);
     for (const [name, slot] of Object.entries(element.metricSlots)) {
       if (slot.textContent !== values[name]) slot.textContent = values[name];
     }
@@ -140,7 +141,7 @@ export class NodeView {
     element.style.height = `${node.h}px`;
   }
 
-  // The node's text as Markdown (and its reasoning as plain text), skipped when nothing changed.
+  // The node's text and reasoning as Markdown, each skipped when nothing changed.
   paintText(id) {
     const node = this.store.get(id);
     const element = this.elements.get(id);
@@ -156,7 +157,10 @@ export class NodeView {
     }
     if (node.kind === "response") {
       element.dataset.seq = state.seq;
-      if (fields.reasoning.textContent.length !== state.reasoning.length) fields.reasoning.textContent = state.reasoning;
+      if (this.renderedReasoning.get(id) !== state.reasoning) {
+        renderMarkdown(fields.reasoning, state.reasoning);
+        this.renderedReasoning.set(id, state.reasoning);
+      }
       fields["reasoning-block"].hidden = !state.reasoning;
       this.paintMetrics(id);
     }
@@ -166,6 +170,7 @@ export class NodeView {
     this.elements.get(id)?.remove();
     this.elements.delete(id);
     this.rendered.delete(id);
+    this.renderedReasoning.delete(id);
   }
 }
 
