@@ -54,6 +54,7 @@ def test_a_temperature_reaches_the_answer_and_the_choice_is_remembered_but_never
 
         swift = page.locator(".model-choice", has_text=SWIFT)
         swift.locator("input[name=models]").check()
+        expect(swift.get_by_label("Temperature")).to_be_hidden()  # closed behind ⚙ while on its defaults
         swift.get_by_role("button", name=f"Settings for {SWIFT}").click()
         swift.get_by_label("Temperature").fill("0.3")
         swift.get_by_label("Temperature").dispatch_event("change")

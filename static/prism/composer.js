@@ -45,10 +45,7 @@ export class Composer {
     for (const choice of this.choices) {
       const toggle = choice.querySelector(".model-settings-toggle");
       const panel = choice.querySelector(".model-settings");
-      toggle.addEventListener("click", () => {
-        panel.hidden = !panel.hidden;
-        toggle.setAttribute("aria-expanded", String(!panel.hidden));
-      });
+      toggle.addEventListener("click", () => this.showSettings(choice, panel.hidden));
       for (const input of panel.querySelectorAll("[data-setting]")) input.addEventListener("change", () => this.changed());
     }
     this.restoreChoice();
@@ -109,6 +106,13 @@ export class Composer {
       const value = settings?.[input.dataset.setting];
       input.value = value === undefined || value === null ? "" : String(value);
     }
+    // Settings in use are in view; a model on its defaults keeps its panel closed behind ⚙.
+    if (Object.keys(this.settingsOf(choice)).length) this.showSettings(choice, true);
+  }
+
+  showSettings(choice, shown) {
+    choice.querySelector(".model-settings").hidden = !shown;
+    choice.querySelector(".model-settings-toggle").setAttribute("aria-expanded", String(shown));
   }
 
   // The models and settings chosen, as remembered and as presets hold them: [{model, count, ...settings}].
