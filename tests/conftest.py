@@ -131,3 +131,13 @@ def sim_models(sim_account):
         )
         for i, name in enumerate(("sim-swift", "sim-reasoner", "sim-steady"))
     }
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for a browser test module (Debian's, tests/browser.py); launched only for the
+    modules that ask for it."""
+    from tests.browser import chromium
+
+    with chromium() as browser:
+        yield browser

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, SWIFT, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
+from tests.browser import ARTIFACTS, SWIFT, ask, open_new_canvas, shown_text, sign_in, stored_text
 from tests.stack import live_stack
 
 pytestmark = pytest.mark.browser
@@ -19,12 +19,6 @@ ANSWER_TIMEOUT_MS = 60_000
 def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("browser")) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import SWIFT, choose, chromium
+from tests.browser import SWIFT, choose
 from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -48,12 +48,6 @@ def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("canvas-ui")) as stack:
         django_shell(stack.env, _SLOW_STEADY)
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, chromium, sign_in
+from tests.browser import ARTIFACTS, sign_in
 from tests.stack import LiveStack, live_stack
 
 pytestmark = pytest.mark.browser
@@ -21,12 +21,6 @@ SIMULATED = ("sim-swift", "sim-steady", "sim-reasoner")
 def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("compare")) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import SWIFT, choose, chromium
+from tests.browser import SWIFT, choose
 from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -34,12 +34,6 @@ def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("screens-ui")) as stack:
         django_shell(stack.env, _PACE)
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

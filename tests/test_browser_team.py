@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import ARTIFACTS, ask, chromium, open_new_canvas, shown_text, sign_in, stored_text
+from tests.browser import ARTIFACTS, ask, open_new_canvas, shown_text, sign_in, stored_text
 from tests.stack import LiveStack, live_stack
 
 pytestmark = pytest.mark.browser
@@ -27,12 +27,6 @@ MODELS = ["Simulator · Swift", "Simulator · Reasoner"]
 def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("browser-team")) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def new_page(browser: Browser) -> Page:

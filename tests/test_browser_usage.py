@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, chromium, sign_in
+from tests.browser import ARTIFACTS, sign_in
 from tests.stack import django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -46,12 +46,6 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def team_id(stack) -> str:
     return django_shell(stack.env, _SEED)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

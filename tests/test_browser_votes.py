@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import SWIFT, choose, chromium, sign_in
+from tests.browser import SWIFT, choose, sign_in
 from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -25,12 +25,6 @@ NAMES = (SWIFT, REASONER, "sim-swift", "sim-reasoner", "Swift", "Reasoner")
 def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("votes")) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

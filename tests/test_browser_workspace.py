@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import SWIFT, choose, chromium
+from tests.browser import SWIFT, choose
 from tests.stack import LiveStack, live_stack
 
 pytestmark = pytest.mark.browser
@@ -21,12 +21,6 @@ ANSWER_TIMEOUT_MS = 60_000
 def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("workspace-ui")) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")
