@@ -29,7 +29,8 @@ def delete_canvas(canvas: Canvas) -> None:
     running = Node.objects.filter(canvas_id__in=_going_with(canvas), kind=NodeKind.RESPONSE)
     for response in running.filter(status__in=RUNNING_STATUSES):
         control.cancel_response(response)
-    Canvas.objects.filter(pk=canvas.pk).update(deleted_at=timezone.now())
+    canvas.deleted_at = timezone.now()
+    canvas.save(update_fields=["deleted_at"])  # a save, not an update: the leaderboard's cache hears of it
     membership.notify_recheck([canvas.pk])
 
 

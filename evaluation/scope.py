@@ -39,7 +39,9 @@ class Scope:
     def votes(self, team: Team, judge: str | None = None) -> QuerySet:
         """The team's votes in this scope; `judge` overrides the scope's own (the agreement figure
         compares people and judges over the same period and tag)."""
-        votes = Vote.objects.filter(canvas__team=team)
+        # A deleted canvas's votes leave the board at once (and come back if it is restored), not when
+        # the canvas is purged a month later.
+        votes = Vote.objects.filter(canvas__team=team, canvas__deleted_at__isnull=True)
         judge = judge or self.judge
         if judge == "human":
             votes = votes.filter(user__isnull=False)

@@ -24,7 +24,12 @@ def canvas_loaded(sender, instance: Canvas, **kwargs) -> None:
 
 @receiver(post_save, sender=Canvas, dispatch_uid="evaluation.canvas_saved")
 def canvas_saved(sender, instance: Canvas, created: bool, update_fields=None, **kwargs) -> None:
-    if created or (update_fields is not None and not {"team", "tags"} & set(update_fields)):
+    if created:
+        return
+    if update_fields is not None and "deleted_at" in update_fields:  # deleted or restored (canvas.trash)
+        votes_changed(team_ids=[instance.team_id])
+        return
+    if update_fields is not None and not {"team", "tags"} & set(update_fields):
         return
     team_id, tags = getattr(instance, "_evaluation_seen", (None, None))
     if team_id != instance.team_id or tags != instance.tags:

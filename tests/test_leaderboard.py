@@ -256,6 +256,22 @@ def test_every_change_of_the_votes_shows_on_the_next_read(
     assert board(api, elsewhere)["votes"] == 0, "a canvas deleted, its votes with it"
 
 
+def test_a_deleted_canvas_leaves_the_board_at_once_and_comes_back_when_restored(
+    api, alice, alice_team, alice_canvas, models, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        duel(alice_canvas, models["gpt"], models["claude"], "a", user=alice)
+    assert board(api, alice_team)["votes"] == 1  # read once, so the next reads would come from the cache
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/canvases/{alice_canvas.id}").status_code == 204
+    assert board(api, alice_team)["votes"] == 0, "the votes of a canvas in the trash"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/canvases/{alice_canvas.id}/restore").status_code == 200
+    assert board(api, alice_team)["votes"] == 1, "restored, its votes count again"
+
+
 def test_a_change_only_of_its_time_of_change_keeps_the_cache(
     api, alice, alice_team, alice_canvas, models, django_capture_on_commit_callbacks
 ):
