@@ -136,6 +136,10 @@ def canvas_detail(request, canvas_id):
         "max_models": min(settings.PRISM_MAX_MODELS_PER_PROMPT, COMPOSER_MAX_MODELS),
         "votes": votes.votes_of_canvas(canvas),
         "recent_canvases": listing.recent(request.user, exclude=canvas),
+        # The canvas menu (canvas-menu.js): who sees the canvas, and where its owner may move it.
+        "people": canvas.team.memberships.select_related("user").order_by("user__username"),
+        "role": canvas.viewer_role,
+        "move_teams": access.teams_to_move_to(request.user, canvas),
     }
     return render(request, "canvas/detail.html", context)
 

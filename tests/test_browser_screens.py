@@ -36,41 +36,6 @@ def stack(tmp_path_factory):
         yield stack
 
 
-@pytest.fixture(scope="module")
-def signed_in(browser, stack, tmp_path_factory) -> str:
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{stack.base_url}/accounts/login/")
-    page.get_by_label("Username").fill(stack.username)
-    page.get_by_label("Password").fill(stack.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
-    path = str(tmp_path_factory.mktemp("state") / "state.json")
-    context.storage_state(path=path)
-    context.close()
-    return path
-
-
-@pytest.fixture
-def new_page(browser, signed_in):
-    contexts = []
-
-    def make(width: int = 1280, height: int = 800, **options) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height}, storage_state=signed_in, **options)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def page(new_page) -> Page:
-    return new_page()
-
-
 # --- helpers --------------------------------------------------------------------------------------
 
 

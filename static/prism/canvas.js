@@ -312,4 +312,15 @@ window.prism = {
   },
   renderMarkdown,
   viewport: app.viewport,
+  // Each node's kind, parents and age, for the canvas menu (which question to compare).
+  outline: () => [...store.all()].map(({ id, kind, parents, created_at }) => ({ id, kind, parents, created_at })),
+  describe: (id) => app.describe(id),
+  // Select one node and bring it into view.
+  show(id) {
+    const node = store.get(id);
+    if (!node) return;
+    app.selection.only(id);
+    app.viewport.reveal([node]);
+  },
+  toast: (message) => app.toast(message),
 };
