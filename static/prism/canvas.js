@@ -15,7 +15,7 @@ import { write } from "./frame.js";
 import { Gestures } from "./gestures.js";
 import { bindKeys } from "./keys.js";
 import { renderMarkdown } from "./markdown.js";
-import { calibrate, canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
+import { calibrate, canvasCost, forget, learnRatios, noteDelta, noteSeen } from "./metrics.js";
 import { NodeView } from "./node-view.js";
 import { Selection } from "./selection.js";
 import { connectCanvas } from "./socket.js";
@@ -35,6 +35,7 @@ const app = {
   store,
   streams,
 };
+learnRatios(app.models);
 
 app.view = new NodeView({
   container: document.getElementById("nodes"),
