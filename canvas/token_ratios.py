@@ -12,6 +12,7 @@ from canvas.models import Node, NodeKind, NodeStatus
 RECENT = 20  # answers per model: enough to even out one odd answer, few enough to read fast
 MIN_TOKENS = 20  # a shorter answer's ratio says little
 CACHE_S = 600  # a model's tokenizer does not change; its ratio need not be read on every page
+MISS_CACHE_S = 30
 
 
 def chars_per_token(model_ids: list[str]) -> dict[str, float]:
@@ -22,13 +23,14 @@ def chars_per_token(model_ids: list[str]) -> dict[str, float]:
     ratios = {model_id: cached[key] for model_id, key in keys.items() if key in cached}
     for model_id in keys.keys() - ratios.keys():
         ratio = _measured(model_id)
-        if ratio:  # a model yet to answer is asked again next time: its first answer may come any moment
-            ratios[model_id] = ratio
-            cache.set(keys[model_id], ratio, CACHE_S)
-    return ratios
+        ratios[model_id] = ratio
+        # A model yet to answer is asked again soon (its first answer may come any moment), but not on
+        # every page: finding that it has none can mean reading through many rows.
+        cache.set(keys[model_id], ratio, CACHE_S if ratio else MISS_CACHE_S)
+    return {model_id: ratio for model_id, ratio in ratios.items() if ratio}
 
 
-def _measured(model_id: str) -> float | None:
+def _measured(model_id: str) -> float:
     # One short index-assisted read per model: its latest answers with a provider's own token count.
     rows = (
         Node.objects.filter(
@@ -47,4 +49,4 @@ def _measured(model_id: str) -> float | None:
         chars += row_chars
         tokens += row_tokens
     ratio = chars / tokens if tokens else 0.0
-    return round(ratio, 3) if 0.5 < ratio < 20 else None
+    return round(ratio, 3) if 0.5 < ratio < 20 else 0.0
