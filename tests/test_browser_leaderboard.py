@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import ARTIFACTS, chromium, sign_in
+from tests.browser import ARTIFACTS
 from tests.stack import django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -48,17 +48,14 @@ def team_id(stack) -> str:
 
 
 @pytest.fixture
-def page(stack) -> Page:
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        sign_in(page, stack)
-        yield page
-        assert errors == [], errors
+def page(new_page) -> Page:
+    """A signed-in page that fails its test on any script error or failed request."""
+    page = new_page(1280, 900)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    yield page
+    assert errors == [], errors
 
 
 def model_names(page: Page) -> list[str]:
