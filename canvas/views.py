@@ -143,6 +143,7 @@ def canvas_detail(request, canvas_id):
         "people": canvas.team.memberships.select_related("user").order_by("user__username"),
         "role": canvas.viewer_role,
         "move_teams": access.teams_to_move_to(request.user, canvas),
+        "restore_days": RESTORE_DAYS,
     }
     return render(request, "canvas/detail.html", context)
 

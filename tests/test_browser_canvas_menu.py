@@ -1,7 +1,8 @@
 """Headless Chromium on the canvas's own menu: each item does its job end to end from the canvas (a share
 link opens the canvas signed out until revoked; a move changes the team shown; the exports download
 files whose content is the canvas; an import opens a canvas with the same nodes; a comment posts from the
-Comments panel; Compare opens the compare page on the canvas's answers), a viewer is offered no item
+Comments panel; Compare opens the compare page on the canvas's answers; rename, duplicate and delete do
+theirs), a viewer is offered no item
 that changes anything, and the menu works from the keyboard, on a phone-sized screen and in dark mode."""
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def test_the_menu_works_from_the_keyboard(page, stack):
     page.keyboard.press("ArrowDown")
     expect(page.get_by_role("menuitem", name="Move to team…")).to_be_focused()
     page.keyboard.press("End")
-    expect(page.get_by_role("menuitem", name="Compare answers")).to_be_focused()
+    expect(page.get_by_role("menuitem", name="Delete canvas…")).to_be_focused()
     page.keyboard.press("ArrowDown")  # round to the first
     expect(page.get_by_role("menuitem", name="Share…")).to_be_focused()
     page.keyboard.press("n")  # a letter in the menu is no canvas shortcut: no note appears
@@ -246,6 +247,40 @@ def test_compare_opens_the_compare_page_with_the_canvas_answers(page, stack):
     columns = page.locator(".column")
     expect(columns).to_have_count(2)
     assert sorted(c.get_attribute("data-id") for c in columns.all()) == sorted(r["id"] for r in prompt["responses"])
+
+
+def test_rename_duplicate_and_delete_from_the_menu(page, stack):
+    canvas_id = new_canvas(stack, "Draft", "Keep this note")
+    visit(page, stack, canvas_id)
+
+    menu_item(page, "Rename and tag…").click()
+    dialog = page.get_by_role("dialog", name="Rename and tag")
+    dialog.get_by_label("Title").fill("Final plan")
+    dialog.get_by_label("Tags").fill("plans, q4")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".canvas-title")).to_have_text("Final plan")
+    expect(page).to_have_title("Final plan · Prism")
+    saved = api(stack, "GET", f"/canvases/{canvas_id}")
+    assert (saved["title"], saved["tags"]) == ("Final plan", ["plans", "q4"])
+
+    menu_item(page, "Duplicate").click()
+    expect(page).not_to_have_url(re.compile(canvas_id))
+    expect(page.locator(".node-note")).to_contain_text("Keep this note")
+    copy = page.url.rstrip("/").split("/")[-1]
+    assert [node["text"] for node in api(stack, "GET", f"/canvases/{copy}")["nodes"]] == ["Keep this note"]
+
+    visit(page, stack, canvas_id)
+    menu_item(page, "Delete canvas…").click()
+    dialog = page.get_by_role("dialog", name=re.compile("^Delete"))
+    dialog.get_by_role("button", name="Keep it").click()
+    expect(dialog).to_be_hidden()
+    menu_item(page, "Delete canvas…").click()
+    dialog.get_by_role("button", name="Delete canvas").click()
+    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
+    expect(page.locator("#recently-deleted")).to_contain_text("Final plan")
+    with stack.client() as client:
+        assert client.get(f"/api/canvases/{canvas_id}").status_code == 404
 
 
 def test_a_viewer_is_offered_nothing_that_changes_the_canvas(viewer_page, stack):

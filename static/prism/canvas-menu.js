@@ -59,7 +59,7 @@ function showDialog(id) {
 }
 
 for (const dialog of document.querySelectorAll("dialog.panel")) {
-  dialog.querySelector("[data-close]")?.addEventListener("click", () => dialog.close());
+  for (const closer of dialog.querySelectorAll("[data-close]")) closer.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => button.focus());
 }
 
@@ -118,7 +118,53 @@ moveForm?.addEventListener("submit", async (event) => {
   window.location.reload();
 });
 
+const renameForm = document.getElementById("rename-form");
+renameForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = document.getElementById("rename-error");
+  error.hidden = true;
+  const tags = renameForm.elements.tags.value.split(",").map((tag) => tag.trim()).filter(Boolean);
+  let canvas;
+  try {
+    canvas = await api("PATCH", `/canvases/${canvasId}`, { title: renameForm.elements.title.value, tags });
+  } catch (failure) {
+    error.textContent = failure.message;
+    error.hidden = false;
+    return;
+  }
+  for (const element of document.querySelectorAll(".canvas-title, #delete-dialog [data-field=title]")) element.textContent = canvas.title;
+  document.title = `${canvas.title} · Prism`;
+  renameForm.elements.title.value = canvas.title;
+  renameForm.elements.tags.value = canvas.tags.join(", ");
+  renameForm.closest("dialog").close();
+  window.prism.toast("Saved.");
+});
+
+document.getElementById("delete-confirm")?.addEventListener("click", async () => {
+  const error = document.getElementById("delete-error");
+  try {
+    await api("DELETE", `/canvases/${canvasId}`);
+  } catch (failure) {
+    error.textContent = failure.message;
+    error.hidden = false;
+    return;
+  }
+  window.location.assign("/"); // the list, where it waits to be restored
+});
+
+async function duplicate() {
+  try {
+    const copy = await api("POST", `/canvases/${canvasId}/duplicate`);
+    window.location.assign(`/canvases/${copy.id}/`);
+  } catch (failure) {
+    window.prism.toast(`Not duplicated: ${failure.message}`);
+  }
+}
+
 const ACTIONS = {
+  rename: () => showDialog("rename-dialog").querySelector("input")?.select(),
+  duplicate,
+  delete: () => showDialog("delete-dialog"),
   share: () => shareDialog.open(),
   move: () => showDialog("move-dialog"),
   import: () => importFile.click(),
