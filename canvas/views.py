@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from canvas import access, blind, duplicate, listing, quotas, search, services, trash, votes
+from canvas import access, blind, duplicate, listing, quotas, search, services, token_ratios, trash, votes
 from canvas.errors import ApiError
 from canvas.models import RESTORE_DAYS, Canvas
 from engine.payloads import nodes_payload
@@ -125,6 +125,9 @@ COMPOSER_MAX_MODELS = 8
 def canvas_detail(request, canvas_id):
     canvas = access.canvas_for(request.user, canvas_id)
     models = usable_model_payloads()
+    ratios = token_ratios.chars_per_token([model["id"] for model in models])
+    for model in models:
+        model["chars_per_token"] = ratios.get(model["id"])
     node_rows = list(canvas.nodes.select_related("model"))
     nodes = blind.for_user(with_live_text(nodes_payload(node_rows)), canvas.id, request.user)
     context = {
@@ -136,6 +139,11 @@ def canvas_detail(request, canvas_id):
         "max_models": min(settings.PRISM_MAX_MODELS_PER_PROMPT, COMPOSER_MAX_MODELS),
         "votes": votes.votes_of_canvas(canvas),
         "recent_canvases": listing.recent(request.user, exclude=canvas),
+        # The canvas menu (canvas-menu.js): who sees the canvas, and where its owner may move it.
+        "people": canvas.team.memberships.select_related("user").order_by("user__username"),
+        "role": canvas.viewer_role,
+        "move_teams": access.teams_to_move_to(request.user, canvas),
+        "restore_days": RESTORE_DAYS,
     }
     return render(request, "canvas/detail.html", context)
 

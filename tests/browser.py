@@ -4,8 +4,9 @@ steps on a page that several browser test modules share."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -39,12 +40,47 @@ def chromium() -> Iterator[Browser]:
 # --- what a user does on a page, shared by the browser tests ------------------------------------------
 
 
-def sign_in(page: Page, stack: LiveStack) -> None:
+def sign_in(page: Page, stack: LiveStack, username: str | None = None, password: str | None = None) -> None:
+    """Sign in as `username` (the stack's own user u by default)."""
     page.goto(f"{stack.base_url}/accounts/login/")
-    page.get_by_label("Username").fill(stack.username)
-    page.get_by_label("Password").fill(stack.password)
+    page.get_by_label("Username").fill(username or stack.username)
+    page.get_by_label("Password").fill(password or stack.password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
+
+
+def signed_in_state(
+    browser: Browser, stack: LiveStack, folder: Path, username: str | None = None, password: str | None = None
+) -> str:
+    """Sign in once and keep the browser's storage state in a file, so that each page starts signed in."""
+    context = browser.new_context()
+    sign_in(context.new_page(), stack, username, password)
+    path = str(folder / f"{username or stack.username}.state.json")
+    context.storage_state(path=path)
+    context.close()
+    return path
+
+
+@contextmanager
+def signed_in_pages(browser: Browser, storage_state: str | None) -> Iterator[Callable[..., Page]]:
+    """A maker of pages, each in a browser context of its own started from `storage_state` (None: signed
+    out), `width` × `height` pixels (other keywords go to `new_context`, e.g. color_scheme); every
+    context made is closed on the way out."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800, **options) -> Page:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, storage_state=storage_state, **options
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
 
 
 def open_new_canvas(page: Page, title: str) -> None:

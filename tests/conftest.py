@@ -141,3 +141,28 @@ def browser():
 
     with chromium() as browser:
         yield browser
+
+
+# The browser modules' pages: each module defines its own `stack` (a live app); these start signed in to it.
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser, stack, tmp_path_factory) -> str:
+    """The storage state of a browser signed in as the stack's user, so each page starts signed in."""
+    from tests.browser import signed_in_state
+
+    return signed_in_state(browser, stack, tmp_path_factory.mktemp("state"))
+
+
+@pytest.fixture
+def new_page(browser, signed_in):
+    """new_page(width=1280, height=800, **context options) → a signed-in page in a context of its own."""
+    from tests.browser import signed_in_pages
+
+    with signed_in_pages(browser, signed_in) as make:
+        yield make
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()

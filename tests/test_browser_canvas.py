@@ -50,42 +50,6 @@ def stack(tmp_path_factory):
         yield stack
 
 
-@pytest.fixture(scope="module")
-def signed_in(browser, stack, tmp_path_factory) -> str:
-    """The storage state of a signed-in browser, so each test starts signed in."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{stack.base_url}/accounts/login/")
-    page.get_by_label("Username").fill(stack.username)
-    page.get_by_label("Password").fill(stack.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
-    path = str(tmp_path_factory.mktemp("state") / "state.json")
-    context.storage_state(path=path)
-    context.close()
-    return path
-
-
-@pytest.fixture
-def new_page(browser, signed_in):
-    contexts = []
-
-    def make() -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, storage_state=signed_in)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def page(new_page) -> Page:
-    return new_page()
-
-
 # --- helpers --------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ dark mode, keyboard access to nodes and a narrow screen. One live embedded stack
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -34,41 +35,6 @@ def stack(tmp_path_factory):
     with live_stack("embedded", tmp_path_factory.mktemp("screens-ui")) as stack:
         django_shell(stack.env, _PACE)
         yield stack
-
-
-@pytest.fixture(scope="module")
-def signed_in(browser, stack, tmp_path_factory) -> str:
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{stack.base_url}/accounts/login/")
-    page.get_by_label("Username").fill(stack.username)
-    page.get_by_label("Password").fill(stack.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your canvases")).to_be_visible()
-    path = str(tmp_path_factory.mktemp("state") / "state.json")
-    context.storage_state(path=path)
-    context.close()
-    return path
-
-
-@pytest.fixture
-def new_page(browser, signed_in):
-    contexts = []
-
-    def make(width: int = 1280, height: int = 800, **options) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height}, storage_state=signed_in, **options)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def page(new_page) -> Page:
-    return new_page()
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -354,3 +320,40 @@ def test_a_phone_sized_screen_has_the_whole_canvas_and_the_composer_in_a_drawer(
     expect(prompt).to_be_hidden()
     page.get_by_role("button", name="Zoom in").click()  # the toolbar stays within reach
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_the_composer_checkboxes_sit_on_one_line_with_their_words(new_page, stack, width):
+    page = new_page(width, 900)
+    open_canvas(page, stack, f"Checkboxes at {width}")
+    if width < 700:
+        page.get_by_role("button", name="Ask").click()
+    for label in ("Blind: hide the models until I vote", "blind by default on this canvas", "for the team"):
+        checkbox = page.get_by_label(label)
+        expect(checkbox).to_be_visible()
+        box = checkbox.bounding_box()
+        words = checkbox.locator("xpath=..").bounding_box()  # the label around the box and its words
+        assert box["width"] < 24, (label, box)  # a box, not a field stretched across the composer
+        assert words["height"] < 2 * box["height"] + 8, (label, words)  # one line: box and words side by side
+        assert box["x"] - words["x"] < 4, (label, box, words)  # the box leads its words
+
+
+def test_the_live_speed_of_a_models_first_answer_in_a_browser_agrees_with_the_final_figure(new_page, stack):
+    # The model has answered before, elsewhere on the server; this browser has never seen it answer.
+    earlier = api(stack, "POST", "/canvases", json={"title": "Elsewhere"})["id"]
+    _, [elsewhere] = submit(stack, earlier, "Answer once.", ["sim-swift"])
+    deadline = time.monotonic() + ANSWER_TIMEOUT_MS / 1000
+    while api(stack, "GET", f"/nodes/{elsewhere}")["status"] != "done":
+        assert time.monotonic() < deadline, "the earlier answer never finished"
+        time.sleep(0.2)
+    page = new_page()
+    open_canvas(page, stack, "First answer here")
+    assert page.evaluate("() => localStorage.getItem('prism.charsPerToken')") is None
+    ask(page, "Go steadily, for the first time here.", {SWIFT: 1})
+    [running] = ids(page.locator(".node-response"))
+    speed = node(page, running).locator("[data-metric=speed]")
+    page.wait_for_function("(id) => (window.prism.node(id).text.match(/\\S+/g) || []).length >= 75", arg=running)
+    live = float(re.search(r"~([\d.]+) tok/s", speed.text_content()).group(1))
+    expect(node(page, running)).to_have_class(re.compile(r"\bstatus-done\b"), timeout=ANSWER_TIMEOUT_MS)
+    final = api(stack, "GET", f"/nodes/{running}")["metrics"]["tokens_per_s"]
+    assert abs(live - final) <= 0.1 * final, (live, final)

@@ -15,7 +15,7 @@ import { write } from "./frame.js";
 import { Gestures } from "./gestures.js";
 import { bindKeys } from "./keys.js";
 import { renderMarkdown } from "./markdown.js";
-import { calibrate, canvasCost, forget, noteDelta, noteSeen } from "./metrics.js";
+import { calibrate, canvasCost, forget, learnRatios, noteDelta, noteSeen } from "./metrics.js";
 import { NodeView } from "./node-view.js";
 import { Selection } from "./selection.js";
 import { connectCanvas } from "./socket.js";
@@ -35,6 +35,7 @@ const app = {
   store,
   streams,
 };
+learnRatios(app.models);
 
 app.view = new NodeView({
   container: document.getElementById("nodes"),
@@ -312,4 +313,15 @@ window.prism = {
   },
   renderMarkdown,
   viewport: app.viewport,
+  // Each node's kind, parents and age, for the canvas menu (which question to compare).
+  outline: () => [...store.all()].map(({ id, kind, parents, created_at }) => ({ id, kind, parents, created_at })),
+  describe: (id) => app.describe(id),
+  // Select one node and bring it into view.
+  show(id) {
+    const node = store.get(id);
+    if (!node) return;
+    app.selection.only(id);
+    app.viewport.reveal([node]);
+  },
+  toast: (message) => app.toast(message),
 };

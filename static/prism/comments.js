@@ -86,14 +86,7 @@ function panel(nodeId, comments) {
     event.preventDefault();
     const text = input.value.trim();
     if (!text) return;
-    const ref = `c${nextRef++}`;
-    if (!window.prism?.send({ type: "comment.create", node: nodeId, text, ref })) {
-      error.textContent = "Not connected: the comment was not sent.";
-      error.hidden = false;
-      return;
-    }
-    pending.set(ref, nodeId);
-    input.value = "";
+    if (post(nodeId, text, error)) input.value = "";
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
@@ -105,13 +98,96 @@ function panel(nodeId, comments) {
   return box;
 }
 
+// Sends a comment; false (with the reason in `error`) when the socket is not open.
+function post(nodeId, text, error) {
+  const ref = `c${nextRef++}`;
+  if (!window.prism?.send({ type: "comment.create", node: nodeId, text, ref })) {
+    error.textContent = "Not connected: the comment was not sent.";
+    error.hidden = false;
+    return false;
+  }
+  error.hidden = true;
+  pending.set(ref, nodeId);
+  return true;
+}
+
 function showError(event) {
   const nodeId = pending.get(event.ref);
   pending.delete(event.ref);
-  const error = nodeId && slotOf(nodeId)?.querySelector(".comment-error");
+  const error = nodeId && (canvasPanel.open ? canvasPanel.error : slotOf(nodeId)?.querySelector(".comment-error"));
   if (!error) return;
   error.textContent = event.error?.message || "The comment was not saved.";
   error.hidden = false;
+}
+
+// The canvas menu's Comments panel: every comment on the canvas, newest first, each leading to its node;
+// and a comment on the selected node.
+const canvasPanel = {
+  dialog: document.getElementById("comments-dialog"),
+  get open() { return Boolean(this.dialog?.open); },
+  get error() { return this.dialog.querySelector("[data-field=error]"); },
+  target: null,
+
+  show() {
+    if (!this.dialog) return;
+    const [selected] = window.prism?.selection() || [];
+    this.target = selected || null;
+    const form = this.dialog.querySelector("form");
+    const input = form.querySelector("textarea");
+    form.querySelector("[data-field=target]").textContent = this.target
+      ? `On ${window.prism.describe(this.target)}`
+      : "Select a node on the canvas to comment on it.";
+    input.disabled = form.querySelector("button").disabled = !this.target || !member;
+    this.error.hidden = true;
+    this.render();
+    this.dialog.showModal();
+    if (!input.disabled) input.focus();
+  },
+
+  render() {
+    if (!this.open) return;
+    const all = [...byNode.values()].flat().sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const items = all.map((comment) => {
+      const item = document.createElement("li");
+      item.className = "comment";
+      item.dataset.id = comment.id;
+      const head = document.createElement("div");
+      head.className = "comment-head";
+      const author = document.createElement("strong");
+      author.textContent = comment.author;
+      const when = document.createElement("span");
+      when.className = "muted";
+      when.textContent = ` · ${time(comment.created_at)} · `;
+      const where = document.createElement("button");
+      where.type = "button";
+      where.className = "link";
+      where.textContent = window.prism.node(comment.node) ? window.prism.describe(comment.node) : "a deleted node";
+      where.title = "Show this node on the canvas";
+      where.addEventListener("click", () => { this.dialog.close(); window.prism.show(comment.node); });
+      head.append(author, when, where);
+      const text = document.createElement("p");
+      text.className = "comment-text";
+      text.textContent = comment.text;
+      item.append(head, text);
+      return item;
+    });
+    this.dialog.querySelector("[data-field=list]").replaceChildren(...items);
+    this.dialog.querySelector("[data-field=empty]").hidden = items.length > 0;
+  },
+};
+
+if (canvasPanel.dialog) {
+  const form = canvasPanel.dialog.querySelector("form");
+  const input = form.querySelector("textarea");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (text && canvasPanel.target && post(canvasPanel.target, text, canvasPanel.error)) input.value = "";
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+  });
+  document.addEventListener("prism:comments", () => canvasPanel.show());
 }
 
 const handlers = {
@@ -121,15 +197,18 @@ const handlers = {
     for (const comment of event.comments || []) add(comment);
     // Every node on the page, each once: those that lost their comments since included.
     for (const element of document.querySelectorAll(".node[data-id]")) paint(element.dataset.id);
+    canvasPanel.render();
   },
   "comment.created"(event) {
     add(event.comment);
     paint(event.comment.node);
+    canvasPanel.render();
   },
   "comment.deleted"(event) {
     const list = (byNode.get(event.comment.node) || []).filter((c) => c.id !== event.comment.id);
     byNode.set(event.comment.node, list);
     paint(event.comment.node);
+    canvasPanel.render();
   },
   "node.created"(event) {
     requestAnimationFrame(() => paint(event.node.id));

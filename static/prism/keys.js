@@ -26,7 +26,8 @@ export function bindKeys(app) {
   window.addEventListener("blur", () => { app.spaceHeld = false; viewportElement.classList.remove("space"); });
 
   document.addEventListener("keydown", (event) => {
-    if (event.defaultPrevented || help.open) return; // the open dialog handles its own Esc
+    // An open dialog (help, or what the canvas menu opens) handles its own keys and Esc.
+    if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
     if (typing(event.target)) {
       if (event.key === "Escape") event.target.blur();
       return;

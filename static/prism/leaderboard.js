@@ -2,9 +2,8 @@
 // with the vendored uPlot from the JSON block the board template carries. Drawn on load and again after
 // every htmx swap of the board (filters, sorting, paging).
 
-const SELF_HOSTED = "#d97706";
-const HOSTED = "#4f46e5";
-const FRONTIER = "#6b7280";
+import { chartTheme, onThemeChange, themedAxes } from "./chart-theme.js";
+
 let chart = null;
 
 // The models no cheaper model beats, cheapest first: the frontier a team chooses along.
@@ -22,14 +21,16 @@ function dollars(value) {
   return "$" + (value >= 0.01 ? value.toFixed(2) : value.toPrecision(2));
 }
 
-function paint(u, points) {
+function paint(u, points, theme) {
+  const hosted = theme.series[0];
+  const selfHosted = theme.series[2]; // amber, as the table's self-hosted rows are marked
   const ctx = u.ctx;
   const px = window.uPlot.pxRatio || 1;
   const at = (p) => [u.valToPos(p.cost, "x", true), u.valToPos(p.rating, "y", true)];
   ctx.save();
   const line = frontier(points);
   if (line.length > 1) {
-    ctx.strokeStyle = FRONTIER;
+    ctx.strokeStyle = theme.muted;
     ctx.setLineDash([6 * px, 4 * px]);
     ctx.lineWidth = px;
     ctx.beginPath();
@@ -44,7 +45,7 @@ function paint(u, points) {
     const [x, y] = at(p);
     const low = u.valToPos(p.low, "y", true);
     const high = u.valToPos(p.high, "y", true);
-    const colour = p.self_hosted ? SELF_HOSTED : HOSTED;
+    const colour = p.self_hosted ? selfHosted : hosted;
     ctx.strokeStyle = colour;
     ctx.fillStyle = colour;
     ctx.lineWidth = 1.5 * px;
@@ -56,7 +57,7 @@ function paint(u, points) {
     ctx.beginPath();
     ctx.arc(x, y, (p.self_hosted ? 6 : 4.5) * px, 0, 2 * Math.PI);
     ctx.fill();
-    ctx.fillStyle = "#1d2330";
+    ctx.fillStyle = theme.text;
     ctx.fillText(p.name, x + 8 * px, y - 6 * px);
   }
   ctx.restore();
@@ -84,6 +85,7 @@ export function drawChart(root = document) {
   const highs = points.map((p) => p.high);
   const span = Math.max(...highs) - Math.min(...lows) || 100;
   const yRange = [Math.min(...lows) - span * 0.1, Math.max(...highs) + span * 0.1];
+  const theme = chartTheme();
   const options = {
     width: holder.clientWidth || 640,
     height: 320,
@@ -93,12 +95,12 @@ export function drawChart(root = document) {
       x: { time: false, distr: log ? 3 : 1, range: () => xRange },
       y: { range: () => yRange },
     },
-    axes: [
+    axes: themedAxes([
       { label: "Median cost per answer (US$)" + (log ? ", log scale" : ""), values: (u, splits) => splits.map(dollars) },
       { label: "Rating", size: 60 },
-    ],
+    ], theme),
     series: [{}, { label: "Models", paths: () => null, points: { show: false } }],
-    hooks: { draw: [(u) => paint(u, points)] },
+    hooks: { draw: [(u) => paint(u, points, theme)] },
   };
   chart = new window.uPlot(options, [xRange, [null, null]], holder);
   holder.dataset.drawn = "true";
@@ -106,6 +108,7 @@ export function drawChart(root = document) {
 
 drawChart();
 document.body.addEventListener("htmx:afterSettle", () => drawChart());
+onThemeChange(() => drawChart());
 window.addEventListener("resize", () => {
   const holder = document.querySelector("#board-chart");
   if (chart && holder) chart.setSize({ width: holder.clientWidth || 640, height: 320 });

@@ -1,15 +1,18 @@
 // The figures under each response and the canvas's total cost. While a response streams, time to
 // first token, speed and tokens are estimated here from the deltas as they arrive; node.done then
 // brings the provider's real figures. Tokens are counted from characters (answer and reasoning, as
-// the provider counts both), at the characters-per-token ratio that model's last reported answer
-// showed (kept in localStorage), or about four before any: a model's tokenizer is not ours to know.
+// the provider counts both), at the characters-per-token ratio that model's answers showed: the last
+// one this browser saw (kept in localStorage), else the one the server measured over its recent answers
+// (served with the page); a model that never answered with a usage report is estimated from the text
+// itself, split roughly as a tokenizer would split it: a model's tokenizer is not ours to know.
 
 import { FINISHED, RUNNING } from "./store.js";
 
-const CHARS_PER_TOKEN = 4; // a rough, provider-neutral estimate, shown with "~"
 const RATIOS_KEY = "prism.charsPerToken";
 const live = new Map(); // id -> {seen, first, last, chars}
 const ratios = loadRatios(); // model id -> characters per output token, as last reported
+const served = new Map(); // model id -> characters per output token, over the model's recent answers
+const guessed = new Map(); // node id -> {length, ratio}: the text estimate, redone as the text grows
 
 function loadRatios() {
   try {
@@ -19,7 +22,39 @@ function loadRatios() {
   }
 }
 
-export function charsPerToken(model) { return ratios.get(model) || CHARS_PER_TOKEN; }
+// The server's figures, from the page's models (`chars_per_token`, null where none is known).
+export function learnRatios(models) {
+  for (const model of Object.values(models)) if (model.chars_per_token) served.set(model.id, model.chars_per_token);
+}
+
+function knownRatio(model) { return ratios.get(model) || served.get(model) || null; }
+
+// Roughly as a BPE tokenizer splits text: a common word is one token and a long one a few, a number
+// one per three digits, a run of punctuation one, a CJK character about one; spaces ride along.
+const PIECES = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]|\p{L}+|\p{N}+|[^\s\p{L}\p{N}]+/gu;
+const LETTERS_PER_TOKEN = 8;
+export function estimateTokens(text) {
+  let tokens = 0;
+  for (const [piece] of text.matchAll(PIECES)) {
+    if (/\p{L}/u.test(piece)) tokens += Math.ceil(piece.length / LETTERS_PER_TOKEN);
+    else if (/\p{N}/u.test(piece)) tokens += Math.ceil(piece.length / 3);
+    else tokens += Math.ceil(piece.length / 4);
+  }
+  return tokens;
+}
+
+// Characters per token for this answer: its model's known ratio, else its own text's estimate (redone
+// only as the text grows by a quarter: the ratio settles quickly and the count reads the whole text).
+function ratioFor(node, text) {
+  const known = knownRatio(node.model);
+  if (known) return known;
+  const memo = guessed.get(node.id);
+  if (memo && text.length < memo.length * 1.25) return memo.ratio;
+  const tokens = estimateTokens(text);
+  const ratio = tokens ? Math.min(20, Math.max(0.5, text.length / tokens)) : 4;
+  guessed.set(node.id, { length: Math.max(text.length, 1), ratio });
+  return ratio;
+}
 
 // A finished answer whose provider reported its usage tells how long that model's tokens are.
 export function calibrate(node, text, reasoning) {
@@ -50,7 +85,7 @@ export function noteDelta(id, chars) {
   entry.chars += chars;
 }
 
-export function forget(id) { live.delete(id); }
+export function forget(id) { live.delete(id); guessed.delete(id); }
 
 function seconds(ms) { return ms < 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`; }
 
@@ -84,12 +119,12 @@ export function metricsText(node, text, reasoning = "") {
 }
 
 // An answer that ended without its provider's usage report (stopped, cut off) has figures the server
-// estimated at four characters a token; the page counts its text at the model's own ratio instead,
-// as it did while the answer streamed, and marks them "~" like every estimate.
+// estimated at four characters a token; the page counts its text as it did while the answer streamed
+// instead, and marks them "~" like every estimate.
 function estimatedOutput(node, text, reasoning) {
   const m = node.metrics;
-  const chars = (text || "").length + (reasoning || "").length;
-  const outputTokens = ratios.has(node.model) ? Math.max(1, Math.round(chars / ratios.get(node.model))) : m.output_tokens;
+  const all = (text || "") + (reasoning || "");
+  const outputTokens = all ? Math.max(1, Math.round(all.length / ratioFor(node, all))) : m.output_tokens;
   const generatingS = (m.duration_ms - m.ttft_ms) / 1000;
   const tokensPerS = m.ttft_ms != null && generatingS > 0 && outputTokens ? outputTokens / generatingS : null;
   return { outputTokens, tokensPerS, mark: "~" };
@@ -98,7 +133,7 @@ function estimatedOutput(node, text, reasoning) {
 function hiddenText(node, text) {
   const out = { ttft: "", speed: "", tokens: "", cost: "" };
   const m = node.metrics || {};
-  if (RUNNING.has(node.status)) out.tokens = `~${Math.max(1, Math.round((text || "").length / charsPerToken(node.model)))} out`;
+  if (RUNNING.has(node.status)) out.tokens = `~${Math.max(1, Math.round((text || "").length / ratioFor(node, text || "")))} out`;
   else if (m.output_tokens != null) out.tokens = `${m.input_tokens ?? "?"} in · ${m.output_tokens} out`;
   if (FINISHED.has(node.status)) out.cost = "speed and cost show once you vote";
   return out;
@@ -113,8 +148,9 @@ function liveText(node, text, reasoning) {
   }
   if (entry.seenQueued) out.ttft = `TTFT ~${Math.round(entry.first - entry.seen)} ms`;
   const elapsed = performance.now() - entry.first;
-  const ratio = charsPerToken(node.model);
-  const tokens = Math.max(1, Math.round(((text || "").length + (reasoning || "").length) / ratio));
+  const all = (text || "") + (reasoning || "");
+  const ratio = ratioFor(node, all);
+  const tokens = Math.max(1, Math.round(all.length / ratio));
   const streamed = entry.chars / ratio;
   const rate = entry.last > entry.first ? streamed / ((entry.last - entry.first) / 1000) : 0;
   out.speed = [rate ? `~${rate.toFixed(1)} tok/s` : "", seconds(elapsed)].filter(Boolean).join(" · ");

@@ -2,6 +2,8 @@
 // from uPlot.iife.min.js) from the JSON in each panel's data-series attribute, and drawn again whenever
 // htmx swaps in fresh panels: the old charts are destroyed first, so nothing they listen to is left behind.
 
+import { onThemeChange, themedAxes } from "./chart-theme.js";
+
 const CHARTS = {
   requests: { unit: "requests", series: [["running", "Running", "#4f46e5"], ["waiting", "Waiting", "#d97706"]] },
   cache: { unit: "%", range: [0, 100], series: [["kv", "KV-cache use", "#0891b2"], ["hit", "Prefix-cache hits", "#16a34a"]] },
@@ -22,7 +24,7 @@ function drawAll(root) {
       height: HEIGHT,
       scales: { x: { time: true }, y: chart.range ? { range: chart.range } : { range: (u, min, max) => [0, Math.max(1, max)] } },
       series: [{}, ...chart.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5 }))],
-      axes: [{}, { label: chart.unit, size: 56 }],
+      axes: themedAxes([{}, { label: chart.unit, size: 56 }]),
     };
     plots.set(holder, new uPlot(options, [data.t, ...chart.series.map(([key]) => data[key])], holder));
     holder.dataset.drawn = "true";
@@ -41,3 +43,4 @@ function destroyWithin(root) {
 document.addEventListener("htmx:beforeSwap", (event) => destroyWithin(event.detail.target));
 document.addEventListener("htmx:load", (event) => drawAll(event.detail.elt));
 drawAll(document);
+onThemeChange(() => { destroyWithin(document.body); drawAll(document); });

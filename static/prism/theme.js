@@ -23,12 +23,16 @@ function applySheets() {
   }
 }
 
+let shown = null; // the theme applied last
+
 function apply(theme) {
   if (theme === "dark" || theme === "light") root.dataset.theme = theme;
   else delete root.dataset.theme;
   applySheets();
   const button = document.getElementById("theme-switch");
   if (button) button.setAttribute("aria-pressed", String(current() === "dark"));
+  if (shown !== null && shown !== current()) document.dispatchEvent(new CustomEvent("prism:theme")); // charts draw again
+  shown = current();
 }
 
 apply(stored());

@@ -4,7 +4,8 @@
 // when the period or the grouping changes; the charts are drawn again from the new block then.
 // Costs arrive as decimal strings; they become numbers here, for drawing only.
 
-const COLOURS = ["#4f46e5", "#059669", "#d97706", "#dc2626", "#0891b2", "#7c3aed", "#65a30d", "#db2777"];
+import { chartTheme, onThemeChange, themedAxes } from "./chart-theme.js";
+
 const HEIGHT = 220;
 const plots = [];
 
@@ -21,19 +22,21 @@ function drawChart(figure, x, chart) {
     figure.append(empty);
     return;
   }
+  const theme = chartTheme();
   const options = {
     title: chart.title,
     width: Math.max(figure.clientWidth, 320),
     height: HEIGHT,
     scales: { x: { time: true } },
+    axes: themedAxes([{}, {}], theme),
     series: [
       {},
       ...chart.series.map((line, n) => ({
         label: line.label,
-        stroke: COLOURS[n % COLOURS.length],
+        stroke: theme.series[n % theme.series.length],
         width: 2,
         spanGaps: false,
-        points: { show: x.length < 60 },
+        points: { show: x.length < 60, fill: theme.background },
       })),
     ],
   };
@@ -52,3 +55,4 @@ function drawAll() {
 
 drawAll();
 document.body.addEventListener("htmx:afterSettle", drawAll);
+onThemeChange(drawAll);
