@@ -79,6 +79,9 @@ REDIS_URL = env_str("REDIS_URL")
 DATABASE_URL = env_secret("DATABASE_URL")  # it holds the database password
 # With Redis: Celery workers and the Redis channel layer. Without: everything runs in the web process.
 EMBEDDED = not REDIS_URL
+# Web processes uvicorn starts on the one port (it reads the variable itself); they share a burst
+# through Redis and PostgreSQL. The embedded mode runs in one process (config/asgi.py refuses more).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
