@@ -17,18 +17,15 @@ log_redaction.install()  # uvicorn's loggers, configured before this module was 
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
 from config.simulator_gate import SimulatorGate  # noqa: E402
 from config.threaded_http import ThreadedDjango  # noqa: E402
 
-if settings.EMBEDDED:
-    # SQLite takes one writer at a time: Django's own handler keeps every request, and the engine's
-    # database work, on its one thread.
-    django_http = get_asgi_application()
-else:
-    # Each request whole on a thread of a pool, not hopping between loop and threads (config/threaded_http.py).
-    django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS)
+# Each request whole on a thread of a pool, not hopping between loop and threads (config/threaded_http.py).
+# Django's own handler ran each request on a thread made for it, which in the embedded mode opened and
+# closed a SQLite connection every time. The in-memory channel layer lives on this loop: the embedded
+# mode's requests send their events there.
+django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS, async_on_server_loop=settings.EMBEDDED)
 
 from channels.db import database_sync_to_async  # noqa: E402
 
