@@ -35,4 +35,5 @@ USER prism
 
 EXPOSE 8000
 
-CMD ["sh", "-c", "exec uvicorn config.asgi:application --host 0.0.0.0 --port \"${PORT:-8000}\" --ws websockets-sansio"]
+# WEB_CONCURRENCY web processes share the port (more than 1 needs REDIS_URL: the services mode).
+CMD ["sh", "-c", "exec uvicorn config.asgi:application --host 0.0.0.0 --port \"${PORT:-8000}\" --workers \"${WEB_CONCURRENCY:-1}\" --ws websockets-sansio"]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint install install-dev browser services bench
+.PHONY: run test lint install install-dev browser services bench bench-burst
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/relay.py
+
+# Issue 17's figures: bursts of 10 and 100 prompts in services, embedded and 2-web-process services.
+bench-burst: $(VENV)/.installed-dev
+	$(BIN)/python bench/burst.py

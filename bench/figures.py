@@ -108,10 +108,14 @@ def breakdown_cells(streams: int, prism: list[Stream]) -> tuple[str, ...]:
     saw it); the rest: the client's TTFT less those two (the request up to the node's creation, the
     claim's own queries, and the first delta's way from the engine to the WebSocket client).
     """
+    return (str(streams), *(_pair(percentile(v, 50), percentile(v, 99)) for v in breakdown_parts(prism)))
+
+
+def breakdown_parts(prism: list[Stream]) -> tuple[list[float], list[float], list[float], list[float]]:
+    """breakdown_cells()'s four parts, in milliseconds, one value per stream."""
     measured = [s for s in prism if s.ttft_s is not None and s.metrics.get("ttft_ms") is not None]
     queued = [float(s.metrics.get("queue_ms") or 0) for s in measured]
     engine = [float(s.metrics["ttft_ms"]) for s in measured]
     rest = [s.ttft_s * 1000 - q - e for s, q, e in zip(measured, queued, engine, strict=True)]
     posts = [s.post_s * 1000 for s in prism if s.post_s is not None]
-    parts = (posts, queued, engine, rest)
-    return (str(streams), *(_pair(percentile(v, 50), percentile(v, 99)) for v in parts))
+    return posts, queued, engine, rest

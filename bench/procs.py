@@ -120,7 +120,51 @@ def cpu_seconds(pid: int) -> float:
 
 
 def cpu_clocks(pids: dict[str, int]) -> dict[str, float]:
-    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+    """CPU seconds so far of each named process and its children (uvicorn's --workers are children),
+    less the named ones: the bench's own process is charged for itself, not for the stack it started."""
+    tree, named = _children(), set(pids.values())
+    return {name: sum(_cpu_or_zero(p) for p in _with_descendants(pid, tree, named)) for name, pid in pids.items()}
+
+
+def database_clocks(database_url: str) -> dict[str, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the database, keyed "database <pid>".
+
+    The connection pools hold their backends for the whole run, so comparing two readings key by key
+    gives the database work between them; a backend that ended in between is not counted.
+    """
+    import psycopg
+
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(query)]
+    return {f"database {pid}": _cpu_or_zero(pid) for pid in pids}
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # it ended since it was listed
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        tree.setdefault(ppid, []).append(int(stat.parent.name))
+    return tree
+
+
+def _with_descendants(pid: int, tree: dict[int, list[int]], named: set[int]) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(child for child in tree.get(current, []) if child not in named)
+    return found
 
 
 def rss_mib(pid: int) -> float:

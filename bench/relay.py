@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -102,6 +103,16 @@ def _work_dir(keep: bool) -> Iterator[str]:
     yield tmp
 
 
+@dataclass
+class Measured:
+    """One round's streams, both ways, and the CPU seconds each process used during the Prism side."""
+
+    direct: list[clients.Stream]
+    prism: list[clients.Stream]
+    cpu: dict[str, float]
+    wall_s: float  # posting the prompts to the last node.done
+
+
 class Bench:
     def __init__(self, args, options: dict, live: LiveStack, setup: procs.BenchSetup, simulator: tuple[str, int]):
         self.args = args
@@ -129,23 +140,33 @@ class Bench:
         return httpx.AsyncClient(base_url=self.live.base_url, limits=clients.UNLIMITED, timeout=self.timeout_s)
 
     async def round(self, count: int, label: str) -> Row:
+        measured = await self.measure(count, label)
+        direct, prism = measured.direct, measured.prism
+        return Row(count, Side.of(direct), Side.of(prism), measured.cpu, measured.wall_s, breakdown_cells(count, prism))
+
+    async def measure(self, count: int, label: str) -> Measured:
+        """N prompts read straight from the simulator, then the same N posted to Prism at once."""
         prompts = [f"Benchmark {label}, stream {i} of {count}: how do relays work?" for i in range(count)]
         direct = await clients.run_direct(self.simulator_url, SIMULATED_MODEL, self.options, prompts, self.timeout_s)
         clients.note_lost_tokens(direct, self.args.length)
         tokens = [self.setup.tokens[i % len(self.setup.tokens)] for i in range(count)]
         async with self.api() as api, clients.prism_seats(self.live, api, tokens) as seats, self.api() as poster:
-            before, started = procs.cpu_clocks(self.pids), time.perf_counter()
+            before, started = self.cpu_clocks(), time.perf_counter()
             prism = await clients.run_prism(poster, seats, self.setup.model_id, prompts, self.timeout_s)
             wall_s = time.perf_counter() - started
-            after = procs.cpu_clocks(self.pids)
+            after = self.cpu_clocks()
         async with self.api() as api:
             await clients.verify(api, prism, self.args.length)
         for d, p in zip(direct, prism, strict=True):
             if not d.problems and not p.problems and d.text != p.text:
                 p.problems.append("text differs from the same prompt's direct stream")
         self.show_problems(label, direct, prism)
-        cpu = {name: after[name] - before[name] for name in self.pids}
-        return Row(count, Side.of(direct), Side.of(prism), cpu, wall_s, breakdown_cells(count, prism))
+        cpu = {name: after[name] - before.get(name, 0.0) for name in after}
+        return Measured(direct, prism, cpu, wall_s)
+
+    def cpu_clocks(self) -> dict[str, float]:
+        """CPU seconds used so far by each process the figures charge (a process's children included)."""
+        return procs.cpu_clocks(self.pids)
 
     def show_problems(self, label: str, direct: list[clients.Stream], prism: list[clients.Stream]) -> None:
         failed = [("direct", s) for s in direct if s.problems] + [("prism", s) for s in prism if s.problems]

@@ -17,18 +17,15 @@ log_redaction.install()  # uvicorn's loggers, configured before this module was 
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
 from config.simulator_gate import SimulatorGate  # noqa: E402
 from config.threaded_http import ThreadedDjango  # noqa: E402
 
-if settings.EMBEDDED:
-    # SQLite takes one writer at a time: Django's own handler keeps every request, and the engine's
-    # database work, on its one thread.
-    django_http = get_asgi_application()
-else:
-    # Each request whole on a thread of a pool, not hopping between loop and threads (config/threaded_http.py).
-    django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS)
+# Each request whole on a thread of a pool, not hopping between loop and threads (config/threaded_http.py).
+# Django's own handler ran each request on a thread made for it, which in the embedded mode opened and
+# closed a SQLite connection every time. The in-memory channel layer lives on this loop: the embedded
+# mode's requests send their events there.
+django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS, async_on_server_loop=settings.EMBEDDED)
 
 from channels.db import database_sync_to_async  # noqa: E402
 
@@ -63,6 +60,10 @@ async def _lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if refusal := _refusal():
+                # uvicorn stops every worker, and itself, on a failed startup instead of starting them again.
+                await send({"type": "lifespan.startup.failed", "message": refusal})
+                return
             loops.bind_server_loop(asyncio.get_running_loop())
             freeze_startup_heap()
             if settings.EMBEDDED:  # no Celery beat: this process runs the periodic jobs, and ends dead runs
@@ -74,6 +75,19 @@ async def _lifespan(receive, send) -> None:
             await close_adapters()  # the embedded mode's runs share the server loop's provider clients
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _refusal() -> str | None:
+    """Why this process must not serve, if it must not: several embedded web processes would each hold
+    their own channel layer, runs and periodic jobs, and a stream would reach only its own process's
+    sockets."""
+    if settings.EMBEDDED and settings.WEB_CONCURRENCY > 1:
+        return (
+            f"WEB_CONCURRENCY is {settings.WEB_CONCURRENCY}, but the embedded mode (REDIS_URL unset) runs in one "
+            "web process: its channel layer, its runs and its periodic jobs live in that process. Unset "
+            "WEB_CONCURRENCY (or set it to 1), or set REDIS_URL and DATABASE_URL to run several web processes."
+        )
+    return None
 
 
 def _start_periodic_jobs() -> list[asyncio.Future]:

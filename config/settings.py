@@ -79,6 +79,9 @@ REDIS_URL = env_str("REDIS_URL")
 DATABASE_URL = env_secret("DATABASE_URL")  # it holds the database password
 # With Redis: Celery workers and the Redis channel layer. Without: everything runs in the web process.
 EMBEDDED = not REDIS_URL
+# Web processes uvicorn starts on the one port (it reads the variable itself); they share a burst
+# through Redis and PostgreSQL. The embedded mode runs in one process (config/asgi.py refuses more).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -153,6 +156,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(_SQLITE_PATH),
+            # Each of the web process's HTTP threads keeps its connection (opening one costs more than
+            # most requests' queries).
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL and IMMEDIATE let the page read while a stream writes, without "database is locked".
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -304,7 +310,7 @@ PRISM_SYSTEM_PROMPT = env_str("PRISM_SYSTEM_PROMPT")
 # PRISM_FLUSH_MS (under load batches coalesce on their own); partial text is written to the database
 # every PRISM_PERSIST_MS, so a reload or a crash loses little.
 PRISM_FLUSH_MS = env_int("PRISM_FLUSH_MS", 10)
-# Threads a web process runs HTTP requests on (with PostgreSQL; config/threaded_http.py). Each holds a
+# Threads a web process runs HTTP requests on (config/threaded_http.py). With PostgreSQL each holds a
 # database connection while it serves a request, so keep it below PRISM_DB_POOL_SIZE.
 PRISM_HTTP_THREADS = env_int("PRISM_HTTP_THREADS", 6)
 PRISM_PERSIST_MS = env_int("PRISM_PERSIST_MS", 1000)

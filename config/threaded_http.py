@@ -7,8 +7,8 @@ event loop, and a web process's loop also relays every token to the browsers: un
 POST spent most of its time in those waits. Here the loop reads the request body, one thread runs the
 whole request through Django's WSGI handler (middleware and view, synchronously), and the loop sends the
 answer: one hop there and one back. Requests run side by side on the pool's threads, each thread with
-its own database connection taken from the connection pool, as under a threaded WSGI server. WebSockets
-stay with Channels on the loop.
+its own database connection (PostgreSQL's from the connection pool; SQLite's kept by the thread), as
+under a threaded WSGI server. WebSockets stay with Channels on the loop.
 
 A response is sent whole once the view returns. The only streamed ones are WhiteNoise's static files
 (the largest, highlight.js, is 126 KiB), which are read into memory first.
@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 
+from asgiref.sync import SyncToAsync
 from asgiref.wsgi import WsgiToAsgiInstance
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
@@ -33,9 +35,13 @@ BODY_IN_MEMORY_BYTES = 64 * 1024
 class ThreadedDjango:
     """An ASGI app for Django's HTTP side (type "http" scopes only)."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, async_on_server_loop: bool = False):
+        """`async_on_server_loop`: a request's async_to_sync runs its coroutine on the server's loop, as
+        under Django's own handler (the embedded mode's in-memory channel layer lives there), instead of
+        on a loop of its own."""
         self._django = get_wsgi_application()
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="http")
+        self._async_on_server_loop = async_on_server_loop
 
     async def __call__(self, scope, receive, send) -> None:
         # A body over the limit is refused as soon as it is seen to be, before it fills memory or disk:
@@ -60,10 +66,15 @@ class ThreadedDjango:
                 status, headers, content = 400, [(b"content-type", b"text/plain")], b"Too many repeated headers."
             else:
                 loop = asyncio.get_running_loop()
-                status, headers, content = await loop.run_in_executor(self._threads, self._respond, environ)
+                home = loop if self._async_on_server_loop else None
+                status, headers, content = await loop.run_in_executor(self._threads, self._respond, environ, home)
         await _answer(send, status, headers, content)
 
-    def _respond(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def _respond(self, environ: dict, server_loop: asyncio.AbstractEventLoop | None) -> tuple[int, list, bytes]:
+        if server_loop is not None:
+            # Where asgiref's AsyncToSync looks for the loop a thread of SyncToAsync's came from.
+            SyncToAsync.threadlocal.main_event_loop = server_loop
+            SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
         started: dict = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:

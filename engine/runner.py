@@ -12,6 +12,7 @@ from canvas.models import NodeStatus
 from engine import cancellation, events, store
 from engine.adapters import adapter_pool
 from engine.db import in_db_thread
+from engine.loops import PerLoop
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay, forget_live, send_event
 from engine.slots import SlotRequest, provider_slots
@@ -35,7 +36,7 @@ class _RetryBeforeFirstToken(Exception):
 async def run_responses(node_ids: list[str]) -> None:
     """A prompt's responses: claimed together, then each one runs and ends on its own, whatever becomes
     of the others. Those another run holds, or that are no longer queued, are left alone."""
-    starts = await in_db_thread(claim_with_slots, node_ids)
+    starts = await _claims.get().claim(node_ids)
     results = await asyncio.gather(*(run_claimed(plan, slot) for plan, slot in starts), return_exceptions=True)
     for (plan, _), result in zip(starts, results, strict=True):
         if isinstance(result, BaseException):
@@ -44,8 +45,55 @@ async def run_responses(node_ids: list[str]) -> None:
 
 async def run_response(node_id: str) -> None:
     """One response (the sweeper's re-run); unlike a gather, a cancelled run ends the node and returns."""
-    for plan, slot in await in_db_thread(claim_with_slots, [node_id]):
+    for plan, slot in await _claims.get().claim([node_id]):
         await run_claimed(plan, slot)
+
+
+class Claims:
+    """A loop's claims, coalesced: the prompts handed to the loop while a claim is on the database
+    thread are claimed together by the next one, whatever their canvas. Alone, a prompt is claimed at
+    once; in a burst, a hundred prompts take a few claims instead of a hundred, each of which was a turn
+    on a database thread, two queries and a Redis round trip, all in their time to first token."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[list[str], asyncio.Future]] = []
+        self._claimer: asyncio.Task | None = None  # held here: the loop keeps only a weak reference
+
+    async def claim(self, node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:
+        """The plans of those of these responses this call takes, and whether each has its slot."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((node_ids, future))
+        if self._claimer is None:
+            self._claimer = asyncio.get_running_loop().create_task(self._claim_while_waiting())
+        return await future
+
+    async def _claim_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                ids = list(dict.fromkeys(node_id for node_ids, _ in batch for node_id in node_ids))
+                try:
+                    starts = await in_db_thread(claim_with_slots, ids)
+                except asyncio.CancelledError:
+                    for _, future in [*batch, *self._waiting]:
+                        future.cancel()
+                    raise
+                except Exception as exc:  # noqa: BLE001 - each caller fails as its own claim would have
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                taken = {plan.node_id: (plan, granted) for plan, granted in starts}
+                for node_ids, future in batch:
+                    # A response asked for twice (a task delivered again) goes to the first asker only.
+                    mine = [taken.pop(node_id) for node_id in node_ids if node_id in taken]
+                    if not future.done():
+                        future.set_result(mine)
+        finally:
+            self._claimer = None
+
+
+_claims: PerLoop[Claims] = PerLoop(lambda loop: Claims())
 
 
 def claim_with_slots(node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:

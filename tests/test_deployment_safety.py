@@ -126,3 +126,18 @@ def test_a_share_token_never_reaches_the_web_servers_log(tmp_path):
         logged = log_path.read_text()
         assert "/s/[redacted]/" in logged, logged
         assert token not in logged, logged
+
+
+def test_the_embedded_mode_refuses_several_web_processes(tmp_path):
+    """WEB_CONCURRENCY=2 without REDIS_URL: uvicorn stops, saying why, rather than serving two processes that
+    would each hold their own runs and channel layer (a stream would reach only its own process's sockets)."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env = base | {"PRISM_VAR_DIR": str(tmp_path), "WEB_CONCURRENCY": "2"}
+
+    result = subprocess.run(
+        [*WEB_COMMAND, "--port", str(free_port())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    output = result.stdout + result.stderr
+    assert "WEB_CONCURRENCY is 2, but the embedded mode (REDIS_URL unset) runs in one web process" in output, output
+    assert "failed to start, stopping the parent process" in output, output

@@ -489,3 +489,20 @@ async def test_a_run_whose_final_save_fails_ends_as_a_server_error_with_its_text
     [final] = listener.terminals
     assert final["type"] == "node.error" and final["node"]["status"] == "error"
     assert final["node"]["error"]["code"] == "server" and final["node"]["text"] == node.text
+
+
+async def test_prompts_that_reach_the_loop_together_are_claimed_together(
+    alice, alice_canvas, sim_models, simulator_app
+) -> None:
+    """A burst: prompts handed to the loop while a claim is on its way are taken by one claim (one start
+    time for all), and each of their runs still goes on to its own end."""
+    model = sim_models["sim-swift"]
+    nodes = [await ask(alice, alice_canvas, model, f"Burst prompt number {i}", length=10) for i in range(5)]
+
+    await asyncio.gather(*(run_responses([str(node.id)]) for node in nodes), run_response(str(nodes[0].id)))
+    ended = [await reload(node) for node in nodes]
+
+    assert [(node.status, node.attempts) for node in ended] == [("done", 1)] * 5
+    assert all(node.text for node in ended)
+    assert len({node.started_at for node in ended}) == 1
+    assert simulator_app.request_count == 5  # the response asked for twice ran once
