@@ -1,9 +1,12 @@
 """The one sender: every message to a canvas's sockets (or to a person's) reaches the channel layer here.
 
 Two kinds of message go to a group. Canvas events (engine.events) are for the browser: one event
-("canvas.event"), or several in one message ("canvas.batch", which the consumer unpacks into one
-WebSocket message each, in order). Notices ("access.recheck", "presence.changed", "auth.recheck") are
-for the sockets themselves: each consumer handles them and the browser never sees them.
+("canvas.event"), or several in one message ("canvas.batch", which the consumer sends on as one
+WebSocket message, a JSON array of the events in order). A batch's deltas travel already encoded as the
+JSON the browser gets: they carry only text, the same for every viewer, so each is encoded once here
+instead of once per socket; every other event is a dict the consumer redacts for its viewer. Notices
+("access.recheck", "presence.changed", "auth.recheck") are for the sockets themselves: each consumer
+handles them and the browser never sees them.
 
 How they travel, and why. channels_redis's pub/sub layer sends each group message under one lock per
 process, one round trip after another, so at a hundred canvases a publisher tick spent most of its time
@@ -19,6 +22,7 @@ run's closing event, a comment) is the layer's own group_send.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -81,7 +85,18 @@ def send_on_commit(canvas_id, events: list[CanvasEvent]) -> None:
 
 
 def _batch(events: list[CanvasEvent]) -> dict:
-    return {"type": BATCH_HANDLER, "payloads": events}
+    return {"type": BATCH_HANDLER, "payloads": [_encoded(e) if e["type"] == "node.delta" else e for e in events]}
+
+
+def _encoded(delta: CanvasEvent) -> str:
+    return json.dumps(delta, ensure_ascii=False, separators=(",", ":"))
+
+
+def events_in(message: dict) -> list[CanvasEvent]:
+    """The canvas events a group message carries, in order, as dicts (what a browser decodes)."""
+    if message["type"] == HANDLER:
+        return [message["payload"]]
+    return [json.loads(p) if isinstance(p, str) else p for p in message["payloads"]]
 
 
 # --- notices to the sockets ------------------------------------------------------------------------------
