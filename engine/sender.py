@@ -14,9 +14,10 @@ waiting on Redis in turn. With that layer (on one Redis, as configured), a tick'
 serialised by the layer itself and all published in one pipeline (`send_batches`), to the very channels
 its group_send would use; a request thread publishes the same way with the process's plain Redis client
 (`send_from_thread`, `notify_from_thread`), without the hop to the event loop that async_to_sync makes
-(under load the loop is busy relaying, and the request's answer, and its runs, waited for it). Any other
-layer (the in-memory one of the embedded mode) gets its group_send. A single event from the loop (a
-run's closing event, a comment) is the layer's own group_send.
+(under load the loop is busy relaying, and the request's answer, and its runs, waited for it), and a
+single message from a loop (a run's closing event, a comment, a notice) with the loop's client, not
+queued behind the layer's lock (a hundred runs ending together waited on each other's round trips).
+Any other layer (the in-memory one of the embedded mode) gets its group_send.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def person_group(user_id) -> str:
 
 async def send(canvas_id, event: CanvasEvent) -> None:
     """One event to a canvas, from an event loop; raises what the channel layer raises."""
-    await get_channel_layer().group_send(canvas_group(canvas_id), {"type": HANDLER, "payload": event})
+    await _group_send(canvas_group(canvas_id), {"type": HANDLER, "payload": event})
 
 
 async def send_batches(batches: dict[str, list[CanvasEvent]]) -> None:
@@ -104,7 +105,7 @@ def events_in(message: dict) -> list[CanvasEvent]:
 
 async def notify(group: str, notice: dict) -> None:
     """A notice (`{"type": <the consumer's handler>, ...}`) to every socket of a group, from a loop."""
-    await get_channel_layer().group_send(group, notice)
+    await _group_send(group, notice)
 
 
 def notify_from_thread(groups: list[str], notice: dict) -> None:
@@ -114,6 +115,14 @@ def notify_from_thread(groups: list[str], notice: dict) -> None:
 
 
 # --- the channel layer ---------------------------------------------------------------------------------
+
+
+async def _group_send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if _publishes_directly(layer):
+        await loop_client(settings.REDIS_URL).publish(group_channel(group), layer.serialize(message))
+    else:
+        await layer.group_send(group, message)
 
 
 def _group_send_from_thread(group: str, message: dict) -> None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from canvas.models import Node
 from canvas.services import create_prompt
-from engine.live import Append, LiveState, RedisLiveStore, live_store
+from engine.live import TTL_S, Append, LiveState, RedisLiveStore, live_store
 from engine.relay import Relay, publisher
 from engine.runner import run_response
 from engine.sender import BATCH_HANDLER, canvas_group, events_in
@@ -251,3 +251,7 @@ async def test_the_redis_live_store_appends_a_batch_in_step_and_refuses_what_is_
 
     assert await live.read(first) == LiveState("Hello", "", 2)
     assert await live.read(second) == LiveState("Hi!", "Hmm", 3)
+    # What a crashed run leaves expires: every key the appends made has a TTL.
+    client = redis.Redis.from_url(private_redis.url)
+    keys = client.keys(f"prism:live:{first}:*") + client.keys(f"prism:live:{second}:*")
+    assert len(keys) == 5 and all(0 < client.ttl(key) <= TTL_S for key in keys)
