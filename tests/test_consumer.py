@@ -151,7 +151,7 @@ async def test_a_batch_reaches_the_socket_as_one_message_of_its_events_in_order(
     batch = [
         events.NodeUpdated(type="node.updated", node=node),
         events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hé", reasoning="think"),
-        events.NodeDelta(type="node.delta", node="n2", seq=4, text="llo \"quoted\"\n", reasoning=""),
+        events.NodeDelta(type="node.delta", node="n2", seq=4, text='llo "quoted"\n', reasoning=""),
     ]
 
     await sync_to_async(sender.send_from_thread)(alice_canvas.id, batch)
