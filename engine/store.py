@@ -170,7 +170,7 @@ def end_as_failed(plan: RunPlan, partial: Partial) -> dict | None:
         seq=partial.seq,
         finished_at=timezone.now(),
     )
-    return node_payload(Node.objects.get(id=plan.node_id)) if ended else None
+    return node_payload(Node.objects.get(id=plan.node_id), plan.node["parents"]) if ended else None
 
 
 @transaction.atomic
@@ -201,7 +201,16 @@ def finish(plan: RunPlan, outcome: Outcome) -> dict | None:
     node.usage_estimated = usage.estimated
     node.cost = cost_of(usage, price)
     node.finished_at = timezone.now()
-    node.save()
+    node.save(update_fields=_FINAL_FIELDS)
     node_id, status = str(node.id), node.status
     transaction.on_commit(lambda: send_run_ended(node_id, status))
-    return node_payload(node)
+    # A response's parent (its prompt) is fixed at its creation: the claim's read of it stands.
+    return node_payload(node, plan.node["parents"])
+
+
+# What a run's end writes: the rest of the row is the claim's, or the person's (a move) meanwhile.
+_FINAL_FIELDS = (
+    "status", "text", "reasoning", "seq", "finish_reason", "error_code", "error_message", "queue_ms", "ttft_ms",
+    "duration_ms", "tokens_per_s", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+    "reasoning_tokens", "usage_estimated", "cost", "finished_at",
+)  # fmt: skip
