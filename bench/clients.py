@@ -19,7 +19,7 @@ import httpx
 import websockets
 
 from providers.simulator.text import count_tokens
-from tests.stack import LiveStack
+from tests.stack import LiveStack, ws_events
 
 # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: a request sent on one
 # as the server closes it fails with a ReadError (the memory phase lost prompts so between its waves).
@@ -168,14 +168,14 @@ async def _read_socket(ws, stream: Stream) -> None:
     # One canvas per stream: every delta on this socket belongs to this stream's one response.
     async for raw in ws:
         at = time.perf_counter()
-        message = json.loads(raw)
-        kind = message.get("type")
-        if kind == "node.delta":
-            stream.seqs.append(message["seq"])
-            stream.take(message["text"], at)
-        elif kind in ("node.done", "node.error"):
-            stream.final = message["node"]
-            return
+        for message in ws_events(raw):
+            kind = message.get("type")
+            if kind == "node.delta":
+                stream.seqs.append(message["seq"])
+                stream.take(message["text"], at)
+            elif kind in ("node.done", "node.error"):
+                stream.final = message["node"]
+                return
 
 
 async def verify(api: httpx.AsyncClient, streams: list[Stream], expected_tokens: int) -> None:

@@ -1,4 +1,5 @@
-"""The processes a benchmark runs beside Prism: the simulator, on its own, and their CPU clocks."""
+"""The processes a benchmark runs beside Prism: the simulator, on its own, and their CPU clocks (Prism's
+processes, its database backends and Redis)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import contextlib
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
+import redis
 
 from tests import stack
 
@@ -173,3 +178,68 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"No VmRSS for pid {pid}")
+
+
+class DatabaseClock:
+    """CPU seconds the PostgreSQL backends serving one database spend while it runs (`start`, then `stop`).
+
+    Backends come and go with connections, so the set is sampled from pg_stat_activity every `every_s`:
+    a backend is counted from the start (its CPU then, or 0 if it connected after the start) to its last
+    sample. What a short-lived backend does between its last sample and its exit is missed; the pooled
+    connections of the web and worker processes persist, so that is little. The server must be this
+    machine's (its backends' clocks are read from /proc)."""
+
+    def __init__(self, database_url: str, every_s: float = 0.2):
+        url = urlsplit(database_url)
+        self._database = url.path.lstrip("/")
+        self._admin_url = urlunsplit(url._replace(path="/postgres"))
+        self._every_s = every_s
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._first.clear()
+        self._last.clear()
+        self._stopping.clear()
+        self._connection = psycopg.connect(self._admin_url, autocommit=True)
+        self._started_at = self._connection.execute("SELECT now()").fetchone()[0]
+        self._sample(initial=True)
+        self._thread = threading.Thread(target=self._sample_until_stopped, name="db-clock", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        """The CPU seconds since `start`."""
+        self._stopping.set()
+        self._thread.join()
+        self._sample()
+        self._connection.close()
+        return sum(self._last[pid] - self._first[pid] for pid in self._last)
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stopping.wait(self._every_s):
+            self._sample()
+
+    def _sample(self, initial: bool = False) -> None:
+        rows = self._connection.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE datname = %s", (self._database,)
+        ).fetchall()
+        for pid, backend_start in rows:
+            try:
+                seconds = cpu_seconds(pid)
+            except FileNotFoundError:  # gone since the query
+                continue
+            if pid not in self._first:
+                connected_since = not initial and backend_start >= self._started_at
+                self._first[pid] = 0.0 if connected_since else seconds
+            self._last[pid] = seconds
+
+
+def redis_cpu_seconds(redis_url: str) -> float:
+    """The Redis server's own CPU seconds so far (INFO cpu, user + system). The server is shared by
+    everything on this machine that uses it, so a difference of two readings is an upper bound on one
+    process group's share."""
+    with redis.Redis.from_url(redis_url) as client:
+        info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])

@@ -9,7 +9,10 @@ One command prints four sets of figures (services mode: uvicorn + a Celery worke
    deterministic text) are counted.
 2. fanout: one prompt to 8 models of different speeds, POST to the last node.done, against the
    slowest model alone through Prism and read directly.
-3. cpu: the worker's and web process's CPU seconds per 1,000 tokens relayed (during the ttft rounds).
+3. cpu: CPU seconds per 1,000 tokens relayed (during the ttft rounds) of the web process, the worker, the
+   PostgreSQL backends of their database and Redis, and all four together. Issue 17's streams (100 ms to
+   the first token, 50 tokens/s, 200 tokens):
+       .venv/bin/python bench/scale.py --only cpu --tokens-per-s 50 --ttft-ms 100 --ramp-s 0
 4. memory: the worker's RSS after 100 and after 10,000 finished streams (a fresh stack).
 
     .venv/bin/python bench/scale.py [--only ttft,fanout,cpu,memory] [--ramp-s 5] [--burst]
@@ -48,6 +51,8 @@ MODELS_PER_CANVAS = 5
 # The simulator serves three model names; an account holds each name once, so more models take more
 # accounts (all on the one simulator process). sim-reasoner is asked for no reasoning.
 SIM_NAMES = ("sim-swift", "sim-steady", "sim-reasoner")
+# Issue 17: no gap between tokens longer than this that the provider did not make.
+LONG_GAP_MS = 60
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -187,17 +192,17 @@ class Watch:
     async def _read(self) -> None:
         async for raw in self.seat.socket:
             at = time.perf_counter()
-            message = json.loads(raw)
-            kind = message.get("type")
-            if kind == "node.delta":
-                stream = self.stream(message["node"])
-                stream.seqs.append(message["seq"])
-                stream.take(message["text"], at)
-            elif kind in ("node.done", "node.error"):
-                stream = self.stream(message["node"]["id"])
-                stream.final, stream.ended = message["node"], at
-                self.finished.add(stream.node_id)
-                self._check()
+            for message in stack.ws_events(raw):
+                kind = message.get("type")
+                if kind == "node.delta":
+                    stream = self.stream(message["node"])
+                    stream.seqs.append(message["seq"])
+                    stream.take(message["text"], at)
+                elif kind in ("node.done", "node.error"):
+                    stream = self.stream(message["node"]["id"])
+                    stream.final, stream.ended = message["node"], at
+                    self.finished.add(stream.node_id)
+                    self._check()
 
     def _check(self) -> None:
         if self.expected is not None and self.expected <= self.finished:
@@ -263,6 +268,8 @@ class Figures:
     failed: int
     span: float  # p50 of each stream's first token to its last, ms
     per_delta: float  # tokens per message (WebSocket delta or SSE chunk)
+    long_gaps: int  # gaps between tokens over LONG_GAP_MS
+    gap_max: float
 
     @classmethod
     def of(cls, streams: list[clients.Stream], failed_posts: int = 0) -> Figures:
@@ -275,6 +282,8 @@ class Figures:
             sum(1 for s in streams if s.problems) + failed_posts,
             percentile([(s.arrivals[-1] - s.arrivals[0]) * 1000 for s in streams if s.arrivals], 50),
             sum(len(s.arrivals) for s in streams) / max(1, sum(len(set(s.arrivals)) for s in streams)),
+            sum(1 for g in gaps if g > LONG_GAP_MS),
+            max(gaps, default=math.nan),
         )
 
 
@@ -303,7 +312,8 @@ class Round:
 
 TTFT_HEADER = (
     "streams", "canvases", "ramp s", "TTFT p50/p99 direct", "TTFT p50/p99 prism", "ratio p50/p99",
-    "gap p50/p99 direct", "gap p50/p99 prism", "ratio p50/p99", "span p50 d/p", "tokens/msg d/p", "failed d/p",
+    "gap p50/p99 direct", "gap p50/p99 prism", "ratio p50/p99",
+    "gap max d/p", f"gaps > {LONG_GAP_MS} ms d/p", "span p50 d/p", "tokens/msg d/p", "failed d/p",
     "lost tokens stored/relayed",
 )  # fmt: skip
 
@@ -314,26 +324,34 @@ def ttft_cells(r: Round) -> tuple[str, ...]:
         str(r.streams), str(r.canvases), f"{r.ramp_s:g}",
         pair(*d.ttft), pair(*p.ttft), pair(ratio(p.ttft[0], d.ttft[0]), ratio(p.ttft[1], d.ttft[1]), 2),
         pair(*d.gap), pair(*p.gap), pair(ratio(p.gap[0], d.gap[0]), ratio(p.gap[1], d.gap[1]), 2),
+        f"{d.gap_max:.0f} / {p.gap_max:.0f}", f"{d.long_gaps} / {p.long_gaps}",
         f"{d.span:.0f} / {p.span:.0f}", f"{d.per_delta:.2f} / {p.per_delta:.2f}",
         f"{d.failed}/{p.failed}", f"{r.lost_stored}/{r.lost_relayed}",
     )  # fmt: skip
 
 
 CPU_HEADER = (
-    "streams", "ramp s", "wall s", "tokens relayed", "web CPU s", "worker CPU s", "simulator CPU s", "bench CPU s",
-    "worker s / 1k tok", "web+worker s / 1k tok", "direct reader s / 1k tok", "web+worker / direct reader",
+    "streams", "ramp s", "wall s", "tokens relayed", "web CPU s", "worker CPU s", "database CPU s",
+    "Redis CPU s (approx.)", "simulator CPU s", "bench CPU s", "web+worker s / 1k tok", "database s / 1k tok",
+    "Redis s / 1k tok", "all Prism s / 1k tok", "direct reader s / 1k tok", "all Prism / direct reader",
 )  # fmt: skip
+
+
+def all_prism_cpu(cpu: dict[str, float]) -> float:
+    """Every Prism process and the work it makes its database and Redis do."""
+    return cpu["web"] + cpu["worker"] + cpu["database"] + cpu["redis"]
 
 
 def cpu_cells(r: Round) -> tuple[str, ...]:
     per_k = 1000 / r.prism.tokens if r.prism.tokens else math.nan
-    prism = r.cpu["web"] + r.cpu["worker"]
+    cpu = r.cpu
     reader = r.direct_cpu["bench"] * 1000 / r.direct.tokens if r.direct.tokens else math.nan
     return (
-        str(r.streams), f"{r.ramp_s:g}", f"{r.wall_s:.1f}", str(r.prism.tokens), f"{r.cpu['web']:.2f}",
-        f"{r.cpu['worker']:.2f}", f"{r.cpu['simulator']:.2f}", f"{r.cpu['bench']:.2f}",
-        f"{r.cpu['worker'] * per_k:.3f}",
-        f"{prism * per_k:.3f}", f"{reader:.3f}", f"{ratio(prism * per_k, reader):.2f}",
+        str(r.streams), f"{r.ramp_s:g}", f"{r.wall_s:.1f}", str(r.prism.tokens),
+        *(f"{cpu[name]:.2f}" for name in ("web", "worker", "database", "redis", "simulator", "bench")),
+        f"{(cpu['web'] + cpu['worker']) * per_k:.3f}", f"{cpu['database'] * per_k:.3f}",
+        f"{cpu['redis'] * per_k:.3f}", f"{all_prism_cpu(cpu) * per_k:.3f}", f"{reader:.3f}",
+        f"{ratio(all_prism_cpu(cpu) * per_k, reader):.2f}",
     )  # fmt: skip
 
 
@@ -384,6 +402,9 @@ class Bench:
         async with self.api(timeout_s) as api, clients.prism_seats(self.live, api, tokens) as seats:
             watches = [Watch(seat) for seat in seats]
             async with self.api(timeout_s) as poster:
+                database = procs.DatabaseClock(self.live.env["DATABASE_URL"])
+                database.start()
+                redis_before = procs.redis_cpu_seconds(self.live.env["REDIS_URL"])
                 before, started = procs.cpu_clocks(self.pids), time.perf_counter()
 
                 async def post(i: int) -> None:
@@ -394,6 +415,8 @@ class Bench:
                 finished = await wait_all(watches, timeout_s)
                 wall_s = time.perf_counter() - started
                 cpu = _minus(procs.cpu_clocks(self.pids), before)
+                cpu["redis"] = procs.redis_cpu_seconds(self.live.env["REDIS_URL"]) - redis_before
+                cpu["database"] = database.stop()
             for watch in watches:
                 watch.reader.cancel()
         prism = [pair_ for w in watches for pair_ in w.take_streams()]
@@ -627,6 +650,16 @@ def print_cpu(rounds: list[Round]) -> None:
     say("3. CPU during each Prism round (wall = first POST to the last node.done; direct reader = this")
     say("   benchmark's process reading the same streams straight from the simulator)")
     say(table(CPU_HEADER, [cpu_cells(r) for r in rounds]))
+    say("   database = the PostgreSQL backends connected to the bench's database; Redis = the whole server's")
+    say("   INFO cpu (shared with anything else on this machine that uses it, so an upper bound)")
+    for r in rounds:
+        per_k = 1000 / r.prism.tokens if r.prism.tokens else math.nan
+        cpu = {name: r.cpu[name] * per_k for name in ("web", "worker", "database", "redis")}
+        say(
+            f"   all Prism CPU s / 1k tokens at {r.streams} streams (ramp {r.ramp_s:g} s): "
+            f"{sum(cpu.values()):.3f} = web {cpu['web']:.3f} + worker {cpu['worker']:.3f} "
+            f"+ database {cpu['database']:.3f} + Redis {cpu['redis']:.3f}"
+        )
 
 
 def print_memory(rows: list[tuple[int, float, float, float, int]]) -> None:

@@ -171,36 +171,45 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     async def canvas_event(self, event: dict) -> None:
         if not self._still_allowed():
             return
-        await self._relay(event["payload"])
+        await self._send_frame([event["payload"]])
 
     async def canvas_batch(self, event: dict) -> None:
-        """One tick of a worker's deltas for this canvas: still one WebSocket message per delta."""
+        """One tick of a worker's events for this canvas, sent on as one WebSocket message."""
         if not self._still_allowed():
             return
-        for payload in event["payloads"]:
-            if payload.get("type") == "node.delta":  # text only: nothing in it to hide
-                await self.send_json(payload)
-            else:
-                await self._relay(payload)
+        await self._send_frame(event["payloads"])
 
-    async def _relay(self, payload: dict) -> None:
-        """An event as this viewer may see it, and what it changes of what they may see."""
+    async def _send_frame(self, payloads: list[dict | str]) -> None:
+        """Events as this viewer may see them, in one WebSocket message: the one event, or a JSON array
+        of several in order. A delta comes encoded already (engine.sender): text only, nothing to hide."""
+        parts = []
+        for payload in payloads:
+            if isinstance(payload, str):
+                parts.append(payload)
+            else:
+                parts.extend(json.dumps(visible) for visible in await self._visible(payload))
+        if len(parts) == 1:
+            await self.send(text_data=parts[0])
+        elif parts:
+            await self.send(text_data=f"[{','.join(parts)}]")
+
+    async def _visible(self, payload: dict) -> list[dict]:
+        """An event as this viewer may see it (none, or with what it newly shows them), noting what it
+        changes of what they may see."""
         kind = payload.get("type")
         if str(kind).startswith("comment.") and not self.principal.sees_comments:
-            return
+            return []
         if kind == "prompt.revealed":
             self.open_prompts = {*self.open_prompts, payload["prompt"]["id"]}
         elif kind in ("vote.recorded", "vote.deleted"):
             if not self.principal.sees_votes:
-                return
-            await self.send_json(payload)
+                return []
             user = self.scope.get("user")
             if user is not None and payload["vote"].get("judge", {}).get("user") == user.get_username():
                 self.open_prompts, updates = await _reopened(self.canvas_id, self.principal.user_id, self.open_prompts)
-                for update in updates:
-                    await self.send_json(update)
-            return
-        await self.send_json(blind.redact_event(payload, self.open_prompts))
+                return [payload, *updates]
+            return [payload]
+        return [blind.redact_event(payload, self.open_prompts)]
 
     async def access_recheck(self, event: dict) -> None:
         await self._allowed(force=True)

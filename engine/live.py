@@ -27,19 +27,23 @@ TTL_S = 24 * 3600
 
 # A tick's appends in one script call. KEYS: text, reasoning, seq of each append, in order. ARGV: the
 # TTL, then seq, text, reasoning of each append. Returns 1 for each append applied, 0 for each refused
-# because the stored seq is not the one before its own.
+# because the stored seq is not the one before its own. A text key gets its TTL when an append creates
+# it (APPEND answers the new length: the fragment's own when the key was new); the TTL only clears what
+# a crashed run leaves, and the seq's is renewed with every append.
 _APPEND_MANY = """
 local ttl = ARGV[1]
 local applied = {}
 for i = 0, #KEYS / 3 - 1 do
-  local text, reasoning, seq = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local seq = KEYS[3 * i + 3]
   local new_seq = tonumber(ARGV[3 * i + 2])
   if tonumber(redis.call('GET', seq) or '0') == new_seq - 1 then
-    redis.call('APPEND', text, ARGV[3 * i + 3])
-    redis.call('APPEND', reasoning, ARGV[3 * i + 4])
+    for j = 1, 2 do
+      local key, fragment = KEYS[3 * i + j], ARGV[3 * i + 2 + j]
+      if fragment ~= '' and redis.call('APPEND', key, fragment) == #fragment then
+        redis.call('EXPIRE', key, ttl)
+      end
+    end
     redis.call('SET', seq, new_seq, 'EX', ttl)
-    redis.call('EXPIRE', text, ttl)
-    redis.call('EXPIRE', reasoning, ttl)
     applied[i + 1] = 1
   else
     applied[i + 1] = 0

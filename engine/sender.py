@@ -1,9 +1,12 @@
 """The one sender: every message to a canvas's sockets (or to a person's) reaches the channel layer here.
 
 Two kinds of message go to a group. Canvas events (engine.events) are for the browser: one event
-("canvas.event"), or several in one message ("canvas.batch", which the consumer unpacks into one
-WebSocket message each, in order). Notices ("access.recheck", "presence.changed", "auth.recheck") are
-for the sockets themselves: each consumer handles them and the browser never sees them.
+("canvas.event"), or several in one message ("canvas.batch", which the consumer sends on as one
+WebSocket message, a JSON array of the events in order). A batch's deltas travel already encoded as the
+JSON the browser gets: they carry only text, the same for every viewer, so each is encoded once here
+instead of once per socket; every other event is a dict the consumer redacts for its viewer. Notices
+("access.recheck", "presence.changed", "auth.recheck") are for the sockets themselves: each consumer
+handles them and the browser never sees them.
 
 How they travel, and why. channels_redis's pub/sub layer sends each group message under one lock per
 process, one round trip after another, so at a hundred canvases a publisher tick spent most of its time
@@ -11,14 +14,16 @@ waiting on Redis in turn. With that layer (on one Redis, as configured), a tick'
 serialised by the layer itself and all published in one pipeline (`send_batches`), to the very channels
 its group_send would use; a request thread publishes the same way with the process's plain Redis client
 (`send_from_thread`, `notify_from_thread`), without the hop to the event loop that async_to_sync makes
-(under load the loop is busy relaying, and the request's answer, and its runs, waited for it). Any other
-layer (the in-memory one of the embedded mode) gets its group_send. A single event from the loop (a
-run's closing event, a comment) is the layer's own group_send.
+(under load the loop is busy relaying, and the request's answer, and its runs, waited for it), and a
+single message from a loop (a run's closing event, a comment, a notice) with the loop's client, not
+queued behind the layer's lock (a hundred runs ending together waited on each other's round trips).
+Any other layer (the in-memory one of the embedded mode) gets its group_send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -50,7 +55,7 @@ def person_group(user_id) -> str:
 
 async def send(canvas_id, event: CanvasEvent) -> None:
     """One event to a canvas, from an event loop; raises what the channel layer raises."""
-    await get_channel_layer().group_send(canvas_group(canvas_id), {"type": HANDLER, "payload": event})
+    await _group_send(canvas_group(canvas_id), {"type": HANDLER, "payload": event})
 
 
 async def send_batches(batches: dict[str, list[CanvasEvent]]) -> None:
@@ -81,7 +86,18 @@ def send_on_commit(canvas_id, events: list[CanvasEvent]) -> None:
 
 
 def _batch(events: list[CanvasEvent]) -> dict:
-    return {"type": BATCH_HANDLER, "payloads": events}
+    return {"type": BATCH_HANDLER, "payloads": [_encoded(e) if e["type"] == "node.delta" else e for e in events]}
+
+
+def _encoded(delta: CanvasEvent) -> str:
+    return json.dumps(delta, ensure_ascii=False, separators=(",", ":"))
+
+
+def events_in(message: dict) -> list[CanvasEvent]:
+    """The canvas events a group message carries, in order, as dicts (what a browser decodes)."""
+    if message["type"] == HANDLER:
+        return [message["payload"]]
+    return [json.loads(p) if isinstance(p, str) else p for p in message["payloads"]]
 
 
 # --- notices to the sockets ------------------------------------------------------------------------------
@@ -89,7 +105,7 @@ def _batch(events: list[CanvasEvent]) -> dict:
 
 async def notify(group: str, notice: dict) -> None:
     """A notice (`{"type": <the consumer's handler>, ...}`) to every socket of a group, from a loop."""
-    await get_channel_layer().group_send(group, notice)
+    await _group_send(group, notice)
 
 
 def notify_from_thread(groups: list[str], notice: dict) -> None:
@@ -99,6 +115,14 @@ def notify_from_thread(groups: list[str], notice: dict) -> None:
 
 
 # --- the channel layer ---------------------------------------------------------------------------------
+
+
+async def _group_send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if _publishes_directly(layer):
+        await loop_client(settings.REDIS_URL).publish(group_channel(group), layer.serialize(message))
+    else:
+        await layer.group_send(group, message)
 
 
 def _group_send_from_thread(group: str, message: dict) -> None:

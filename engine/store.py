@@ -170,38 +170,62 @@ def end_as_failed(plan: RunPlan, partial: Partial) -> dict | None:
         seq=partial.seq,
         finished_at=timezone.now(),
     )
-    return node_payload(Node.objects.get(id=plan.node_id)) if ended else None
+    return node_payload(Node.objects.get(id=plan.node_id), plan.node["parents"]) if ended else None
 
 
-@transaction.atomic
 def finish(plan: RunPlan, outcome: Outcome) -> dict | None:
     """Store the final state and return the node's payload for the closing event; None when this run
-    no longer holds the node (the sweeper took it for dead meanwhile), which then keeps its ending."""
-    node = Node.objects.select_for_update().get(id=plan.node_id)
-    if node.status != NodeStatus.STREAMING or node.started_at != plan.started_at:
-        return None
+    no longer holds the node (the sweeper took it for dead meanwhile), which then keeps its ending.
+
+    One conditional UPDATE that returns the row, instead of a locked read and a write in a transaction:
+    a hundred runs ending at once were five round trips each."""
     usage = outcome.usage
-    price = Price.objects.filter(model_id=node.model_id, effective_from__lte=plan.started_at).first()
-    node.status = outcome.status
-    node.text = outcome.text
-    node.reasoning = outcome.reasoning
-    node.seq = outcome.seq
-    node.finish_reason = outcome.finish_reason or ""
-    node.error_code = outcome.error.code if outcome.error else ""
-    node.error_message = outcome.error.message if outcome.error else ""
-    node.queue_ms = max(0, int((plan.started_at - plan.created_at).total_seconds() * 1000)) + outcome.slot_wait_ms
-    node.ttft_ms = outcome.ttft_ms
-    node.duration_ms = outcome.duration_ms
-    node.tokens_per_s = outcome.tokens_per_s
-    node.input_tokens = usage.input_tokens
-    node.cached_input_tokens = usage.cached_input_tokens
-    node.cache_write_tokens = usage.cache_write_tokens
-    node.output_tokens = usage.output_tokens
-    node.reasoning_tokens = usage.reasoning_tokens
-    node.usage_estimated = usage.estimated
-    node.cost = cost_of(usage, price)
-    node.finished_at = timezone.now()
-    node.save()
+    price = Price.objects.filter(model_id=plan.node["model"], effective_from__lte=plan.started_at).first()
+    queue_ms = max(0, int((plan.started_at - plan.created_at).total_seconds() * 1000)) + outcome.slot_wait_ms
+    node = _end_run(
+        plan,
+        status=outcome.status,
+        text=outcome.text,
+        reasoning=outcome.reasoning,
+        seq=outcome.seq,
+        finish_reason=outcome.finish_reason or "",
+        error_code=outcome.error.code if outcome.error else "",
+        error_message=outcome.error.message if outcome.error else "",
+        queue_ms=queue_ms,
+        ttft_ms=outcome.ttft_ms,
+        duration_ms=outcome.duration_ms,
+        tokens_per_s=outcome.tokens_per_s,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        usage_estimated=usage.estimated,
+        cost=cost_of(usage, price),
+        finished_at=timezone.now(),
+    )
+    if node is None:
+        return None
     node_id, status = str(node.id), node.status
     transaction.on_commit(lambda: send_run_ended(node_id, status))
-    return node_payload(node)
+    # A response's parent (its prompt) is fixed at its creation: the claim's read of it stands.
+    return node_payload(node, plan.node["parents"])
+
+
+def _end_run(plan: RunPlan, **final) -> Node | None:
+    """Write `final` to the node if this run still holds it (streaming, from this run's start), and
+    return the row as it now is (a move made meanwhile included); None if it does not."""
+    column = _columns("id", "status", "started_at", *final)
+    fields = {name: Node._meta.get_field(name) for name in final}
+    sql = (
+        f"UPDATE {connection.ops.quote_name(Node._meta.db_table)}"
+        f" SET {', '.join(f'{column[name]} = %s' for name in final)}"
+        f" WHERE {column['id']} = %s AND {column['status']} = %s AND {column['started_at']} = %s RETURNING *"
+    )
+    params = [fields[name].get_db_prep_save(value, connection) for name, value in final.items()]
+    params += [
+        Node._meta.pk.get_db_prep_value(Node._meta.pk.to_python(plan.node_id), connection),
+        NodeStatus.STREAMING,
+        Node._meta.get_field("started_at").get_db_prep_value(plan.started_at, connection),
+    ]
+    return next(iter(Node.objects.raw(sql, params)), None)

@@ -5,10 +5,29 @@ from __future__ import annotations
 import asyncio
 
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 
-from engine.sender import canvas_group
+from engine.sender import canvas_group, events_in
+from tests.stack import ws_events
 
 TERMINAL = ("node.done", "node.error")
+
+
+class CanvasSocket(WebsocketCommunicator):
+    """A canvas WebSocket read as a browser reads it: a message of several events (an array) is handed
+    out one event at a time, in order."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._unread: list[dict] = []
+
+    async def receive_json_from(self, timeout=1) -> dict:
+        if not self._unread:
+            self._unread = ws_events(await self.receive_from(timeout))
+        return self._unread.pop(0)
+
+    async def receive_nothing(self, timeout=0.1, interval=0.01) -> bool:
+        return not self._unread and await super().receive_nothing(timeout, interval)
 
 
 class Listener:
@@ -29,7 +48,7 @@ class Listener:
             message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
         except TimeoutError:
             return None
-        payloads = message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
+        payloads = events_in(message)
         self.events.extend(payloads)  # a tick's deltas for the canvas come as one batch
         return payloads[-1]
 

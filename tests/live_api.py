@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.stack import LiveStack
+from tests.stack import LiveStack, ws_events
 
 EVENT_TIMEOUT_S = 60.0
 FINAL_EVENTS = ("node.done", "node.error")
@@ -42,9 +41,9 @@ async def events_until_done(stack: LiveStack, ws: ClientConnection, response_ids
     try:
         async with asyncio.timeout(EVENT_TIMEOUT_S):
             while ended != response_ids:
-                event = json.loads(await ws.recv())
-                into.append(event)
-                if event["type"] in FINAL_EVENTS and event["node"]["id"] in response_ids:
-                    ended.add(event["node"]["id"])
+                for event in ws_events(await ws.recv()):
+                    into.append(event)
+                    if event["type"] in FINAL_EVENTS and event["node"]["id"] in response_ids:
+                        ended.add(event["node"]["id"])
     except TimeoutError:
         pytest.fail(f"Not every response ended within {EVENT_TIMEOUT_S:.0f} s; got {into!r}\n{stack.log_tails()}")

@@ -187,6 +187,13 @@ def django_shell(env: dict[str, str], script: str, timeout: float = 120.0) -> An
         return json.loads(out.read_text()) if out.exists() else None
 
 
+def ws_events(message: str | bytes) -> list[dict]:
+    """A canvas WebSocket message as the events it carries, as static/prism/socket.js reads it: one
+    event, or an array of several in order."""
+    data = json.loads(message)
+    return data if isinstance(data, list) else [data]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

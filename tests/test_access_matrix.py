@@ -22,7 +22,6 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import connections, transaction
 from django.test import Client
 from django.urls import URLResolver, get_resolver
@@ -30,6 +29,7 @@ from django.urls import URLResolver, get_resolver
 from canvas.api import api
 from canvas.models import Canvas, Comment, Membership, Node, Role, Team, Vote
 from config.asgi import application
+from tests.listening import CanvasSocket
 from tests.team_world import PERSONAS, World, build_world, remove_world
 
 LOGIN = "login"  # a redirect to the sign-in page
@@ -618,14 +618,14 @@ async def ws_world(world):
     await sync_to_async(connections.close_all)()
 
 
-def socket_for(world: World, persona: str, canvas: str = "canvas", query: str = "") -> WebsocketCommunicator:
+def socket_for(world: World, persona: str, canvas: str = "canvas", query: str = "") -> CanvasSocket:
     headers = [HOST, ORIGIN]
     if persona in world.sessions:
         headers.append((b"cookie", f"sessionid={world.sessions[persona]}".encode()))
-    return WebsocketCommunicator(application, f"/ws/canvases/{world.ids[canvas]}/{query}", headers=headers)
+    return CanvasSocket(application, f"/ws/canvases/{world.ids[canvas]}/{query}", headers=headers)
 
 
-async def next_of(communicator: WebsocketCommunicator, *types: str) -> dict:
+async def next_of(communicator: CanvasSocket, *types: str) -> dict:
     while True:
         event = await communicator.receive_json_from(timeout=5)
         if event["type"] in types:

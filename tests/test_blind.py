@@ -13,7 +13,6 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
@@ -22,6 +21,7 @@ from config.asgi import application
 from engine import events, sender
 from engine.payloads import node_payload
 from tests.arena import build_arena
+from tests.listening import CanvasSocket
 
 HIDDEN_FIELDS = ("ttft_ms", "tokens_per_s", "duration_ms")
 
@@ -284,19 +284,19 @@ async def live_arena(transactional_db):
     await sync_to_async(connections.close_all)()
 
 
-async def join(arena, name: str | None, share: str | None = None) -> WebsocketCommunicator:
+async def join(arena, name: str | None, share: str | None = None) -> CanvasSocket:
     if share is not None:
-        communicator = WebsocketCommunicator(application, f"/ws/canvases/{arena.canvas.id}/?share={share}")
+        communicator = CanvasSocket(application, f"/ws/canvases/{arena.canvas.id}/?share={share}")
     else:
         await sync_to_async(arena.client)(name)
         headers = [(b"authorization", f"Bearer {arena.tokens[name]}".encode())]
-        communicator = WebsocketCommunicator(application, f"/ws/canvases/{arena.canvas.id}/", headers=headers)
+        communicator = CanvasSocket(application, f"/ws/canvases/{arena.canvas.id}/", headers=headers)
     connected, _ = await communicator.connect(timeout=RECEIVE_S)
     assert connected
     return communicator
 
 
-async def received(communicator: WebsocketCommunicator, until: str) -> list[dict]:
+async def received(communicator: CanvasSocket, until: str) -> list[dict]:
     """Every node or vote event up to and including the first of type `until`."""
     out = []
     while True:
@@ -308,7 +308,7 @@ async def received(communicator: WebsocketCommunicator, until: str) -> list[dict
             return out
 
 
-async def quiet(communicator: WebsocketCommunicator) -> list[dict]:
+async def quiet(communicator: CanvasSocket) -> list[dict]:
     """What arrives in a moment, but for presence."""
     out = []
     while not await communicator.receive_nothing(timeout=0.3):

@@ -12,7 +12,6 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
@@ -23,7 +22,8 @@ from engine import events, sender
 from engine.live import live_store
 from engine.runner import run_response
 from providers.models import Model
-from tests.listening import before_marker
+from tests.listening import CanvasSocket, before_marker
+from tests.stack import ws_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -67,10 +67,12 @@ GREETINGS = {"presence", "comment.snapshot"}
 
 
 def _greeting(output: dict) -> bool:
-    return output.get("type") == "websocket.send" and json.loads(output.get("text") or "{}").get("type") in GREETINGS
+    if output.get("type") != "websocket.send":
+        return False
+    return all(event.get("type") in GREETINGS for event in ws_events(output.get("text") or "{}"))
 
 
-class NodeEvents(WebsocketCommunicator):
+class NodeEvents(CanvasSocket):
     """A test socket that passes over the greetings."""
 
     async def receive_output(self, timeout=1):
@@ -80,7 +82,7 @@ class NodeEvents(WebsocketCommunicator):
                 return output
 
 
-def socket(canvas_id, headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
+def socket(canvas_id, headers: list[tuple[bytes, bytes]]) -> CanvasSocket:
     return NodeEvents(application, f"/ws/canvases/{canvas_id}/", headers=headers)
 
 
@@ -92,14 +94,14 @@ def bearer(token: str) -> list[tuple[bytes, bytes]]:
     return [(b"authorization", f"Bearer {token}".encode())]
 
 
-async def refused(communicator: WebsocketCommunicator) -> bool:
+async def refused(communicator: CanvasSocket) -> bool:
     connected, _ = await communicator.connect(timeout=RECEIVE_S)
     if connected:
         await communicator.disconnect()
     return not connected
 
 
-async def until(communicator: WebsocketCommunicator, *types: str) -> list[dict]:
+async def until(communicator: CanvasSocket, *types: str) -> list[dict]:
     """Every event up to and including the first of one of `types`."""
     received = []
     while True:
@@ -139,6 +141,25 @@ async def test_a_bearer_client_receives_the_canvas_events(alice_token, alice_can
     done = await communicator.receive_json_from(timeout=RECEIVE_S)
     assert done["type"] == "node.done" and done["node"]["status"] == "done"
     assert await before_marker(communicator, alice_canvas.id) == []
+    await communicator.disconnect()
+
+
+async def test_a_batch_reaches_the_socket_as_one_message_of_its_events_in_order(alice_token, alice_canvas):
+    communicator = socket(alice_canvas.id, bearer(alice_token))
+    assert (await communicator.connect(timeout=RECEIVE_S))[0]
+    node = {"id": "n1", "kind": "response", "status": "streaming", "text": ""}
+    batch = [
+        events.NodeUpdated(type="node.updated", node=node),
+        events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hé", reasoning="think"),
+        events.NodeDelta(type="node.delta", node="n2", seq=4, text='llo "quoted"\n', reasoning=""),
+    ]
+
+    await sync_to_async(sender.send_from_thread)(alice_canvas.id, batch)
+
+    # One WebSocket message (a browser's one `message` event), the events in the order sent.
+    assert json.loads(await communicator.receive_from(timeout=RECEIVE_S)) == batch
+    await sender.send_batches({str(alice_canvas.id): [batch[1]]})
+    assert json.loads(await communicator.receive_from(timeout=RECEIVE_S)) == batch[1]  # one event: no array
     await communicator.disconnect()
 
 

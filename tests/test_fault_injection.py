@@ -32,7 +32,7 @@ from channels.layers import get_channel_layer
 from canvas.models import Canvas, Node
 from canvas.services import create_prompt
 from engine.runner import run_response
-from engine.sender import canvas_group
+from engine.sender import canvas_group, events_in
 from engine.snapshots import snapshots
 
 # Imported up front: the registry imports the SDK on first use, which would eat into short timeouts.
@@ -247,7 +247,7 @@ class Client:
         except TimeoutError:
             return None
         # A tick's deltas for the canvas come as one batch, which a browser gets as one message each.
-        return message["payloads"] if message["type"] == "canvas.batch" else [message["payload"]]
+        return events_in(message)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.join()

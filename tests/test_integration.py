@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -29,7 +28,7 @@ from tests.live_api import (
     new_canvas,
     open_socket,
 )
-from tests.stack import LiveStack, live_stack
+from tests.stack import LiveStack, live_stack, ws_events
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("services", marks=pytest.mark.services)])
@@ -144,10 +143,10 @@ async def test_a_client_that_joins_mid_stream_ends_with_the_stored_text(stack):
         )
         node_id = body["responses"][0]["id"]
         async with asyncio.timeout(EVENT_TIMEOUT_S):
-            while True:  # wait for some text, then join from a second socket while the rest streams
-                event = json.loads(await first.recv())
-                if event["type"] == "node.delta" and event["seq"] >= 3:
-                    break
+            while not any(  # wait for some text, then join from a second socket while the rest streams
+                event["type"] == "node.delta" and event["seq"] >= 3 for event in ws_events(await first.recv())
+            ):
+                pass
         late_events: list[dict] = []
         async with open_socket(stack, canvas_id) as late:
             await events_until_done(stack, late, {node_id}, late_events)

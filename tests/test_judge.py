@@ -17,7 +17,6 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
@@ -28,7 +27,7 @@ from engine import limits, loops
 from providers.adapters import openai_compat  # noqa: F401 - imported up front, not inside a run
 from providers.models import Model, Price, ProviderAccount
 from tests.arena import build_arena
-from tests.listening import before_marker
+from tests.listening import CanvasSocket, before_marker
 
 BOTH_BAD = "RATIONALE: Neither answer names a river.\nVERDICT: both_bad"
 ALWAYS_FIRST = "The first one reads better.\n\n**VERDICT:** first"
@@ -301,10 +300,10 @@ async def test_the_judges_runs_are_priced_and_billed_to_the_canvas_team(run_here
 # --- hidden everywhere -----------------------------------------------------------------------------------
 
 
-async def join(arena, name: str, canvas_id) -> WebsocketCommunicator:
+async def join(arena, name: str, canvas_id) -> CanvasSocket:
     await sync_to_async(arena.client)(name)
     headers = [(b"authorization", f"Bearer {arena.tokens[name]}".encode())]
-    return WebsocketCommunicator(application, f"/ws/canvases/{canvas_id}/", headers=headers)
+    return CanvasSocket(application, f"/ws/canvases/{canvas_id}/", headers=headers)
 
 
 @pytest.mark.asyncio

@@ -10,7 +10,6 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
@@ -23,7 +22,7 @@ from tests.fakes import openai_compat
 from tests.fakes.anthropic import app as anthropic_fake
 from tests.fakes.gemini import app as gemini_fake
 from tests.fakes.server import serve
-from tests.listening import before_marker
+from tests.listening import CanvasSocket, before_marker
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -87,7 +86,7 @@ def _clean_layer():
 
 
 async def _run_everything(alice, canvas, models, token) -> tuple[list[Node], list[dict]]:
-    communicator = WebsocketCommunicator(
+    communicator = CanvasSocket(
         application, f"/ws/canvases/{canvas.id}/", headers=[(b"authorization", f"Bearer {token}".encode())]
     )
     connected, _ = await communicator.connect(timeout=5)

@@ -13,7 +13,6 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
@@ -26,7 +25,7 @@ from canvas.presence import RedisPresence, people
 from config.asgi import application
 from engine import events, sender
 from engine.redis_clients import loop_client
-from tests.listening import before_marker
+from tests.listening import CanvasSocket, before_marker
 from tests.stack import _redis_database
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -62,33 +61,33 @@ def token(user) -> str:
     return ApiToken.issue(user)[1]
 
 
-async def join(canvas, user=None, share: str | None = None) -> WebsocketCommunicator:
+async def join(canvas, user=None, share: str | None = None) -> CanvasSocket:
     if share is not None:
-        communicator = WebsocketCommunicator(application, f"/ws/canvases/{canvas.id}/?share={share}")
+        communicator = CanvasSocket(application, f"/ws/canvases/{canvas.id}/?share={share}")
     else:
         raw = await sync_to_async(token)(user)
         headers = [(b"authorization", f"Bearer {raw}".encode())]
-        communicator = WebsocketCommunicator(application, f"/ws/canvases/{canvas.id}/", headers=headers)
+        communicator = CanvasSocket(application, f"/ws/canvases/{canvas.id}/", headers=headers)
     connected, _ = await communicator.connect(timeout=RECEIVE_S)
     assert connected
     return communicator
 
 
-async def next_of(communicator: WebsocketCommunicator, kind: str) -> dict:
+async def next_of(communicator: CanvasSocket, kind: str) -> dict:
     while True:
         event = await communicator.receive_json_from(timeout=RECEIVE_S)
         if event["type"] == kind:
             return event
 
 
-async def presence_becomes(communicator: WebsocketCommunicator, names: list[str]) -> dict:
+async def presence_becomes(communicator: CanvasSocket, names: list[str]) -> dict:
     while True:
         event = await next_of(communicator, "presence")
         if [person["name"] for person in event["users"]] == names:
             return event
 
 
-async def close_code(communicator: WebsocketCommunicator, *, stale_events: int = 0) -> int:
+async def close_code(communicator: CanvasSocket, *, stale_events: int = 0) -> int:
     """Read until the server closes the socket; what it sends on the way must not be node events,
     but for `stale_events` delivered while a stale access check is being renewed."""
     while True:
@@ -100,7 +99,7 @@ async def close_code(communicator: WebsocketCommunicator, *, stale_events: int =
             stale_events -= 1
 
 
-async def nothing_but(communicator: WebsocketCommunicator, canvas, *allowed: str) -> bool:
+async def nothing_but(communicator: CanvasSocket, canvas, *allowed: str) -> bool:
     """True when everything sent to the socket so far is of the `allowed` types."""
     return all(event["type"] in allowed for event in await before_marker(communicator, canvas.id))
 
@@ -429,13 +428,13 @@ def signed_in_browser(user) -> tuple[Client, list[tuple[bytes, bytes]]]:
     return client, [(b"host", b"localhost"), (b"origin", b"http://localhost"), (b"cookie", cookie)]
 
 
-async def open_with(canvas, headers) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, f"/ws/canvases/{canvas.id}/", headers=headers)
+async def open_with(canvas, headers) -> CanvasSocket:
+    communicator = CanvasSocket(application, f"/ws/canvases/{canvas.id}/", headers=headers)
     assert (await communicator.connect(timeout=RECEIVE_S))[0]
     return communicator
 
 
-async def still_open(communicator: WebsocketCommunicator) -> bool:
+async def still_open(communicator: CanvasSocket) -> bool:
     """The socket answers a message: it is still open (an unknown type earns an error)."""
     await communicator.send_json_to({"type": "ping"})
     return (await next_of(communicator, "error"))["error"]["code"] == "unsupported"

@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from canvas.models import Node
 from canvas.services import create_prompt
-from engine.live import Append, LiveState, RedisLiveStore, live_store
+from engine.live import TTL_S, Append, LiveState, RedisLiveStore, live_store
 from engine.relay import Relay, publisher
 from engine.runner import run_response
-from engine.sender import BATCH_HANDLER, canvas_group
+from engine.sender import BATCH_HANDLER, canvas_group, events_in
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("close_runner_connections")]
 
@@ -72,9 +72,10 @@ async def test_many_streams_on_several_canvases_make_one_message_per_canvas_per_
         for canvas in canvases:
             [message] = await listeners[canvas].messages()
             assert message["type"] == BATCH_HANDLER
-            assert [p["node"] for p in message["payloads"]] == [s.node_id for s in streams[canvas]]
-            assert {(p["type"], p["seq"]) for p in message["payloads"]} == {("node.delta", tick)}
-            assert [p["text"] for p in message["payloads"]] == [words[s.node_id][-1] for s in streams[canvas]]
+            deltas = events_in(message)
+            assert [p["node"] for p in deltas] == [s.node_id for s in streams[canvas]]
+            assert {(p["type"], p["seq"]) for p in deltas} == {("node.delta", tick)}
+            assert [p["text"] for p in deltas] == [words[s.node_id][-1] for s in streams[canvas]]
         for stream in every_stream:
             live = await live_store().read(stream.node_id)
             assert live == LiveState("".join(words[stream.node_id]), "", tick)
@@ -92,7 +93,7 @@ async def test_fragments_added_between_ticks_make_one_delta() -> None:
     await stream.drain()
 
     [message] = await listener.messages()
-    assert message["payloads"] == [
+    assert events_in(message) == [
         {"type": "node.delta", "node": stream.node_id, "seq": 1, "text": "Hello", "reasoning": "Thinking."}
     ]
     assert not stream.has_pending
@@ -115,7 +116,7 @@ async def test_a_streams_first_text_does_not_wait_for_the_flush_window(settings)
         if found:
             break
     [message] = found
-    assert [(p["node"], p["seq"], p["text"]) for p in message["payloads"]] == [
+    assert [(p["node"], p["seq"], p["text"]) for p in events_in(message)] == [
         (running.node_id, 2, " Two."),
         (starting.node_id, 1, "Hello"),
     ]
@@ -131,7 +132,7 @@ async def test_a_stream_keeps_its_own_order_across_ticks_that_pass_by_themselves
         await asyncio.sleep(0.01)  # some fragments share a tick, some do not
     await stream.drain()
 
-    deltas = [p for m in await listener.messages() for p in m["payloads"]]
+    deltas = [p for m in await listener.messages() for p in events_in(m)]
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
     assert "".join(d["text"] for d in deltas) == "".join(f"{n} " for n in range(12))
     assert (await live_store().read(stream.node_id)).text == stream.text
@@ -178,7 +179,7 @@ async def test_every_delta_of_a_run_is_published_before_its_end(alice, alice_can
 
     events = []
     for message in await listener.messages():
-        events.extend(message["payloads"] if message["type"] == BATCH_HANDLER else [message["payload"]])
+        events.extend(events_in(message))
     kinds = [e["type"] for e in events]
     assert kinds[-1] == "node.done" and "node.delta" not in kinds[kinds.index("node.done") :]
     deltas = [e for e in events if e["type"] == "node.delta"]
@@ -250,3 +251,7 @@ async def test_the_redis_live_store_appends_a_batch_in_step_and_refuses_what_is_
 
     assert await live.read(first) == LiveState("Hello", "", 2)
     assert await live.read(second) == LiveState("Hi!", "Hmm", 3)
+    # What a crashed run leaves expires: every key the appends made has a TTL.
+    client = redis.Redis.from_url(private_redis.url)
+    keys = client.keys(f"prism:live:{first}:*") + client.keys(f"prism:live:{second}:*")
+    assert len(keys) == 5 and all(0 < client.ttl(key) <= TTL_S for key in keys)

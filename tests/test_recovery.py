@@ -46,7 +46,7 @@ from providers.adapters import openai_compat  # noqa: F401
 from providers.simulator import catalogue
 from providers.simulator.plan import build_plan
 from tests.listening import TERMINAL, Listener
-from tests.stack import ROOT, WORKER_COMMAND, LiveStack, django_shell, live_stack
+from tests.stack import ROOT, WORKER_COMMAND, LiveStack, django_shell, live_stack, ws_events
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
 EVENT_TIMEOUT_S = 60.0
@@ -459,24 +459,26 @@ class Watcher:
 
     async def step(self) -> None:
         try:
-            event = json.loads(await self.ws.recv())
+            received = ws_events(await self.ws.recv())
         except ConnectionClosed:
             await asyncio.sleep(0.25)
             await self.reconnect()
             return
-        kind = event["type"]
-        if kind == "node.snapshot":
-            node, current = event["node"], self.state(event["node"]["id"])
-            if node["seq"] >= current["seq"]:
-                current.update(text=node["text"], seq=node["seq"])
-        elif kind == "node.delta":
-            current = self.state(event["node"])
-            if event["seq"] == current["seq"] + 1:
-                current.update(text=current["text"] + event["text"], seq=event["seq"])
-            elif event["seq"] > current["seq"] + 1:
-                await self.reconnect()  # a fresh snapshot closes the gap
-        elif kind in TERMINAL:
-            self.finals[event["node"]["id"]] = event["node"]
+        for event in received:
+            kind = event["type"]
+            if kind == "node.snapshot":
+                node, current = event["node"], self.state(event["node"]["id"])
+                if node["seq"] >= current["seq"]:
+                    current.update(text=node["text"], seq=node["seq"])
+            elif kind == "node.delta":
+                current = self.state(event["node"])
+                if event["seq"] == current["seq"] + 1:
+                    current.update(text=current["text"] + event["text"], seq=event["seq"])
+                elif event["seq"] > current["seq"] + 1:
+                    await self.reconnect()  # a fresh snapshot closes the gap, and covers the rest of this message
+                    return
+            elif kind in TERMINAL:
+                self.finals[event["node"]["id"]] = event["node"]
 
     async def until(self, condition, timeout: float = EVENT_TIMEOUT_S) -> None:
         try:

@@ -9,13 +9,13 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
 from canvas.models import Canvas, Comment, Node, NodeKind, ShareLink, Team
 from config.asgi import application
 from providers.models import Model, ProviderAccount
+from tests.listening import CanvasSocket
 
 # Text as a hostile client sends it: NUL, a lone surrogate, an escape, a bell, and what must stay.
 DIRTY = "a\u0000b\ud800c\u001bd\u0007e\n\tf"
@@ -202,7 +202,7 @@ def test_imported_text_is_cleaned(api):
 async def test_a_websocket_frame_nested_too_deep_is_answered_and_the_socket_lives_on(alice, alice_canvas, alice_token):
     note = await Node.objects.acreate(canvas=alice_canvas, kind=NodeKind.NOTE, text="A note", created_by=alice)
     headers = [(b"authorization", f"Bearer {alice_token}".encode())]
-    communicator = WebsocketCommunicator(application, f"/ws/canvases/{alice_canvas.id}/", headers=headers)
+    communicator = CanvasSocket(application, f"/ws/canvases/{alice_canvas.id}/", headers=headers)
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     try:
@@ -219,7 +219,7 @@ async def test_a_websocket_frame_nested_too_deep_is_answered_and_the_socket_live
     assert created["comment"]["text"] == CLEAN
 
 
-async def next_of(communicator: WebsocketCommunicator, kind: str) -> dict:
+async def next_of(communicator: CanvasSocket, kind: str) -> dict:
     while True:
         event = await communicator.receive_json_from(timeout=5)
         if event["type"] == kind:

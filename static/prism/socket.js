@@ -10,7 +10,11 @@ export function connectCanvas(canvasId, onEvent, onState) {
     socket = new WebSocket(`${scheme}://${location.host}/ws/canvases/${canvasId}/`);
     onState("connecting");
     socket.addEventListener("open", () => { attempt = 0; onState("live"); });
-    socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
+    socket.addEventListener("message", (message) => {
+      // One event, or an array of several to apply in order (a tick of a worker's deltas).
+      const data = JSON.parse(message.data);
+      for (const event of Array.isArray(data) ? data : [data]) onEvent(event);
+    });
     socket.addEventListener("close", (event) => {
       if (closed) return;
       if (event.code === 4403) { onState("denied"); return; }
