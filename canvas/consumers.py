@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import time
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -104,6 +105,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.principal, self.checked_at = principal, time.monotonic()
+        self.batched = asks_for_batches(self.scope)
         self.canvas_id = str(principal.canvas_id)
         self.group = sender.canvas_group(self.canvas_id)
         self.open_prompts = await _open_prompts(self.canvas_id, principal.user_id)
@@ -180,16 +182,19 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         await self._send_frame(event["payloads"])
 
     async def _send_frame(self, payloads: list[dict | str]) -> None:
-        """Events as this viewer may see them, in one WebSocket message: the one event, or a JSON array
-        of several in order. A delta comes encoded already (engine.sender): text only, nothing to hide."""
+        """Events as this viewer may see them, in order: one WebSocket message each (the contract's
+        default), or, for a socket that asked for batches (`?frames=batch`, as the canvas page does), a
+        tick's events in one message, a JSON array (one event alone stays an object). A delta comes
+        encoded already (engine.sender): text only, nothing to hide."""
         parts = []
         for payload in payloads:
             if isinstance(payload, str):
                 parts.append(payload)
             else:
                 parts.extend(json.dumps(visible) for visible in await self._visible(payload))
-        if len(parts) == 1:
-            await self.send(text_data=parts[0])
+        if not self.batched or len(parts) == 1:
+            for part in parts:
+                await self.send(text_data=part)
         elif parts:
             await self.send(text_data=f"[{','.join(parts)}]")
 
@@ -307,3 +312,9 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
 
     async def _announce_presence(self) -> None:
         await sender.notify(self.group, {"type": PRESENCE_CHANGED})
+
+
+def asks_for_batches(scope) -> bool:
+    """Whether the socket asked for a tick's events in one message (`?frames=batch`): fewer, larger
+    messages for a client that unpacks arrays; any other client gets one event object per message."""
+    return "batch" in parse_qs(scope.get("query_string", b"").decode("latin-1")).get("frames", [])

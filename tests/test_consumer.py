@@ -145,7 +145,8 @@ async def test_a_bearer_client_receives_the_canvas_events(alice_token, alice_can
 
 
 async def test_a_batch_reaches_the_socket_as_one_message_of_its_events_in_order(alice_token, alice_canvas):
-    communicator = socket(alice_canvas.id, bearer(alice_token))
+    """For a socket that asked for batches (`?frames=batch`, the canvas page's)."""
+    communicator = NodeEvents(application, f"/ws/canvases/{alice_canvas.id}/?frames=batch", headers=bearer(alice_token))
     assert (await communicator.connect(timeout=RECEIVE_S))[0]
     node = {"id": "n1", "kind": "response", "status": "streaming", "text": ""}
     batch = [
@@ -160,6 +161,25 @@ async def test_a_batch_reaches_the_socket_as_one_message_of_its_events_in_order(
     assert json.loads(await communicator.receive_from(timeout=RECEIVE_S)) == batch
     await sender.send_batches({str(alice_canvas.id): [batch[1]]})
     assert json.loads(await communicator.receive_from(timeout=RECEIVE_S)) == batch[1]  # one event: no array
+    await communicator.disconnect()
+
+
+async def test_a_socket_that_did_not_ask_for_batches_gets_one_event_object_per_message(alice_token, alice_canvas):
+    """The WebSocket contract's default: JSON, one object per message, whatever the relay batched."""
+    communicator = socket(alice_canvas.id, bearer(alice_token))
+    assert (await communicator.connect(timeout=RECEIVE_S))[0]
+    node = {"id": "n1", "kind": "response", "status": "streaming", "text": ""}
+    batch = [
+        events.NodeUpdated(type="node.updated", node=node),
+        events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hé", reasoning="think"),
+        events.NodeDelta(type="node.delta", node="n1", seq=2, text='llo "quoted"\n', reasoning=""),
+    ]
+
+    await sync_to_async(sender.send_from_thread)(alice_canvas.id, batch)
+    await sender.send_batches({str(alice_canvas.id): batch[1:]})
+
+    received = [json.loads(await communicator.receive_from(timeout=RECEIVE_S)) for _ in range(5)]
+    assert received == [*batch, *batch[1:]]
     await communicator.disconnect()
 
 

@@ -7,7 +7,7 @@ export function connectCanvas(canvasId, onEvent, onState) {
 
   function open() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/canvases/${canvasId}/`);
+    socket = new WebSocket(`${scheme}://${location.host}/ws/canvases/${canvasId}/?frames=batch`);
     onState("connecting");
     socket.addEventListener("open", () => { attempt = 0; onState("live"); });
     socket.addEventListener("message", (message) => {
