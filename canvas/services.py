@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
 from django.db import transaction
 
@@ -66,6 +68,14 @@ def _below(parents: list[Node], canvas: Canvas) -> tuple[float, float]:
     return 0.0, (lowest.y + lowest.h + 120) if lowest else 0.0
 
 
+class Fanout(NamedTuple):
+    """A prompt just made, its responses (queued), and what the person should know (limits.warnings)."""
+
+    prompt: Node
+    responses: list[Node]
+    warnings: list[dict]
+
+
 @transaction.atomic
 def create_prompt(
     canvas: Canvas,
@@ -77,7 +87,7 @@ def create_prompt(
     y: float | None = None,
     blind: bool = False,
     params: list[dict] | None = None,
-) -> tuple[Node, list[Node]]:
+) -> Fanout:
     """`params`: each model's generation settings (generation.check), in the order of `models`."""
     if not text.strip():
         raise invalid("The prompt is empty.")
@@ -85,7 +95,7 @@ def create_prompt(
     if blind:
         pairs = blinding.shuffled(pairs)
     models = [model for model, _ in pairs]
-    limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
+    warnings = limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
     # Where it goes unless the caller says (the composer does): finding the lowest node is a query.
     default_x, default_y = _below(parents, canvas) if x is None or y is None else (x, y)
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
@@ -129,7 +139,7 @@ def create_prompt(
             *(Edge(parent=prompt, child=r) for r in responses),
         ]
     )
-    return prompt, responses  # the caller marks the canvas changed, once the runs have started
+    return Fanout(prompt, responses, warnings)  # the caller marks the canvas changed, once the runs have started
 
 
 def update_canvas(canvas: Canvas, changes: dict) -> Canvas:
@@ -261,7 +271,7 @@ def regenerate(response: Node, user) -> Node:
 
 
 @transaction.atomic
-def rerun(prompt: Node, user, text: str | None, entries: list | None) -> tuple[Node, list[Node]]:
+def rerun(prompt: Node, user, text: str | None, entries: list | None) -> Fanout:
     """A new prompt beside `prompt` (same parents), with edited text, fanned out again; the old branch stays.
     Without `entries`, the models that answered `prompt` are asked again, in the order they were asked,
     each with the settings it had."""
