@@ -10,9 +10,10 @@ ended. The same clock around `GET /healthz` (no session, no token, no query) giv
 server and Django cost for any request at all.
 
 Every guarantee stays switched on, only out of the way: the per-user limit on runs going at once is
-raised, the team has a monthly budget and the person a budget of their own in it (both large), and the
-models have prices, so each POST locks the user and the team and sums the month's spend as it always
-would. Answers are one token long, so the worker's load is small. A fresh canvas is made every
+raised, the team has a monthly budget and the person a budget of their own in it (both large; none with
+--no-budgets, a team's usual state, which skips the team's lock and the month's spend), and the models
+have prices, so each POST locks the user and the team and sums the month's spend as it always would.
+Answers are one token long, so the worker's load is small. A fresh canvas is made every
 `--per-canvas` posts (20 by default): each prompt after a canvas's first follows up the previous
 prompt's first answer, as a conversation does, and the canvas stays a typical size (100 nodes at most)
 rather than growing to thousands.
@@ -58,11 +59,12 @@ from providers.models import Model, Price, ProviderAccount
 
 user = get_user_model().objects.create_user(username="bench-poster")
 membership = Membership.objects.select_related("team").get(user=user, team__personal=True)
-# Budgets far above what the bench spends: checked on every POST, never refusing one.
-membership.team.monthly_budget_usd = Decimal("1000000")
-membership.team.save(update_fields=["monthly_budget_usd"])
-membership.monthly_budget_usd = Decimal("1000000")
-membership.save(update_fields=["monthly_budget_usd"])
+if {budgets}:
+    # Budgets far above what the bench spends: checked on every POST, never refusing one.
+    membership.team.monthly_budget_usd = Decimal("1000000")
+    membership.team.save(update_fields=["monthly_budget_usd"])
+    membership.monthly_budget_usd = Decimal("1000000")
+    membership.save(update_fields=["monthly_budget_usd"])
 ids = []
 for index in range({models}):
     # One account per model, as a fan-out asks several providers; slots enough that no run waits.
@@ -108,6 +110,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("services", "embedded"), default="services")
     parser.add_argument("--posts", type=int, default=1000)
     parser.add_argument("--models", type=int, default=5, help="models per prompt (the fan-out)")
+    parser.add_argument(
+        "--budgets",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give the team a monthly budget and the person one of their own (default: yes)",
+    )
     parser.add_argument("--per-canvas", type=int, default=20, help="posts per canvas before a fresh one")
     parser.add_argument("--floor-requests", type=int, default=300, help="GET /healthz requests for the floor")
     parser.add_argument("--show-queries", action="store_true", help="print the SQL of one POST")
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"Prism prompt POST CPU: mode {args.mode}, {os.cpu_count()} CPUs, {args.posts} posts of {args.models} models")
     print(f"A fresh canvas every {args.per_canvas} posts; each later post follows up the previous one's first answer")
+    print(f"Budgets (the team's and the person's own): {'yes' if args.budgets else 'none'}")
     # Raised out of the way, still counted on every POST.
     os.environ["PRISM_MAX_RUNS_PER_USER"] = str(1_000_000)
     keep = args.keep_logs
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             with live_stack(args.mode, folder) as live:
                 print("Processes: " + ", ".join(f"{name} pid {pid}" for name, pid in live.pids.items()), flush=True)
                 params = json.dumps({"simulator": options})
-                script = _PREPARE.format(models=args.models, url=simulator_url, params=params)
+                script = _PREPARE.format(models=args.models, url=simulator_url, params=params, budgets=args.budgets)
                 setup = stack.django_shell(live.env, script, timeout=300)
                 Bench(args, live, setup["token"], setup["models"]).run()
 
