@@ -318,7 +318,7 @@ async def test_a_prompts_responses_are_claimed_together_and_each_runs_on_its_own
     models = [sim_models[name] for name in ("sim-swift", "sim-reasoner", "sim-steady")]
     for model in models:
         await sync_to_async(set_params)(model, length=20)
-    _, responses = await sync_to_async(create_prompt)(alice_canvas, alice, "Compare these, please", models, [])
+    _, responses, _ = await sync_to_async(create_prompt)(alice_canvas, alice, "Compare these, please", models, [])
     held = responses[1]
     assert [p.node_id for p in await sync_to_async(store.claim)([str(held.id)])] == [str(held.id)]  # another run's
     listener = await Listener(alice_canvas.id).open()
