@@ -84,24 +84,40 @@ for index in range({models}):
 emit({{"token": ApiToken.issue(user, name="bench")[1], "models": ids}})
 """
 
-# The same POST in a process of its own, under CaptureQueriesContext: how many queries, and which.
+# The same POST in a process of its own, under CaptureQueriesContext: how many queries, and which; and
+# for each query, the CPU this thread spent building it (since the query before ended: Django's ORM,
+# with whatever Python ran between) and executing it (the driver, its wait on the socket excluded).
 _COUNT_QUERIES = """
+import time
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 client = Client(HTTP_AUTHORIZATION="Bearer " + {token!r}, HTTP_HOST="127.0.0.1")
 canvas = client.post("/api/canvases", {{"title": "bench queries"}}, content_type="application/json").json()["id"]
-counts, parent, last = [], None, []
+counts, parent, last, clock = [], None, [], []
+
+def timed(execute, sql, params, many, context):
+    started = time.thread_time_ns()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        clock.append((sql[:60], started, time.thread_time_ns()))
+
 for index in range({posts}):
     body = {{"text": f"Count the queries, post {{index}}", "models": {models}, "parents": [parent] if parent else []}}
-    with CaptureQueriesContext(connection) as queries:
+    clock.clear()
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(timed):
+        began = time.thread_time_ns()
         response = client.post(f"/api/canvases/{{canvas}}/prompts", body, content_type="application/json")
+        ended = time.thread_time_ns()
     assert response.status_code == 202, response.content
     parent = response.json()["responses"][0]["id"]
     counts.append(len(queries))
     last = [q["sql"] for q in queries.captured_queries]
-emit({{"counts": counts, "last": last}})
+    edges = [began] + [end for _, _, end in clock]
+    split = [(sql, start - before, end - start) for (sql, start, end), before in zip(clock, edges)]
+emit({{"counts": counts, "last": last, "split": split, "total": ended - began, "after": ended - edges[-1]}})
 """
 
 
@@ -181,6 +197,10 @@ class Bench:
         if counts is not None:
             print(f"  database queries per POST: {statistics.median(counts['counts']):g} (median of "
                   f"{len(counts['counts'])}, min {min(counts['counts'])}, max {max(counts['counts'])})")  # fmt: skip
+            print("  CPU per query of the last POST, in-process (test client), ms: building + executing")
+            for sql, building, executing in counts["split"]:
+                print(f"    {building / 1e6:5.2f} + {executing / 1e6:4.2f}  {sql}")
+            print(f"    {counts['after'] / 1e6:5.2f} after the last query; {counts['total'] / 1e6:.2f} in all")
             if self.args.show_queries:
                 for sql in counts["last"]:
                     print(f"    {sql[:300]}")
