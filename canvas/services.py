@@ -25,7 +25,8 @@ def usable_models(model_ids: list) -> list[Model]:
         raise invalid("Choose at least one model.")
     if len(model_ids) > settings.PRISM_MAX_MODELS_PER_PROMPT:
         raise invalid(f"At most {settings.PRISM_MAX_MODELS_PER_PROMPT} models per prompt.")
-    found = {str(m.id): m for m in Model.objects.usable().filter(id__in=_valid_uuids(model_ids))}
+    # Unordered (no ORDER BY to build or sort): the models come back in the order they were asked for.
+    found = {str(m.id): m for m in Model.objects.usable().filter(id__in=_valid_uuids(model_ids)).order_by()}
     missing = [str(model_id) for model_id in model_ids if str(model_id) not in found]
     if missing:
         raise invalid(f"Unknown or disabled model: {missing[0]}")
@@ -55,7 +56,7 @@ def _valid_uuids(values: list) -> list[str]:
 def parent_nodes(canvas: Canvas, parent_ids: list) -> list[Node]:
     if not parent_ids:
         return []
-    found = {str(n.id): n for n in canvas.nodes.filter(id__in=_valid_uuids(parent_ids))}
+    found = {str(n.id): n for n in canvas.nodes.filter(id__in=_valid_uuids(parent_ids)).order_by()}
     missing = [str(p) for p in parent_ids if str(p) not in found]
     if missing:
         raise invalid(f"No node {missing[0]} on this canvas.")
