@@ -71,7 +71,7 @@ def _below(parents: list[Node], canvas: Canvas) -> tuple[float, float]:
 
 
 class Fanout(NamedTuple):
-    """A prompt just made, its responses (queued), and what the person should know (limits.warnings)."""
+    """A prompt just made, its responses (queued), and what the person should know (limits.budget_warnings)."""
 
     prompt: Node
     responses: list[Node]

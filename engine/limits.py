@@ -117,7 +117,7 @@ class Spend:
 def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
     """Refuse `runs` new responses for `user` on `canvas` if a limit forbids them (TooManyRuns,
     BudgetSpent, PersonalBudgetSpent). Call it in the transaction that creates them, before creating
-    anything. Returns what the user should know once they start (`warnings`), from the figures it read."""
+    anything. Returns what the user should know once they start (budget_warnings), from the figures it read."""
     with transaction.atomic(savepoint=False):  # the caller's transaction: no savepoint round trips
         own_budget = None
         if user is not None and user.is_authenticated:
@@ -136,7 +136,7 @@ def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
             mine = ledger.spend(own_budget, user_id=user.pk)
             if mine.exhausted:
                 raise PersonalBudgetSpent(team, mine)
-        return warnings(spend, mine)
+        return budget_warnings(spend, mine)
 
 
 def _check_user(user, team_id, runs: int) -> Decimal | None:
@@ -240,7 +240,7 @@ def _estimates(runs: set) -> dict:
     }
 
 
-def warnings(team: Spend, own: Spend | None = None) -> list[dict]:
+def budget_warnings(team: Spend, own: Spend | None = None) -> list[dict]:
     """What a user starting runs should know: the team's budget (`team`), or their own budget in the team
     (`own`), nearing its end. What is spent counts, not what runs still going hold."""
     ratio = Decimal(str(settings.PRISM_BUDGET_WARN_RATIO))
