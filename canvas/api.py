@@ -159,7 +159,7 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     models, params = services.usable_entries(body.models)
     parents = services.parent_nodes(canvas, body.parents)
     is_blind = canvas.blind if body.blind is None else body.blind
-    prompt, responses = services.create_prompt(
+    prompt, responses, warnings = services.create_prompt(
         canvas, request.user, body.text, models, parents, body.x, body.y, blind=is_blind, params=params
     )
     payloads = services.prompt_payloads(prompt, parents, responses)
@@ -167,7 +167,6 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     start_runs([r.id for r in responses])
     services.mark_changed(canvas)
     shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
-    warnings = limits.warnings_for(canvas, request.user)
     return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": warnings})
 
 
@@ -231,13 +230,12 @@ def regenerate(request, node_id: str):
 def rerun(request, node_id: str, body: RerunIn):
     """A new prompt beside this one (same parents), with its text edited, asked again; the old branch stays."""
     old = access.node_for(request.user, node_id, write=True)
-    prompt, responses = services.rerun(old, request.user, body.text, body.models)
+    prompt, responses, warnings = services.rerun(old, request.user, body.text, body.models)
     payloads = nodes_payload([prompt, *responses])
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
     services.mark_changed(old.canvas)
     shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
-    warnings = limits.warnings_for(old.canvas, request.user)
     return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": warnings})
 
 

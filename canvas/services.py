@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from canvas import blind as blinding
 from canvas import generation
@@ -22,7 +25,8 @@ def usable_models(model_ids: list) -> list[Model]:
         raise invalid("Choose at least one model.")
     if len(model_ids) > settings.PRISM_MAX_MODELS_PER_PROMPT:
         raise invalid(f"At most {settings.PRISM_MAX_MODELS_PER_PROMPT} models per prompt.")
-    found = {str(m.id): m for m in Model.objects.usable().filter(id__in=_valid_uuids(model_ids))}
+    # Unordered (no ORDER BY to build or sort): the models come back in the order they were asked for.
+    found = {str(m.id): m for m in Model.objects.usable().filter(id__in=_valid_uuids(model_ids)).order_by()}
     missing = [str(model_id) for model_id in model_ids if str(model_id) not in found]
     if missing:
         raise invalid(f"Unknown or disabled model: {missing[0]}")
@@ -52,7 +56,7 @@ def _valid_uuids(values: list) -> list[str]:
 def parent_nodes(canvas: Canvas, parent_ids: list) -> list[Node]:
     if not parent_ids:
         return []
-    found = {str(n.id): n for n in canvas.nodes.filter(id__in=_valid_uuids(parent_ids))}
+    found = {str(n.id): n for n in canvas.nodes.filter(id__in=_valid_uuids(parent_ids)).order_by()}
     missing = [str(p) for p in parent_ids if str(p) not in found]
     if missing:
         raise invalid(f"No node {missing[0]} on this canvas.")
@@ -66,6 +70,14 @@ def _below(parents: list[Node], canvas: Canvas) -> tuple[float, float]:
     return 0.0, (lowest.y + lowest.h + 120) if lowest else 0.0
 
 
+class Fanout(NamedTuple):
+    """A prompt just made, its responses (queued), and what the person should know (limits.budget_warnings)."""
+
+    prompt: Node
+    responses: list[Node]
+    warnings: list[dict]
+
+
 @transaction.atomic
 def create_prompt(
     canvas: Canvas,
@@ -77,7 +89,7 @@ def create_prompt(
     y: float | None = None,
     blind: bool = False,
     params: list[dict] | None = None,
-) -> tuple[Node, list[Node]]:
+) -> Fanout:
     """`params`: each model's generation settings (generation.check), in the order of `models`."""
     if not text.strip():
         raise invalid("The prompt is empty.")
@@ -85,7 +97,7 @@ def create_prompt(
     if blind:
         pairs = blinding.shuffled(pairs)
     models = [model for model, _ in pairs]
-    limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
+    warnings = limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
     # Where it goes unless the caller says (the composer does): finding the lowest node is a query.
     default_x, default_y = _below(parents, canvas) if x is None or y is None else (x, y)
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
@@ -129,7 +141,7 @@ def create_prompt(
             *(Edge(parent=prompt, child=r) for r in responses),
         ]
     )
-    return prompt, responses  # the caller marks the canvas changed, once the runs have started
+    return Fanout(prompt, responses, warnings)  # the caller marks the canvas changed, once the runs have started
 
 
 def update_canvas(canvas: Canvas, changes: dict) -> Canvas:
@@ -155,8 +167,11 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 def mark_changed(canvas: Canvas) -> None:
     """The canvas list shows the latest changed first. After a prompt the API calls this once the runs
-    have started, outside their time to first token (and the transaction that made the nodes)."""
-    canvas.save(update_fields=["updated_at"])
+    have started, outside their time to first token (and the transaction that made the nodes). One UPDATE
+    of the one column, through the manager save() uses but without save()'s machinery: nothing listens for
+    a change of updated_at alone, and this runs on every prompt."""
+    canvas.updated_at = timezone.now()
+    Canvas._base_manager.filter(pk=canvas.pk).update(updated_at=canvas.updated_at)
 
 
 def prompt_payloads(prompt: Node, parents: list[Node], responses: list[Node]) -> list[dict]:
@@ -261,7 +276,7 @@ def regenerate(response: Node, user) -> Node:
 
 
 @transaction.atomic
-def rerun(prompt: Node, user, text: str | None, entries: list | None) -> tuple[Node, list[Node]]:
+def rerun(prompt: Node, user, text: str | None, entries: list | None) -> Fanout:
     """A new prompt beside `prompt` (same parents), with edited text, fanned out again; the old branch stays.
     Without `entries`, the models that answered `prompt` are asked again, in the order they were asked,
     each with the settings it had."""

@@ -114,27 +114,29 @@ class Spend:
         return self.budget is not None and self.committed >= self.budget
 
 
-def check_runs(user, canvas: Canvas, runs: int) -> None:
+def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
     """Refuse `runs` new responses for `user` on `canvas` if a limit forbids them (TooManyRuns,
     BudgetSpent, PersonalBudgetSpent). Call it in the transaction that creates them, before creating
-    anything."""
+    anything. Returns what the user should know once they start (budget_warnings), from the figures it read."""
     with transaction.atomic(savepoint=False):  # the caller's transaction: no savepoint round trips
         own_budget = None
         if user is not None and user.is_authenticated:
             own_budget = _check_user(user, canvas.team_id, runs)
         team = canvas.team
         if team.monthly_budget_usd is None and own_budget is None:
-            return
+            return []
         # Members of one team prompting at the same moment take turns here, each counting the others' runs.
         list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
         ledger = _Ledger.of(team)
         spend = ledger.spend(team.monthly_budget_usd)
         if spend.exhausted:
             raise BudgetSpent(team, spend)
+        mine = None
         if own_budget is not None:
             mine = ledger.spend(own_budget, user_id=user.pk)
             if mine.exhausted:
                 raise PersonalBudgetSpent(team, mine)
+        return budget_warnings(spend, mine)
 
 
 def _check_user(user, team_id, runs: int) -> Decimal | None:
@@ -238,21 +240,15 @@ def _estimates(runs: set) -> dict:
     }
 
 
-def warnings_for(canvas: Canvas, user=None) -> list[dict]:
-    """What a user starting runs on `canvas` should know: the team's budget, or their own budget in the
-    team, nearing its end."""
-    team = canvas.team
+def budget_warnings(team: Spend, own: Spend | None = None) -> list[dict]:
+    """What a user starting runs should know: the team's budget (`team`), or their own budget in the team
+    (`own`), nearing its end. What is spent counts, not what runs still going hold."""
     ratio = Decimal(str(settings.PRISM_BUDGET_WARN_RATIO))
-    nearing = []
-    if team.monthly_budget_usd:
-        nearing.append(("this month's budget", month_spend(team), team.monthly_budget_usd))
-    own_budget = _own_budget(team, user) if user is not None and user.is_authenticated else None
-    if own_budget:
-        nearing.append(("your own budget this month", _Ledger.of(team).spend(None, user_id=user.pk).spent, own_budget))
+    nearing = [("this month's budget", team), ("your own budget this month", own)]
     return [
-        {"code": "budget", "message": _nearing(what, spent, budget)}
-        for what, spent, budget in nearing
-        if spent >= ratio * budget
+        {"code": "budget", "message": _nearing(what, spend.spent, spend.budget)}
+        for what, spend in nearing
+        if spend is not None and spend.budget and spend.spent >= ratio * spend.budget
     ]
 
 

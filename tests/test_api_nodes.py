@@ -83,7 +83,7 @@ def assert_error(response, status: int) -> dict:
 @pytest.fixture
 def fanout(alice, alice_canvas, models):
     """A prompt answered by swift and steady (both still queued)."""
-    return create_prompt(alice_canvas, alice, "Compare yourselves", [models["swift"], models["steady"]], [])
+    return create_prompt(alice_canvas, alice, "Compare yourselves", [models["swift"], models["steady"]], [])[:2]
 
 
 def finish(node: Node, text: str = "An answer.", status: str = NodeStatus.DONE) -> Node:
@@ -293,7 +293,7 @@ def test_cancelling_a_note_is_a_conflict(api, alice, alice_canvas):
 
 
 def test_cancelling_a_prompt_stops_its_whole_fanout(api, alice, alice_canvas, models):
-    prompt, responses = create_prompt(alice_canvas, alice, "Three", list(models.values()), [])
+    prompt, responses, _ = create_prompt(alice_canvas, alice, "Three", list(models.values()), [])
     finish(responses[1])
 
     response = post(api, f"/api/nodes/{prompt.id}/cancel")
@@ -376,7 +376,9 @@ def test_a_viewer_cannot_regenerate_and_an_outsider_learns_nothing(viewer, outsi
 
 def test_rerunning_a_prompt_makes_a_sibling_prompt_asking_the_same_models(api, alice, alice_canvas, models):
     earlier = create_note(alice_canvas, alice, "Background", [])
-    old, old_responses = create_prompt(alice_canvas, alice, "Compare", [models["steady"], models["swift"]], [earlier])
+    old, old_responses, _ = create_prompt(
+        alice_canvas, alice, "Compare", [models["steady"], models["swift"]], [earlier]
+    )
     finish(old_responses[0], "Kept.")
 
     response = post(api, f"/api/nodes/{old.id}/rerun")
@@ -506,7 +508,7 @@ def test_the_preview_shows_each_protocols_own_request(api, alice, alice_canvas, 
     alice_canvas.system_prompt = "Be terse."
     alice_canvas.save()
     note = create_note(alice_canvas, alice, "Background", [])
-    _, [answer] = create_prompt(alice_canvas, alice, "Compare yourselves", [models["swift"]], [note])
+    _, [answer], _ = create_prompt(alice_canvas, alice, "Compare yourselves", [models["swift"]], [note])
     finish(answer, "Swift's answer.")
     account = ProviderAccount.objects.create(name=kind, kind=kind)
     model = Model.objects.create(account=account, name=f"{kind}-model", display_name=kind)
@@ -629,7 +631,7 @@ def reload(node_id) -> Node:
 def ask(user, canvas, model, text: str = "Tell me about token streams please", **simulator) -> tuple[Node, Node]:
     model.default_params = {"simulator": {"ttft_ms": 0, "tokens_per_s": 2000, **simulator}}
     model.save(update_fields=["default_params"])
-    prompt, [response] = create_prompt(canvas, user, text, [model], [])
+    prompt, [response], _ = create_prompt(canvas, user, text, [model], [])
     return prompt, response
 
 

@@ -328,7 +328,7 @@ async def test_a_joining_client_gets_a_snapshot_of_each_running_response(alice_t
 
 
 async def submit(canvas, user, model: Model, text: str = "Tell me about streams") -> Node:
-    _, responses = await sync_to_async(services.create_prompt)(canvas, user, text, [model], [])
+    _, responses, _ = await sync_to_async(services.create_prompt)(canvas, user, text, [model], [])
     return responses[0]
 
 

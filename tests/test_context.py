@@ -35,7 +35,7 @@ def ask(alice, alice_canvas, models):
 
     def ask(text: str, parents: tuple | list = (), answers: tuple | list = ()) -> list[Node]:
         chosen = models[: max(1, len(answers))]
-        _, responses = create_prompt(alice_canvas, alice, text, chosen, list(parents))
+        _, responses, _ = create_prompt(alice_canvas, alice, text, chosen, list(parents))
         for response, answer in zip(responses, answers, strict=False):
             response.text, response.status = answer, NodeStatus.DONE
             response.save(update_fields=["text", "status"])

@@ -90,7 +90,7 @@ class Wire:
     async def ask(self, text: str, models: list[str], parents: list[Node] = ()) -> list[Node]:
         """A prompt below `parents`, its responses run one after another to their end."""
         chosen = [self.models[name] for name in models]
-        _, responses = await sync_to_async(create_prompt)(self.canvas, self.user, text, chosen, list(parents))
+        _, responses, _ = await sync_to_async(create_prompt)(self.canvas, self.user, text, chosen, list(parents))
         finished = []
         for response in responses:
             await run_response(str(response.id))
@@ -100,7 +100,7 @@ class Wire:
     async def ask_everyone(self, text: str, parents: list[Node]) -> dict[str, dict]:
         """The same prompt to one model of each protocol: what each received, checked against the preview."""
         chosen = [self.models[p] for p in PROTOCOLS]
-        _, responses = await sync_to_async(create_prompt)(self.canvas, self.user, text, chosen, list(parents))
+        _, responses, _ = await sync_to_async(create_prompt)(self.canvas, self.user, text, chosen, list(parents))
         sent = {}
         for protocol, response in zip(PROTOCOLS, responses, strict=True):
             await run_response(str(response.id))
@@ -333,7 +333,9 @@ async def test_a_failed_answer_counts_for_the_text_it_gave_and_is_skipped_withou
 async def test_a_cancelled_answer_counts_for_its_text_and_a_running_one_is_left_out(wire) -> None:
     done, cancelled = await wire.ask("Two answers.", ["openai", "steady"])
     await sync_to_async(Node.objects.filter(id=cancelled.id).update)(status="cancelled", text="Half an")
-    _, [running] = await sync_to_async(create_prompt)(wire.canvas, wire.user, "Pending.", [wire.models["openai"]], [])
+    _, [running], _ = await sync_to_async(create_prompt)(
+        wire.canvas, wire.user, "Pending.", [wire.models["openai"]], []
+    )
     await sync_to_async(Node.objects.filter(id=running.id).update)(status="streaming", text="Not final")
 
     shown = await sync_to_async(preview)(wire.canvas, [cancelled, running], "Next.", wire.models["openai"])

@@ -52,11 +52,11 @@ def canvas(alice, alice_canvas, models) -> Canvas:
     alice.save()
     alice_canvas.system_prompt = "Answer in English."
     alice_canvas.save()
-    prompt, [left, right] = create_prompt(alice_canvas, alice, "Why is the sky blue?", list(models.values()), [])
+    prompt, [left, right], _ = create_prompt(alice_canvas, alice, "Why is the sky blue?", list(models.values()), [])
     done(left, "Rayleigh scattering.", reasoning="Short wavelengths scatter more.", cost=Decimal("0.0001234"))
     done(right, "Partial answ", status="error", error=("stream_cut", "The provider closed the connection."))
     note = create_note(alice_canvas, alice, "Check with a physicist.\nSecond line.", [left])
-    _, [merged] = create_prompt(alice_canvas, alice, "Combine both.", [models["claude"]], [note, right])
+    _, [merged], _ = create_prompt(alice_canvas, alice, "Combine both.", [models["claude"]], [note, right])
     done(merged, "Both say scattering.")
     return alice_canvas
 

@@ -306,7 +306,7 @@ async def test_every_stream_ends_as_its_provider_dictates_and_every_client_shows
         prompt = f"Prompt {number}: how do streams fail?"
         chosen = [rng.choice(model_ids) for _ in range(FAN_OUT)]
         models = await sync_to_async(lambda ids=chosen: [Model.objects.get(id=i) for i in ids])()
-        _, responses = await sync_to_async(create_prompt)(canvas, alice, prompt, models, [])
+        _, responses, _ = await sync_to_async(create_prompt)(canvas, alice, prompt, models, [])
         for response in responses:
             asked[str(response.id)] = (str(response.model_id), prompt)
             runs.append(asyncio.create_task(run_response(str(response.id))))

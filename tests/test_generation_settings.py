@@ -38,7 +38,9 @@ async def run_with(
     from canvas.services import create_prompt
 
     model = wire.models[protocol]
-    _, [response] = await sync_to_async(create_prompt)(wire.canvas, wire.user, "Hello", [model], [], params=[settings])
+    _, [response], _ = await sync_to_async(create_prompt)(
+        wire.canvas, wire.user, "Hello", [model], [], params=[settings]
+    )
     await run_response(str(response.id))
     node = await sync_to_async(Node.objects.get)(id=response.id)
     assert node.status == "done", (node.error_code, node.error_message)

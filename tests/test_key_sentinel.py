@@ -91,7 +91,7 @@ async def _run_everything(alice, canvas, models, token) -> tuple[list[Node], lis
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
-    _, responses = await sync_to_async(services.create_prompt)(canvas, alice, "Say hello", models, [])
+    _, responses, _ = await sync_to_async(services.create_prompt)(canvas, alice, "Say hello", models, [])
     for response in responses:
         await run_response(str(response.id))
     # Each run has sent all its events by the time it returns; the marker collects them.

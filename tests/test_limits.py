@@ -14,8 +14,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from canvas.errors import ApiError
@@ -130,7 +131,7 @@ _SQLITE_RACE = """
 import json, threading
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connections
+from django.db import connection, connections
 from canvas.models import Canvas, Node
 from canvas.services import create_prompt
 from engine import limits
@@ -230,6 +231,24 @@ def test_a_budget_nearing_its_end_comes_with_a_warning(api, alice_team, alice_ca
     [warning] = response.json()["warnings"]
     assert warning["code"] == "budget"
     assert warning["message"].startswith("85% of this month's budget is spent")
+
+
+def test_a_prompt_reads_its_teams_month_once_for_the_check_and_the_warning(
+    api, alice_team, alice_canvas, swift, settings
+):
+    """The warning comes from the figures the limit check read under its lock: no second reading of the
+    month's spend, which every prompt would pay for."""
+    settings.PRISM_BUDGET_WARN_RATIO = 0.8
+    alice_team.monthly_budget_usd = Decimal("10.00")
+    alice_team.save()
+    spent(alice_canvas, swift, "8.50")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = submit(api, alice_canvas, [swift.id])
+
+    assert [w["code"] for w in response.json()["warnings"]] == ["budget"]
+    month_sums = [q["sql"] for q in queries.captured_queries if 'SUM("canvas_node"."cost")' in q["sql"]]
+    assert len(month_sums) == 1, month_sums
 
 
 # --- billed to the team that ran it, and reserved while running ---------------------------------

@@ -166,7 +166,7 @@ async def test_draining_a_stream_with_nothing_pending_returns_at_once() -> None:
 def ask(user, canvas, model, **simulator) -> Node:
     model.default_params = {"simulator": {"ttft_ms": 5, **simulator}}
     model.save(update_fields=["default_params"])
-    _, responses = create_prompt(canvas, user, "Tell me about batching please", [model], [])
+    _, responses, _ = create_prompt(canvas, user, "Tell me about batching please", [model], [])
     return responses[0]
 
 
@@ -193,7 +193,7 @@ async def test_every_delta_of_a_run_is_published_before_its_end(alice, alice_can
 
 @sync_to_async
 def responses(user, canvas, models, status: str) -> list[Node]:
-    _, nodes = create_prompt(canvas, user, "Save me as I go", models, [])
+    _, nodes, _ = create_prompt(canvas, user, "Save me as I go", models, [])
     long_ago = timezone.now() - timedelta(minutes=5)
     Node.objects.filter(id__in=[n.id for n in nodes]).update(status=status, started_at=long_ago, heartbeat_at=long_ago)
     return [Node.objects.get(id=n.id) for n in nodes]

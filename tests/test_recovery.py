@@ -63,7 +63,7 @@ def joined(deltas: list[dict], up_to: int | None = None) -> str:
 def ask(user, canvas, model, **simulator: Any) -> Node:
     model.default_params = {"simulator": {**FAST, **simulator}}
     model.save(update_fields=["default_params"])
-    _, responses = create_prompt(canvas, user, "Tell me about recovering streams", [model], [])
+    _, responses, _ = create_prompt(canvas, user, "Tell me about recovering streams", [model], [])
     return responses[0]
 
 

@@ -45,7 +45,7 @@ def set_params(model, **simulator: Any) -> None:
 def ask(user, canvas, model, text: str = "Tell me about token streams please", /, **simulator: Any) -> Node:
     """A prompt with one queued response from `model`, whose requests carry these simulator options."""
     set_params(model, **simulator)
-    _, responses = create_prompt(canvas, user, text, [model], [])
+    _, responses, _ = create_prompt(canvas, user, text, [model], [])
     return responses[0]
 
 
@@ -318,7 +318,7 @@ async def test_a_prompts_responses_are_claimed_together_and_each_runs_on_its_own
     models = [sim_models[name] for name in ("sim-swift", "sim-reasoner", "sim-steady")]
     for model in models:
         await sync_to_async(set_params)(model, length=20)
-    _, responses = await sync_to_async(create_prompt)(alice_canvas, alice, "Compare these, please", models, [])
+    _, responses, _ = await sync_to_async(create_prompt)(alice_canvas, alice, "Compare these, please", models, [])
     held = responses[1]
     assert [p.node_id for p in await sync_to_async(store.claim)([str(held.id)])] == [str(held.id)]  # another run's
     listener = await Listener(alice_canvas.id).open()
@@ -352,7 +352,7 @@ async def test_a_claim_costs_the_same_queries_for_one_response_or_five(alice, al
     @sync_to_async
     def queries_to_claim(count: int) -> int:
         models = list(sim_models.values())
-        _, responses = create_prompt(alice_canvas, alice, f"{count} answers", (models * 2)[:count], [])
+        _, responses, _ = create_prompt(alice_canvas, alice, f"{count} answers", (models * 2)[:count], [])
         with CaptureQueriesContext(connection) as queries:
             plans = store.claim([str(r.id) for r in responses])
         assert [p.node_id for p in plans] == [str(r.id) for r in responses]
@@ -374,7 +374,7 @@ async def test_a_claim_down_a_deep_thread_costs_the_queries_of_a_first_prompt(al
 
     @sync_to_async
     def claim_counted(parents: list[Node], text: str) -> tuple[store.RunPlan, int]:
-        _, (response,) = create_prompt(alice_canvas, alice, text, [model], parents)
+        _, (response,), _ = create_prompt(alice_canvas, alice, text, [model], parents)
         with CaptureQueriesContext(connection) as queries:
             (plan,) = store.claim([str(response.id)])
         assert plan.request.messages == context_for_response(response)

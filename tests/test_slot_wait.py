@@ -22,7 +22,7 @@ def two_answers_from_a_one_slot_provider(user, canvas, model):
     ProviderAccount.objects.filter(pk=model.account_id).update(max_concurrency=1)
     model.default_params = {"simulator": {"ttft_ms": 5, "tokens_per_s": 400, "length": 20}}
     model.save(update_fields=["default_params"])
-    _, responses = create_prompt(canvas, user, "Say something about slots", [model, model], [])
+    _, responses, _ = create_prompt(canvas, user, "Say something about slots", [model, model], [])
     return [str(node.id) for node in responses]
 
 
