@@ -131,20 +131,6 @@ def cpu_clocks(pids: dict[str, int]) -> dict[str, float]:
     return {name: sum(_cpu_or_zero(p) for p in _with_descendants(pid, tree, named)) for name, pid in pids.items()}
 
 
-def database_clocks(database_url: str) -> dict[str, float]:
-    """CPU seconds so far of each PostgreSQL backend serving the database, keyed "database <pid>".
-
-    The connection pools hold their backends for the whole run, so comparing two readings key by key
-    gives the database work between them; a backend that ended in between is not counted.
-    """
-    import psycopg
-
-    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        pids = [row[0] for row in conn.execute(query)]
-    return {f"database {pid}": _cpu_or_zero(pid) for pid in pids}
-
-
 def _cpu_or_zero(pid: int) -> float:
     try:
         return cpu_seconds(pid)
