@@ -3,7 +3,7 @@ answers. Never another team's canvas, never a deleted one (canvas.access.visible
 
 PostgreSQL: full-text search (English stemming, so "running" finds "run"; the query reads like a web
 search: quoted phrases, `-word` to exclude, `or`), ranked, with a snippet around the match; the
-expression is the one the GIN index of migration 0009 holds. SQLite (the embedded mode): every word of the
+expression is the one the GIN index of migration 0010 holds. SQLite (the embedded mode): every word of the
 query, anywhere in the text, case-insensitively, newest first, with a snippet around the first word.
 """
 
@@ -61,7 +61,7 @@ def _full_text(canvases, query: str, limit: int) -> list[dict]:
 
 
 def text_vector() -> SearchVector:
-    """A node's text as PostgreSQL searches it: the expression the GIN index of migration 0009 holds, so
+    """A node's text as PostgreSQL searches it: the expression the GIN index of migration 0010 holds, so
     that a search reads the index (tests/test_workspace.py checks the plan)."""
     return SearchVector("text", config=CONFIG)
 
