@@ -118,9 +118,9 @@ async def prism_seats(live: LiveStack, api: httpx.AsyncClient, tokens: list[str]
         title = f"bench {len(tokens)} streams #{index}"
         response = await api.post("/api/canvases", json={"title": title}, headers=headers)
         canvas_id = response.raise_for_status().json()["id"]
-        socket = await websockets.connect(
-            live.canvas_ws_url(canvas_id), additional_headers=headers, max_size=None, open_timeout=60
-        )
+        # As the canvas page opens it: a relay tick's events in one message.
+        url = f"{live.canvas_ws_url(canvas_id)}?frames=batch"
+        socket = await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=60)
         return Seat(headers, canvas_id, socket)
 
     seats = await asyncio.gather(*(seat(i, token) for i, token in enumerate(tokens)))
