@@ -16,7 +16,8 @@ def bearer_from_header(value: str | None) -> str | None:
 
 def token_for(raw: str) -> ApiToken | None:
     """The active token (of an active user) this is, with its user, or None."""
-    token = ApiToken.objects.active().select_related("user").filter(digest=digest_token(raw)).first()
+    # The digest is unique: no ORDER BY for first() to build on every request.
+    token = next(iter(ApiToken.objects.active().select_related("user").filter(digest=digest_token(raw))[:1]), None)
     if token is None:
         return None
     note_use(token)

@@ -141,7 +141,8 @@ def canvas_for(user, canvas_id, *, write: bool = False) -> Canvas:
         # One query: the user's role (`viewer_role`) comes from the very membership row that makes the
         # canvas visible.
         visible = visible_canvases(user).filter(pk=pk).select_related("team")
-        canvas = visible.annotate(viewer_role=F("team__memberships__role")).first()
+        # One row (one membership per user and team): no ORDER BY for first() to build.
+        canvas = next(iter(visible.annotate(viewer_role=F("team__memberships__role")).order_by()[:1]), None)
     if canvas is None:
         raise not_found("canvas")
     if write and not can_write(canvas.viewer_role):

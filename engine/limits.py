@@ -20,15 +20,15 @@ The errors here are the engine's own: the API layer maps `LimitExceeded.code` to
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.db.models.fields.json import KT
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from canvas.models import RUNNING_STATUSES, Canvas, Membership, Node, NodeKind, Team
@@ -126,7 +126,7 @@ def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
         if team.monthly_budget_usd is None and own_budget is None:
             return []
         # Members of one team prompting at the same moment take turns here, each counting the others' runs.
-        list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
+        _rows(f"SELECT id FROM {_table(Team)} WHERE id = %s{_for_update()}", [_team_key(team.pk)])
         ledger = _Ledger.of(team)
         spend = ledger.spend(team.monthly_budget_usd)
         if spend.exhausted:
@@ -143,15 +143,56 @@ def _check_user(user, team_id, runs: int) -> Decimal | None:
     """The per-user run limit; returns the user's own budget in the team (None: none), read in the same
     round trip as the lock."""
     limit = settings.PRISM_MAX_RUNS_PER_USER
-    own_budget = Membership.objects.filter(team_id=team_id, user=OuterRef("pk")).values("monthly_budget_usd")[:1]
     # The lock lasts until the enclosing transaction ends: a concurrent prompt of the same user waits
-    # here and then counts the nodes this one created.
-    locked = get_user_model().objects.select_for_update().filter(pk=user.pk)
-    budgets = list(locked.annotate(own_budget=Subquery(own_budget)).values_list("own_budget", flat=True))
-    running = Node.objects.filter(created_by=user, kind=NodeKind.RESPONSE, status__in=RUNNING_STATUSES).count()
+    # here and then counts the nodes this one created (the count is a statement of its own, so it sees
+    # what that prompt committed).
+    budgets = _rows(
+        f"SELECT (SELECT m.monthly_budget_usd FROM {_table(Membership)} m WHERE m.team_id = %s AND m.user_id = u.id"
+        f" LIMIT 1) FROM {_table(get_user_model())} u WHERE u.id = %s{_for_update()}",
+        [_team_key(team_id), user.pk],
+    )
+    [(running,)] = _rows(
+        f"SELECT COUNT(*) FROM {_table(Node)} WHERE created_by_id = %s AND kind = %s AND status IN (%s, %s)",
+        [user.pk, NodeKind.RESPONSE.value, *(status.value for status in RUNNING_STATUSES)],
+    )
     if running + runs > limit:
         raise TooManyRuns(running, runs, limit)
-    return budgets[0] if budgets else None
+    return _decimal(budgets[0][0]) if budgets else None
+
+
+# The statements checked on every prompt are written out here rather than built by the ORM, whose query
+# compilation cost more CPU than the database's work on them; this module alone owns them.
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _team_key(team_id) -> object:
+    """A team's id as the database takes it (SQLite stores a UUID as its hex)."""
+    return Team._meta.pk.get_db_prep_value(team_id, connection)
+
+
+def _for_update() -> str:
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _decimal(value) -> Decimal | None:
+    """A decimal as the database gives it: PostgreSQL a Decimal, SQLite a float (15 digits, as Django reads it)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Context(prec=15).create_decimal_from_float(value)
+
+
+def _uuid(value) -> uuid.UUID | None:
+    """A UUID as the database gives it: PostgreSQL a UUID, SQLite its hex."""
+    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -201,11 +242,26 @@ class _Ledger:
 
     @classmethod
     def of(cls, team: Team) -> _Ledger:
-        rows = list(
-            Node.objects.filter(billed_team=team, kind=NodeKind.RESPONSE, created_at__gte=month_start())
-            .values("model_id", "created_by_id", max_tokens=KT("params__max_tokens"))
-            .annotate(spent=Sum("cost"), running=Count("id", filter=Q(status__in=RUNNING_STATUSES)))
+        max_tokens = (
+            "params ->> 'max_tokens'" if connection.vendor == "postgresql" else "json_extract(params, '$.max_tokens')"
         )
+        start = connection.ops.adapt_datetimefield_value(month_start())
+        rows = [
+            {
+                "model_id": _uuid(model_id),
+                "created_by_id": created_by_id,
+                "max_tokens": tokens,
+                "spent": _decimal(spent),
+                "running": running,
+            }
+            for model_id, created_by_id, tokens, spent, running in _rows(
+                f"SELECT model_id, created_by_id, {max_tokens}, SUM(cost),"
+                " COUNT(CASE WHEN status IN (%s, %s) THEN 1 END)"
+                f" FROM {_table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
+                f" GROUP BY model_id, created_by_id, {max_tokens}",
+                [*(status.value for status in RUNNING_STATUSES), _team_key(team.pk), NodeKind.RESPONSE.value, start],
+            )
+        ]
         running = {(row["model_id"], _tokens(row["max_tokens"])) for row in rows if row["running"] and row["model_id"]}
         return cls(rows, _estimates(running))
 
