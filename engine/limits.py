@@ -152,7 +152,7 @@ def _check_user(user, team_id, runs: int) -> Decimal | None:
         [_team_key(team_id), user.pk],
     )
     [(running,)] = _rows(
-        f"SELECT COUNT(*) FROM {_table(Node)} WHERE created_by_id = %s AND kind = %s AND status IN (%s, %s)",
+        f"SELECT COUNT(*) FROM {_table(Node)} WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})",
         [user.pk, NodeKind.RESPONSE.value, *(status.value for status in RUNNING_STATUSES)],
     )
     if running + runs > limit:
@@ -162,6 +162,9 @@ def _check_user(user, team_id, runs: int) -> Decimal | None:
 
 # The statements checked on every prompt are written out here rather than built by the ORM, whose query
 # compilation cost more CPU than the database's work on them; this module alone owns them.
+
+
+_RUNNING = ", ".join(["%s"] * len(RUNNING_STATUSES))  # placeholders for the statuses of a run going on
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
@@ -256,7 +259,7 @@ class _Ledger:
             }
             for model_id, created_by_id, tokens, spent, running in _rows(
                 f"SELECT model_id, created_by_id, {max_tokens}, SUM(cost),"
-                " COUNT(CASE WHEN status IN (%s, %s) THEN 1 END)"
+                f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END)"
                 f" FROM {_table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
                 f" GROUP BY model_id, created_by_id, {max_tokens}",
                 [*(status.value for status in RUNNING_STATUSES), _team_key(team.pk), NodeKind.RESPONSE.value, start],
