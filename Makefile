@@ -48,6 +48,8 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/relay.py
 
-# Issue 17's figures: bursts of 10 and 100 prompts in services, embedded and 2-web-process services.
+# Issue 17's figures: bursts of 10 and 100 prompts in services, embedded and 2-web-process services,
+# then a prompt POST's CPU in the web process.
 bench-burst: $(VENV)/.installed-dev
 	$(BIN)/python bench/burst.py
+	$(BIN)/python bench/post_cpu.py
