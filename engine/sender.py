@@ -103,8 +103,9 @@ def _batch(events: list[CanvasEvent]) -> dict:
     return {"type": BATCH_HANDLER, "payloads": [_encoded(e) if e["type"] == "node.delta" else e for e in events]}
 
 
-def _encoded(delta: CanvasEvent) -> str:
-    return json.dumps(delta, ensure_ascii=False, separators=(",", ":"))
+# One encoder made once: json.dumps with options other than its defaults builds a new one per call, which
+# cost more than the encoding of a delta itself.
+_encoded = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def events_in(message: dict) -> list[CanvasEvent]:
