@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,14 +26,21 @@ from engine.redis_clients import loop_client, thread_client
 
 TTL_S = 24 * 3600
 
+# Pub/sub messages to send with a tick's appends: (channel, message).
+Publishes = Sequence[tuple[str, bytes]]
+
 # A tick's appends in one script call. KEYS: text, reasoning, seq of each append, in order. ARGV: the
-# TTL, then seq, text, reasoning of each append. Returns 1 for each append applied, 0 for each refused
-# because the stored seq is not the one before its own. A text key gets its TTL when an append creates
+# TTL, then seq, text, reasoning of each append, then channel and message of each publish. Returns 1 for
+# each append applied, 0 for each refused because the stored seq is not the one before its own. The
+# publishes (the tick's deltas, engine.sender.encoded_batches) go out only when every append applied, after
+# them: live state first, then the deltas, in the same round trip; after a refusal the writer repairs the
+# state and publishes them itself. A text key gets its TTL when an append creates
 # it (APPEND answers the new length: the fragment's own when the key was new); the TTL only clears what
 # a crashed run leaves, and the seq's is renewed with every append.
 _APPEND_MANY = """
 local ttl = ARGV[1]
 local applied = {}
+local all_applied = true
 for i = 0, #KEYS / 3 - 1 do
   local seq = KEYS[3 * i + 3]
   local new_seq = tonumber(ARGV[3 * i + 2])
@@ -47,6 +55,12 @@ for i = 0, #KEYS / 3 - 1 do
     applied[i + 1] = 1
   else
     applied[i + 1] = 0
+    all_applied = false
+  end
+end
+if all_applied then
+  for i = #KEYS + 2, #ARGV, 2 do
+    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   end
 end
 return applied
@@ -88,7 +102,9 @@ class MemoryLiveStore:
             state.seq = seq
             return True
 
-    async def append_many(self, appends: list[Append]) -> list[bool]:
+    async def append_many(self, appends: list[Append], publishes: Publishes = ()) -> list[bool]:
+        """`publishes` is only ever empty here: the in-memory layer of the embedded mode is sent to apart."""
+        assert not publishes
         return [await self.append(a.node_id, a.seq, a.text, a.reasoning) for a in appends]
 
     async def replace(self, node_id: str, state: LiveState) -> None:
@@ -128,8 +144,9 @@ class RedisLiveStore:
         """Add delta `seq` to the state; False (and nothing changed) if the state is not at `seq - 1`."""
         return (await self.append_many([Append(node_id, seq, text, reasoning)]))[0]
 
-    async def append_many(self, appends: list[Append]) -> list[bool]:
-        """Every append in one round trip and one script call; True for each one applied."""
+    async def append_many(self, appends: list[Append], publishes: Publishes = ()) -> list[bool]:
+        """Every append in one round trip and one script call; True for each one applied. `publishes`
+        (channel, message) go out in the same call, after the appends, if every append applied."""
         if not appends:
             return []
         keys: list[str] = []
@@ -137,6 +154,8 @@ class RedisLiveStore:
         for a in appends:
             keys.extend(self._keys(a.node_id))
             args.extend((a.seq, a.text, a.reasoning))
+        for channel, message in publishes:
+            args.extend((channel, message))
         client = self._client()
         try:
             results = await client.evalsha(_APPEND_MANY_SHA, len(keys), *keys, *args)

@@ -3,11 +3,12 @@ one Publisher of its event loop relays every stream of that loop in batches.
 
 The run (engine.runner) adds each fragment to its stream's Relay, which only buffers it and marks itself
 dirty. The publisher's one flusher task then, at most every PRISM_FLUSH_MS, takes every dirty stream's
-pending text as that stream's next delta, writes all of them to the live state in one round trip
-(live.append_many), and only then sends one group message per canvas carrying that canvas's deltas in
-order (engine.sender.send_batches: "canvas.batch", which the consumer unpacks into one WebSocket message
-per delta). Ticks run one after the other, so each node's deltas go out numbered 1, 2, 3, … in order.
-Hundreds of streams thus cost a few Redis round trips per tick instead of two per delta each. A stream's
+pending text as that stream's next delta, writes all of them to the live state (live.append_many), and
+only then sends one group message per canvas carrying that canvas's deltas in order ("canvas.batch",
+which the consumer unpacks into one WebSocket message per delta): with Redis, appends and messages in one
+script call (engine.sender.encoded_batches), else engine.sender.send_batches after the appends. Ticks
+run one after the other, so each node's deltas go out numbered 1, 2, 3, … in order. Hundreds of streams
+thus cost one Redis round trip per tick instead of two per delta each. A stream's
 first text does not wait for the window to close: it is what its user is waiting for.
 
 Every PRISM_PERSIST_MS the same publisher saves the partial text of every stream that advanced, and
@@ -243,10 +244,19 @@ class Publisher:
     async def _publish(self, sends: list[tuple[Relay, list[events.CanvasEvent], events.NodeDelta | None]]) -> None:
         live = live_store()
         with_delta = [(relay, delta) for relay, _, delta in sends if delta is not None]
+        by_canvas: dict[str, list[events.CanvasEvent]] = {}
+        for relay, stream_events, delta in sends:
+            batch = by_canvas.setdefault(relay.canvas_id, [])
+            batch.extend(stream_events)
+            if delta is not None:
+                batch.append(delta)
         try:
             # Live state first, then the events: a client that joins in between reads it from the snapshot.
+            # With Redis both go in one round trip: the batches are published after the appends, and only
+            # if every append applied.
+            publishes = sender.encoded_batches(by_canvas) if with_delta else None
             applied = await live.append_many(
-                [Append(d["node"], d["seq"], d["text"], d["reasoning"]) for _, d in with_delta]
+                [Append(d["node"], d["seq"], d["text"], d["reasoning"]) for _, d in with_delta], publishes or ()
             )
             # Out of step: the store lost a write or its state (Redis restarted); put back the whole text.
             lost = {
@@ -262,17 +272,12 @@ class Publisher:
             # resynchronise from the snapshot.
             self._failing(exc)
             return
-        by_canvas: dict[str, list[events.CanvasEvent]] = {}
-        for relay, stream_events, delta in sends:
-            batch = by_canvas.setdefault(relay.canvas_id, [])
-            batch.extend(stream_events)
-            if delta is not None:
-                batch.append(delta)
-        try:
-            await sender.send_batches(by_canvas)
-        except SHARED_STATE_ERRORS as exc:
-            self._failing(exc)
-            return
+        if publishes is None or lost:
+            try:
+                await sender.send_batches(by_canvas)
+            except SHARED_STATE_ERRORS as exc:
+                self._failing(exc)
+                return
         if self._redis_failing:
             log.warning("Streams reach Redis again")
         self._redis_failing = False

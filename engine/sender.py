@@ -63,16 +63,30 @@ async def send_batches(batches: dict[str, list[CanvasEvent]]) -> None:
     allows; raises what Redis raises."""
     if not batches:
         return
-    layer = get_channel_layer()
-    if not _publishes_directly(layer):
+    encoded = encoded_batches(batches)
+    if encoded is None:
+        layer = get_channel_layer()
         await asyncio.gather(
             *(layer.group_send(canvas_group(canvas_id), _batch(events)) for canvas_id, events in batches.items())
         )
         return
     async with loop_client(settings.REDIS_URL).pipeline(transaction=False) as pipe:
-        for canvas_id, events in batches.items():
-            pipe.publish(group_channel(canvas_group(canvas_id)), layer.serialize(_batch(events)))
+        for channel, message in encoded:
+            pipe.publish(channel, message)
         await pipe.execute()
+
+
+def encoded_batches(batches: dict[str, list[CanvasEvent]]) -> list[tuple[str, bytes]] | None:
+    """Each canvas's batch as the Redis channel and message that send_batches publishes, for a caller
+    that publishes them with other commands in one round trip (the publisher's tick, with its live-state
+    appends: engine.live); None where the layer does not publish directly (the embedded mode)."""
+    layer = get_channel_layer()
+    if not _publishes_directly(layer):
+        return None
+    return [
+        (group_channel(canvas_group(canvas_id)), layer.serialize(_batch(events)))
+        for canvas_id, events in batches.items()
+    ]
 
 
 def send_from_thread(canvas_id, events: list[CanvasEvent]) -> None:
@@ -89,8 +103,9 @@ def _batch(events: list[CanvasEvent]) -> dict:
     return {"type": BATCH_HANDLER, "payloads": [_encoded(e) if e["type"] == "node.delta" else e for e in events]}
 
 
-def _encoded(delta: CanvasEvent) -> str:
-    return json.dumps(delta, ensure_ascii=False, separators=(",", ":"))
+# One encoder made once: json.dumps with options other than its defaults builds a new one per call, which
+# cost more than the encoding of a delta itself.
+_encoded = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def events_in(message: dict) -> list[CanvasEvent]:

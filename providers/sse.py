@@ -24,6 +24,17 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """The events that `chunk` completes (a blank line ends an event)."""
+        if (
+            chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and chunk.count(b"\n") == 2
+            and b"\r" not in chunk
+            and not self._partial
+            and not self._data
+            and self._event is None
+        ):
+            # What a chat completions stream sends nearly every time: one whole one-line `data` event.
+            return [ServerSentEvent(chunk[6:-2].decode())]
         lines = (self._partial + chunk).splitlines(keepends=True)
         # An unfinished last line waits for the next chunk; so does one ending in \r, which may be the
         # first half of \r\n.

@@ -255,3 +255,34 @@ async def test_the_redis_live_store_appends_a_batch_in_step_and_refuses_what_is_
     client = redis.Redis.from_url(private_redis.url)
     keys = client.keys(f"prism:live:{first}:*") + client.keys(f"prism:live:{second}:*")
     assert len(keys) == 5 and all(0 < client.ttl(key) <= TTL_S for key in keys)
+
+
+async def test_the_redis_live_store_publishes_a_ticks_messages_after_its_appends_only_if_all_applied(
+    private_redis,
+) -> None:
+    live = RedisLiveStore(private_redis.url)
+    client = redis.Redis.from_url(private_redis.url)
+    subscriber = client.pubsub()
+    subscriber.subscribe("deltas")
+    assert subscriber.get_message(timeout=1)["type"] == "subscribe"
+    node = uuid.uuid4().hex
+
+    def received() -> list[bytes]:
+        found = []
+        while (message := subscriber.get_message(timeout=0.2)) is not None:
+            found.append(message["data"])
+        return found
+
+    # The message is published after the append, in the same call: a client that reads the live state on
+    # receiving it finds the delta there.
+    assert await live.append_many([Append(node, 1, "Hel", "")], [("deltas", b"1")]) == [True]
+    assert received() == [b"1"]
+    assert await live.append_many([Append(node, 2, "lo", "")], [("deltas", b"2"), ("deltas", b"2b")]) == [True]
+    assert received() == [b"2", b"2b"]
+    # One append out of step: nothing is published (the publisher repairs the state, then sends).
+    other = uuid.uuid4().hex
+    refused = [Append(node, 3, "!", ""), Append(other, 5, "x", "")]
+    assert await live.append_many(refused, [("deltas", b"3")]) == [True, False]
+    assert received() == []
+    assert await live.read(node) == LiveState("Hello!", "", 3)
+    subscriber.close()

@@ -51,3 +51,21 @@ def test_an_unfinished_event_is_not_dispatched():
 
 def test_event_name_does_not_leak_into_the_next_event():
     assert decode([b"event: ping\ndata: 1\n\ndata: 2\n\n"]) == [ServerSentEvent("1", "ping"), ServerSentEvent("2")]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        # A whole one-line event per chunk, as chat completions streams send them.
+        ([b"data: 1\n\n", b"data: 2\n\n"], [ServerSentEvent("1"), ServerSentEvent("2")]),
+        # A whole event's chunk after an event name, after an unfinished line, after earlier data lines.
+        ([b"event: error\n", b"data: 1\n\n"], [ServerSentEvent("1", "error")]),
+        ([b"data: 1", b"data: 2\n\n"], [ServerSentEvent("1data: 2")]),
+        ([b"data: 1\n", b"data: 2\n\n"], [ServerSentEvent("1\n2")]),
+        ([b"data: 1\r\n\r\n", b"data: 2\r\n\n"], [ServerSentEvent("1"), ServerSentEvent("2")]),
+        ([b"data: 1\n\ndata: 2\n\n"], [ServerSentEvent("1"), ServerSentEvent("2")]),
+        ([b"data: 1\ndata: 2\n\n"], [ServerSentEvent("1\n2")]),
+    ],
+)
+def test_whole_events_in_a_chunk_read_like_any_other(chunks, expected):
+    assert decode(chunks) == expected

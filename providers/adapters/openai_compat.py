@@ -66,7 +66,7 @@ class OpenAICompatAdapter(Adapter):
         started = False
         try:
             if self._session is None:
-                self._session = make_session(read_timeout_s=self.account.idle_timeout_s)
+                self._session = make_session()
             # The body is read here, as plain dicts: the SDK's pydantic chunk models and line-by-line
             # decoder cost three times the rest of the relay per token.
             async with self._session.post(self._chat_url, json=body, headers=self._headers) as response:
@@ -132,23 +132,21 @@ def events_from_chunk(chunk: dict) -> list[StreamEvent]:
     usage = chunk.get("usage")
     if usage:
         events.append(StreamEvent("usage", usage=usage_from(usage)))
-    for choice in (chunk.get("choices") or ())[:1]:
-        events.extend(events_from_delta(choice.get("delta") or {}))
+    choices = chunk.get("choices")
+    if choices:
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta:
+            # vLLM ≥ 0.16 sends `reasoning`; DeepSeek's API and older vLLM send `reasoning_content`.
+            reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+            if reasoning:
+                events.append(StreamEvent("reasoning", reasoning))
+            content = delta.get("content")
+            if content:
+                events.append(StreamEvent("text", content))
         finish_reason = choice.get("finish_reason")
         if finish_reason:
             events.append(StreamEvent("finish", finish_reason=_FINISH_REASONS.get(finish_reason, "stop")))
-    return events
-
-
-def events_from_delta(delta: dict) -> list[StreamEvent]:
-    events = []
-    # vLLM ≥ 0.16 sends `reasoning`; DeepSeek's API and older vLLM send `reasoning_content`.
-    reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-    if reasoning:
-        events.append(StreamEvent("reasoning", text=reasoning))
-    content = delta.get("content")
-    if content:
-        events.append(StreamEvent("text", text=content))
     return events
 
 
