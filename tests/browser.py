@@ -117,3 +117,48 @@ def choose(page: Page, counts: dict[str, int]) -> None:
         choice.locator("input[name=models]").uncheck()
     for name, count in counts.items():
         page.locator(".model-choice", has_text=name).locator(".model-count").fill(str(count))
+
+
+def api(stack: LiveStack, method: str, path: str, **kwargs):
+    """An API call as the stack's user that must succeed: its JSON (None for a 204)."""
+    with stack.client() as client:
+        response = client.request(method, f"/api{path}", **kwargs)
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json() if response.status_code != 204 else None
+
+
+# --- dark mode -----------------------------------------------------------------------------------
+
+
+def luminance(colour: str) -> float:
+    """0 (black) to 1 (white), of a computed CSS colour (`rgb(…)` / `rgba(…)`)."""
+    red, green, blue = (int(part) for part in re.findall(r"\d+", colour)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+def light_pixels_under(canvas, share: float = 0.15) -> int:
+    """How many light pixels the bottom `share` of a chart's canvas holds: its x axis's labels, in the
+    text colour (no data is drawn there)."""
+    return canvas.evaluate(
+        """(canvas, share) => {
+            const rows = Math.max(1, Math.floor(canvas.height * share));
+            const data = canvas.getContext("2d").getImageData(0, canvas.height - rows, canvas.width, rows).data;
+            let light = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (data[i + 3] > 128 && 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2] > 150) light++;
+            }
+            return light;
+        }""",
+        share,
+    )
+
+
+def assert_dark_page(page: Page) -> None:
+    """A server-rendered page (cards, a table, a select) in the dark theme: dark grounds, light text."""
+    body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    card = page.locator(".card").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    text = page.locator("h1").first.evaluate("e => getComputedStyle(e).color")
+    cell = page.locator("table td").first.evaluate("e => getComputedStyle(e).color")
+    select = page.locator("select").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert luminance(body) < 0.15 and luminance(card) < 0.15 and luminance(select) < 0.15, (body, card, select)
+    assert luminance(text) > 0.7 and luminance(cell) > 0.7, (text, cell)

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import SWIFT, choose
+from tests.browser import SWIFT, api, choose
 from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -51,13 +51,6 @@ def stack(tmp_path_factory):
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def api(stack: LiveStack, method: str, path: str, **kwargs):
-    with stack.client() as client:
-        response = client.request(method, f"/api{path}", **kwargs)
-    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
 
 
 def open_canvas(page: Page, stack: LiveStack, title: str) -> str:

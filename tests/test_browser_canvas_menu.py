@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import ARTIFACTS, signed_in_pages, signed_in_state
+from tests.browser import ARTIFACTS, api, luminance, signed_in_pages, signed_in_state
 from tests.stack import LiveStack, django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -59,13 +59,6 @@ def viewer_page(browser, stack, tmp_path_factory):
 def guest_page(browser):
     with signed_in_pages(browser, None) as make:
         yield make()
-
-
-def api(stack: LiveStack, method: str, path: str, **kwargs):
-    with stack.client() as client:
-        response = client.request(method, f"/api{path}", **kwargs)
-    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json() if response.status_code != 204 else None
 
 
 def new_canvas(stack: LiveStack, title: str, note: str = "") -> str:
@@ -319,7 +312,7 @@ def test_the_menu_fits_a_phone_screen_in_dark_mode(new_page, stack):
         expect(item).to_be_in_viewport()
     background = menu.evaluate("element => getComputedStyle(element).backgroundColor")
     colour = menu.get_by_role("menuitem", name="Share…").evaluate("element => getComputedStyle(element).color")
-    assert _luminance(background) < 0.2 < 0.6 < _luminance(colour), (background, colour)
+    assert luminance(background) < 0.2 < 0.6 < luminance(colour), (background, colour)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "canvas-menu-390-dark.png"))
 
@@ -327,9 +320,4 @@ def test_the_menu_fits_a_phone_screen_in_dark_mode(new_page, stack):
     dialog = page.get_by_role("dialog", name=re.compile("Share"))
     dialog_box = dialog.bounding_box()
     assert dialog_box["x"] >= 0 and dialog_box["x"] + dialog_box["width"] <= 390
-    assert _luminance(dialog.evaluate("element => getComputedStyle(element).backgroundColor")) < 0.2
-
-
-def _luminance(colour: str) -> float:
-    red, green, blue = (int(part) for part in re.findall(r"\d+", colour)[:3])
-    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+    assert luminance(dialog.evaluate("element => getComputedStyle(element).backgroundColor")) < 0.2

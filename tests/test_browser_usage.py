@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS, sign_in
+from tests.browser import ARTIFACTS, assert_dark_page, light_pixels_under, sign_in
 from tests.stack import django_shell, live_stack
 
 pytestmark = pytest.mark.browser
@@ -117,38 +117,6 @@ def test_the_usage_page_is_dark_in_dark_mode_and_its_charts_show(new_page, stack
     expect(page.locator("figure[data-chart=cost] .uplot canvas")).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "usage-dark.png"), full_page=True)
-    _assert_dark(page)
+    assert_dark_page(page)
     # The chart's axis labels are drawn in the light text colour, not black on the dark card.
-    assert _light_pixels_under(page.locator("figure[data-chart=cost] .uplot canvas").first) > 50
-
-
-def _luminance(colour: str) -> float:
-    red, green, blue = (int(part) for part in re.findall(r"\d+", colour)[:3])
-    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
-
-
-def _light_pixels_under(canvas, share: float = 0.15) -> int:
-    """How many light pixels the bottom `share` of a chart's canvas holds: its x axis's labels, in the
-    text colour (no data is drawn there)."""
-    return canvas.evaluate(
-        """(canvas, share) => {
-            const rows = Math.max(1, Math.floor(canvas.height * share));
-            const data = canvas.getContext("2d").getImageData(0, canvas.height - rows, canvas.width, rows).data;
-            let light = 0;
-            for (let i = 0; i < data.length; i += 4) {
-                if (data[i + 3] > 128 && 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2] > 150) light++;
-            }
-            return light;
-        }""",
-        share,
-    )
-
-
-def _assert_dark(page) -> None:
-    body = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    card = page.locator(".card").first.evaluate("e => getComputedStyle(e).backgroundColor")
-    text = page.locator("h1").first.evaluate("e => getComputedStyle(e).color")
-    cell = page.locator("table td").first.evaluate("e => getComputedStyle(e).color")
-    select = page.locator("select").first.evaluate("e => getComputedStyle(e).backgroundColor")
-    assert _luminance(body) < 0.15 and _luminance(card) < 0.15 and _luminance(select) < 0.15, (body, card, select)
-    assert _luminance(text) > 0.7 and _luminance(cell) > 0.7, (text, cell)
+    assert light_pixels_under(page.locator("figure[data-chart=cost] .uplot canvas").first) > 50

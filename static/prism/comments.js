@@ -45,29 +45,33 @@ function paint(nodeId) {
   slot.replaceChildren(...parts);
 }
 
+// One comment as a list item: who, when (and, in the canvas's panel, a link to its node), what.
+function commentItem(comment, where = null) {
+  const item = document.createElement("li");
+  item.className = "comment";
+  item.dataset.id = comment.id;
+  const head = document.createElement("div");
+  head.className = "comment-head";
+  const author = document.createElement("strong");
+  author.textContent = comment.author;
+  const when = document.createElement("span");
+  when.className = "muted";
+  when.textContent = ` · ${time(comment.created_at)}${where ? " · " : ""}`;
+  head.append(author, when);
+  if (where) head.append(where);
+  const text = document.createElement("p");
+  text.className = "comment-text";
+  text.textContent = comment.text;
+  item.append(head, text);
+  return item;
+}
+
 function panel(nodeId, comments) {
   const box = document.createElement("div");
   box.className = "comments";
   const list = document.createElement("ol");
   list.className = "comment-list";
-  for (const comment of comments) {
-    const item = document.createElement("li");
-    item.className = "comment";
-    item.dataset.id = comment.id;
-    const head = document.createElement("div");
-    head.className = "comment-head";
-    const author = document.createElement("strong");
-    author.textContent = comment.author;
-    const when = document.createElement("span");
-    when.className = "muted";
-    when.textContent = ` · ${time(comment.created_at)}`;
-    head.append(author, when);
-    const text = document.createElement("p");
-    text.className = "comment-text";
-    text.textContent = comment.text;
-    item.append(head, text);
-    list.append(item);
-  }
+  for (const comment of comments) list.append(commentItem(comment));
   const form = document.createElement("form");
   form.className = "comment-form";
   const input = document.createElement("textarea");
@@ -148,28 +152,13 @@ const canvasPanel = {
     if (!this.open) return;
     const all = [...byNode.values()].flat().sort((a, b) => b.created_at.localeCompare(a.created_at));
     const items = all.map((comment) => {
-      const item = document.createElement("li");
-      item.className = "comment";
-      item.dataset.id = comment.id;
-      const head = document.createElement("div");
-      head.className = "comment-head";
-      const author = document.createElement("strong");
-      author.textContent = comment.author;
-      const when = document.createElement("span");
-      when.className = "muted";
-      when.textContent = ` · ${time(comment.created_at)} · `;
       const where = document.createElement("button");
       where.type = "button";
       where.className = "link";
       where.textContent = window.prism.node(comment.node) ? window.prism.describe(comment.node) : "a deleted node";
       where.title = "Show this node on the canvas";
       where.addEventListener("click", () => { this.dialog.close(); window.prism.show(comment.node); });
-      head.append(author, when, where);
-      const text = document.createElement("p");
-      text.className = "comment-text";
-      text.textContent = comment.text;
-      item.append(head, text);
-      return item;
+      return commentItem(comment, where);
     });
     this.dialog.querySelector("[data-field=list]").replaceChildren(...items);
     this.dialog.querySelector("[data-field=empty]").hidden = items.length > 0;
