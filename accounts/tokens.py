@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+
 from accounts.models import ApiToken, digest_token, note_use
+from config import sql
 
 
 def bearer_from_header(value: str | None) -> str | None:
@@ -16,10 +19,20 @@ def bearer_from_header(value: str | None) -> str | None:
 
 def token_for(raw: str) -> ApiToken | None:
     """The active token (of an active user) this is, with its user, or None."""
-    # The digest is unique: no ORDER BY for first() to build on every request.
-    token = next(iter(ApiToken.objects.active().select_related("user").filter(digest=digest_token(raw))[:1]), None)
-    if token is None:
+    # Every API request asks this: written out (config.sql), the same rows as
+    # ApiToken.objects.active().select_related("user").filter(digest=…).
+    user_model = get_user_model()
+    found = sql.rows(
+        f"SELECT {sql.columns(ApiToken, 't')}, {sql.columns(user_model, 'u')} FROM {sql.table(ApiToken)} t"
+        f" JOIN {sql.table(user_model)} u ON u.id = t.user_id"
+        " WHERE t.digest = %s AND t.revoked_at IS NULL AND u.is_active",
+        [digest_token(raw)],
+    )
+    if not found:
         return None
+    width = sql.width(ApiToken)
+    token = sql.load(ApiToken, found[0][:width])
+    token.user = sql.load(user_model, found[0][width:])
     note_use(token)
     return token
 

@@ -12,9 +12,10 @@ from canvas import blind as blinding
 from canvas import generation
 from canvas.errors import invalid
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
+from config import sql
 from engine import limits
 from engine.payloads import nodes_payload
-from providers.models import Model
+from providers.models import Model, ProviderAccount
 
 RESPONSE_W, RESPONSE_H, GAP = 360.0, 260.0, 40.0
 
@@ -25,12 +26,31 @@ def usable_models(model_ids: list) -> list[Model]:
         raise invalid("Choose at least one model.")
     if len(model_ids) > settings.PRISM_MAX_MODELS_PER_PROMPT:
         raise invalid(f"At most {settings.PRISM_MAX_MODELS_PER_PROMPT} models per prompt.")
-    # Unordered (no ORDER BY to build or sort): the models come back in the order they were asked for.
-    found = {str(m.id): m for m in Model.objects.usable().filter(id__in=_valid_uuids(model_ids)).order_by()}
+    found = {str(m.id): m for m in _usable_models(_valid_uuids(model_ids))}
     missing = [str(model_id) for model_id in model_ids if str(model_id) not in found]
     if missing:
         raise invalid(f"Unknown or disabled model: {missing[0]}")
     return [found[str(model_id)] for model_id in model_ids]
+
+
+def _usable_models(ids: list[str]) -> list[Model]:
+    """Model.objects.usable().filter(id__in=ids), unordered: every prompt asks it, so it is written out
+    (config.sql); the rule is ModelQuerySet.usable's (the model and its account enabled)."""
+    if not ids:
+        return []
+    found = sql.rows(
+        f"SELECT {sql.columns(Model, 'm')}, {sql.columns(ProviderAccount, 'a')} FROM {sql.table(Model)} m"
+        f" JOIN {sql.table(ProviderAccount)} a ON a.id = m.account_id"
+        f" WHERE m.id IN ({', '.join(['%s'] * len(ids))}) AND m.enabled AND a.enabled",
+        [sql.value(Model, "id", model_id) for model_id in ids],
+    )
+    width = sql.width(Model)
+    models = []
+    for row in found:
+        model = sql.load(Model, row[:width])
+        model.account = sql.load(ProviderAccount, row[width:])
+        models.append(model)
+    return models
 
 
 def usable_entries(entries: list) -> tuple[list[Model], list[dict]]:
@@ -56,18 +76,34 @@ def _valid_uuids(values: list) -> list[str]:
 def parent_nodes(canvas: Canvas, parent_ids: list) -> list[Node]:
     if not parent_ids:
         return []
-    found = {str(n.id): n for n in canvas.nodes.filter(id__in=_valid_uuids(parent_ids)).order_by()}
+    found = {str(node.id): node for node in _canvas_nodes(canvas, _valid_uuids(parent_ids))}
     missing = [str(p) for p in parent_ids if str(p) not in found]
     if missing:
         raise invalid(f"No node {missing[0]} on this canvas.")
     return [found[str(p)] for p in dict.fromkeys(str(p) for p in parent_ids)]
 
 
+def _canvas_nodes(canvas: Canvas, ids: list[str]) -> list[Node]:
+    """canvas.nodes.filter(id__in=ids), unordered: a follow-up asks it before its runs can start, so it
+    is written out (config.sql)."""
+    if not ids:
+        return []
+    found = sql.rows(
+        f"SELECT {sql.columns(Node, 'n')} FROM {sql.table(Node)} n"
+        f" WHERE n.canvas_id = %s AND n.id IN ({', '.join(['%s'] * len(ids))})",
+        [sql.value(Node, "canvas", canvas.pk), *(sql.value(Node, "id", node_id) for node_id in ids)],
+    )
+    return [sql.load(Node, row) for row in found]
+
+
 def _below(parents: list[Node], canvas: Canvas) -> tuple[float, float]:
     if parents:
         return parents[0].x, max(p.y + p.h for p in parents) + 60
-    lowest = canvas.nodes.order_by("-y").first()
-    return 0.0, (lowest.y + lowest.h + 120) if lowest else 0.0
+    lowest = sql.rows(
+        f"SELECT y + h FROM {sql.table(Node)} WHERE canvas_id = %s ORDER BY y DESC LIMIT 1",
+        [sql.value(Node, "canvas", canvas.pk)],
+    )
+    return 0.0, (lowest[0][0] + 120) if lowest else 0.0
 
 
 class Fanout(NamedTuple):
@@ -134,8 +170,8 @@ def create_prompt(
     ]
     # The prompt and its responses in one INSERT, every edge in another: this runs before any of the
     # responses can start, so each round trip to the database is in their time to first token.
-    Node.objects.bulk_create([prompt, *responses])
-    Edge.objects.bulk_create(
+    sql.insert([prompt, *responses])
+    sql.insert(
         [
             *(Edge(parent=p, child=prompt, position=i) for i, p in enumerate(parents)),
             *(Edge(parent=prompt, child=r) for r in responses),
@@ -168,10 +204,13 @@ def clean_tags(tags: list[str]) -> list[str]:
 def mark_changed(canvas: Canvas) -> None:
     """The canvas list shows the latest changed first. After a prompt the API calls this once the runs
     have started, outside their time to first token (and the transaction that made the nodes). One UPDATE
-    of the one column, through the manager save() uses but without save()'s machinery: nothing listens for
-    a change of updated_at alone, and this runs on every prompt."""
+    of the one column, written out (config.sql): nothing listens for a change of updated_at alone, and
+    this runs on every prompt."""
     canvas.updated_at = timezone.now()
-    Canvas._base_manager.filter(pk=canvas.pk).update(updated_at=canvas.updated_at)
+    sql.execute(
+        f"UPDATE {sql.table(Canvas)} SET updated_at = %s WHERE id = %s",
+        [sql.value(Canvas, "updated_at", canvas.updated_at), sql.value(Canvas, "id", canvas.pk)],
+    )
 
 
 def prompt_payloads(prompt: Node, parents: list[Node], responses: list[Node]) -> list[dict]:
@@ -182,7 +221,7 @@ def prompt_payloads(prompt: Node, parents: list[Node], responses: list[Node]) ->
 
 
 def _link(parents: list[Node], child: Node) -> None:
-    Edge.objects.bulk_create([Edge(parent=p, child=child, position=i) for i, p in enumerate(parents)])
+    sql.insert([Edge(parent=p, child=child, position=i) for i, p in enumerate(parents)])
 
 
 @transaction.atomic

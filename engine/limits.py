@@ -20,10 +20,9 @@ The errors here are the engine's own: the API layer maps `LimitExceeded.code` to
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Context, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,9 +31,10 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from canvas.models import RUNNING_STATUSES, Canvas, Membership, Node, NodeKind, Team
+from config import sql
 from engine.cost import cost_of
 from providers.base import Usage
-from providers.models import Price
+from providers.models import Model, Price
 
 # What a run still going is expected to cost, before its usage is known: its model's price in force
 # for ESTIMATE_INPUT_TOKENS input tokens (a context of a few pages) and for its answer's length, which is
@@ -126,7 +126,7 @@ def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
         if team.monthly_budget_usd is None and own_budget is None:
             return []
         # Members of one team prompting at the same moment take turns here, each counting the others' runs.
-        _rows(f"SELECT id FROM {_table(Team)} WHERE id = %s{_for_update()}", [_team_key(team.pk)])
+        sql.rows(f"SELECT id FROM {sql.table(Team)} WHERE id = %s{sql.for_update()}", [_team_key(team.pk)])
         ledger = _Ledger.of(team)
         spend = ledger.spend(team.monthly_budget_usd)
         if spend.exhausted:
@@ -146,56 +146,28 @@ def _check_user(user, team_id, runs: int) -> Decimal | None:
     # The lock lasts until the enclosing transaction ends: a concurrent prompt of the same user waits
     # here and then counts the nodes this one created (the count is a statement of its own, so it sees
     # what that prompt committed).
-    budgets = _rows(
-        f"SELECT (SELECT m.monthly_budget_usd FROM {_table(Membership)} m WHERE m.team_id = %s AND m.user_id = u.id"
-        f" LIMIT 1) FROM {_table(get_user_model())} u WHERE u.id = %s{_for_update()}",
+    budgets = sql.rows(
+        f"SELECT (SELECT m.monthly_budget_usd FROM {sql.table(Membership)} m WHERE m.team_id = %s AND m.user_id = u.id"
+        f" LIMIT 1) FROM {sql.table(get_user_model())} u WHERE u.id = %s{sql.for_update()}",
         [_team_key(team_id), user.pk],
     )
-    [(running,)] = _rows(
-        f"SELECT COUNT(*) FROM {_table(Node)} WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})",
+    [(running,)] = sql.rows(
+        f"SELECT COUNT(*) FROM {sql.table(Node)} WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})",
         [user.pk, NodeKind.RESPONSE.value, *(status.value for status in RUNNING_STATUSES)],
     )
     if running + runs > limit:
         raise TooManyRuns(running, runs, limit)
-    return _decimal(budgets[0][0]) if budgets else None
+    return sql.as_decimal(budgets[0][0]) if budgets else None
 
 
-# The statements checked on every prompt are written out here rather than built by the ORM, whose query
-# compilation cost more CPU than the database's work on them; this module alone owns them.
+# The statements checked on every prompt are written out (config.sql says why); this module alone owns them.
 
 
 _RUNNING = ", ".join(["%s"] * len(RUNNING_STATUSES))  # placeholders for the statuses of a run going on
 
 
-def _rows(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _team_key(team_id) -> object:
-    """A team's id as the database takes it (SQLite stores a UUID as its hex)."""
-    return Team._meta.pk.get_db_prep_value(team_id, connection)
-
-
-def _for_update() -> str:
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
-def _decimal(value) -> Decimal | None:
-    """A decimal as the database gives it: PostgreSQL a Decimal, SQLite a float (15 digits, as Django reads it)."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    return Context(prec=15).create_decimal_from_float(value)
-
-
-def _uuid(value) -> uuid.UUID | None:
-    """A UUID as the database gives it: PostgreSQL a UUID, SQLite its hex."""
-    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(value)
+    return sql.value(Team, "id", team_id)
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -251,16 +223,16 @@ class _Ledger:
         start = connection.ops.adapt_datetimefield_value(month_start())
         rows = [
             {
-                "model_id": _uuid(model_id),
+                "model_id": sql.as_uuid(model_id),
                 "created_by_id": created_by_id,
                 "max_tokens": tokens,
-                "spent": _decimal(spent),
+                "spent": sql.as_decimal(spent),
                 "running": running,
             }
-            for model_id, created_by_id, tokens, spent, running in _rows(
+            for model_id, created_by_id, tokens, spent, running in sql.rows(
                 f"SELECT model_id, created_by_id, {max_tokens}, SUM(cost),"
                 f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END)"
-                f" FROM {_table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
+                f" FROM {sql.table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
                 f" GROUP BY model_id, created_by_id, {max_tokens}",
                 [*(status.value for status in RUNNING_STATUSES), _team_key(team.pk), NodeKind.RESPONSE.value, start],
             )
@@ -285,13 +257,26 @@ def _tokens(value) -> int | None:
 
 def _estimates(runs: set) -> dict:
     """Each (model, the run's own max_tokens) pair's run estimate at the model's price in force now."""
-    model_ids = {model_id for model_id, _ in runs}
+    model_ids = sorted({model_id for model_id, _ in runs})
     if not model_ids:
         return {}
-    prices = Price.objects.filter(model_id__in=model_ids, effective_from__lte=timezone.now()).select_related("model")
+    found = sql.rows(
+        f"SELECT {sql.columns(Price, 'p')}, {sql.columns(Model, 'm')} FROM {sql.table(Price)} p"
+        f" JOIN {sql.table(Model)} m ON m.id = p.model_id"
+        f" WHERE p.model_id IN ({', '.join(['%s'] * len(model_ids))}) AND p.effective_from <= %s"
+        " ORDER BY p.model_id, p.effective_from DESC",
+        [
+            *(sql.value(Price, "model", model_id) for model_id in model_ids),
+            sql.value(Price, "effective_from", timezone.now()),
+        ],
+    )
     newest: dict = {}
-    for price in prices.order_by("model_id", "-effective_from"):
-        newest.setdefault(price.model_id, price)
+    width = sql.width(Price)
+    for row in found:
+        price = sql.load(Price, row[:width])
+        if price.model_id not in newest:
+            price.model = sql.load(Model, row[width:])
+            newest[price.model_id] = price
     return {
         (model_id, max_tokens): run_estimate(newest[model_id], newest[model_id].model.default_params, max_tokens)
         for model_id, max_tokens in runs
