@@ -190,10 +190,8 @@ if REDIS_URL:
         }
     }
 
+# Celery carries the periodic upkeep (beat's schedule below); prompts' runs go through engine.run_queue.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-if REDIS_URL:
-    # kombu's Redis transport, keeping one Redis client per channel instead of building one per publish.
-    CELERY_BROKER_TRANSPORT = "engine.broker:Transport"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None

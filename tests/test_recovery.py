@@ -1,4 +1,4 @@
-"""Every response ends, whatever dies under it: a worker killed mid-stream, Redis restarting, a task
+"""Every response ends, whatever dies under it: a worker killed mid-stream, Redis restarting, a prompt
 delivered twice, a run that never started.
 
 The first half runs in this process (embedded mode, the test database, the simulator over HTTP). The
@@ -37,9 +37,9 @@ from canvas.models import Node, NodeStatus
 from canvas.services import create_prompt
 from engine import store
 from engine.live import LiveState, RedisLiveStore, live_store
-from engine.runner import run_response
+from engine.runner import run_response, run_responses
 from engine.sweeper import sweep_stale_runs
-from engine.tasks import run_response_task
+from engine.tasks import sweep_stale_runs as sweep_task
 
 # Imported up front: the registry imports the SDK on first use, which would eat into short timeouts.
 from providers.adapters import openai_compat  # noqa: F401
@@ -287,21 +287,21 @@ async def test_two_workers_running_one_node_at_once_make_one_request(alice, alic
 @pytest.mark.usefixtures("close_runner_connections")
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_a_redelivered_task_does_nothing(alice, alice_canvas, sim_models, simulator_app) -> None:
+async def test_a_prompt_delivered_twice_runs_once(alice, alice_canvas, sim_models, simulator_app) -> None:
     node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=20)
-    await run_response(str(node.id))
+    await run_responses([str(node.id)])
     first = await reload(node)
 
-    await asyncio.to_thread(run_response_task, str(node.id))  # the broker hands the task out again
+    await run_responses([str(node.id)])  # popped again (the sweeper sent it again meanwhile)
 
     again = await reload(node)
     assert simulator_app.request_count == 1
     assert (again.status, again.text, again.seq, again.attempts) == ("done", first.text, first.seq, 1)
 
 
-def test_a_run_task_is_never_redelivered_in_a_loop_nor_stopped_by_a_broker_blip() -> None:
+def test_a_worker_task_is_never_redelivered_in_a_loop_nor_stopped_by_a_broker_blip() -> None:
     # Acknowledged when it starts (a dead run is the sweeper's to end), never rejected back to the queue.
-    assert not run_response_task.acks_late and not run_response_task.reject_on_worker_lost
+    assert not sweep_task.acks_late and not sweep_task.reject_on_worker_lost
     assert django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] >= 3600
     assert not django_settings.CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS
     sweep = django_settings.CELERY_BEAT_SCHEDULE["sweep-stale-runs"]
