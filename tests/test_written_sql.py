@@ -1,0 +1,55 @@
+"""config/sql: the written-out statements of the prompt path give back the very objects the ORM would, and
+store what bulk_create would. (The embedded mode's tests run the same path on SQLite.)"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
+from config import sql
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(obj) -> dict:
+    return {field.attname: getattr(obj, field.attname) for field in type(obj)._meta.concrete_fields}
+
+
+def test_a_loaded_row_is_the_object_the_orm_reads(alice, alice_canvas, sim_models) -> None:
+    model = sim_models["sim-swift"]
+    node = Node.objects.create(
+        canvas=alice_canvas, kind=NodeKind.RESPONSE, model=model, params={"max_tokens": 7}, status=NodeStatus.DONE,
+        cost=Decimal("0.0012345"), created_by=alice, usage_estimated=True, text="<b>hi</b>",
+    )  # fmt: skip
+    for obj, table in ((node, Node), (alice_canvas, Canvas), (model, type(model))):
+        [row] = sql.rows(f"SELECT {sql.columns(table, 'x')} FROM {sql.table(table)} x WHERE x.id = %s", [obj.pk])
+        loaded = sql.load(table, row)
+        assert _fields(loaded) == _fields(table._base_manager.get(pk=obj.pk))
+        assert not loaded._state.adding and loaded._state.db == connection.alias
+
+
+def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models) -> None:
+    def made(text: str) -> list[Node]:
+        prompt = Node(canvas=alice_canvas, kind=NodeKind.PROMPT, text=text, created_by=alice, blind=True)
+        answer = Node(
+            canvas=alice_canvas, kind=NodeKind.RESPONSE, model=sim_models["sim-swift"], params={"temperature": 0.5},
+            status=NodeStatus.QUEUED, label="A", created_by=alice, billed_team_id=alice_canvas.team_id,
+        )  # fmt: skip
+        return [prompt, answer]
+
+    written, built = made("written"), made("built")
+    sql.insert(written)
+    sql.insert([Edge(parent=written[0], child=written[1], position=3)])
+    Node.objects.bulk_create(built)
+    for mine, theirs in zip(written, built, strict=True):
+        stored, expected = _fields(Node.objects.get(pk=mine.pk)), _fields(Node.objects.get(pk=theirs.pk))
+        differing = {"id", "text", "created_at"}
+        assert {k: v for k, v in stored.items() if k not in differing} == {
+            k: v for k, v in expected.items() if k not in differing
+        }
+        assert not mine._state.adding
+    edge = Edge.objects.get(child=written[1])
+    assert (edge.parent_id, edge.position) == (written[0].pk, 3)
