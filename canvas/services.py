@@ -133,7 +133,6 @@ def create_prompt(
     if blind:
         pairs = blinding.shuffled(pairs)
     models = [model for model, _ in pairs]
-    warnings = limits.check_runs(user, canvas, len(models))  # before any node exists or any provider is called
     # Where it goes unless the caller says (the composer does): finding the lowest node is a query.
     default_x, default_y = _below(parents, canvas) if x is None or y is None else (x, y)
     total_w = len(models) * RESPONSE_W + (len(models) - 1) * GAP
@@ -168,6 +167,9 @@ def create_prompt(
         )
         for i, (model, asked) in enumerate(pairs)
     ]
+    # Before any node is stored or any provider is called. From here to the commit the user's other prompts
+    # wait (limits' lock), so what needs no lock, the layout and the nodes, was done before.
+    warnings = limits.check_runs(user, canvas, len(models))
     # The prompt and its responses in one INSERT, every edge in another: this runs before any of the
     # responses can start, so each round trip to the database is in their time to first token.
     sql.insert([prompt, *responses])

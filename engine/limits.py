@@ -117,17 +117,24 @@ class Spend:
 def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
     """Refuse `runs` new responses for `user` on `canvas` if a limit forbids them (TooManyRuns,
     BudgetSpent, PersonalBudgetSpent). Call it in the transaction that creates them, before creating
-    anything. Returns what the user should know once they start (budget_warnings), from the figures it read."""
+    anything. Returns what the user should know once they start (budget_warnings), from the figures it read.
+
+    A user's prompts wait for each other from the first statement here until their transaction ends,
+    so this makes as few round trips as it can: one to take the locks, one to count after them."""
+    team = canvas.team
+    authenticated = user is not None and user.is_authenticated
     with transaction.atomic(savepoint=False):  # the caller's transaction: no savepoint round trips
-        own_budget = None
-        if user is not None and user.is_authenticated:
-            own_budget = _check_user(user, canvas.team_id, runs)
-        team = canvas.team
-        if team.monthly_budget_usd is None and own_budget is None:
+        team_budget = team.monthly_budget_usd is not None
+        own_budget = _lock_user(user, team, with_team=team_budget) if authenticated else None
+        budgeted = team_budget or own_budget is not None
+        if budgeted and not (authenticated and team_budget):
+            # Members of one team prompting at the same moment take turns here, each counting the others' runs.
+            sql.rows(f"SELECT id FROM {sql.table(Team)} WHERE id = %s{sql.for_update()}", [_team_key(team.pk)])
+        running, ledger = _running_and_ledger(user if authenticated else None, team if budgeted else None)
+        if running is not None:
+            _check_running(running, runs)
+        if ledger is None:
             return []
-        # Members of one team prompting at the same moment take turns here, each counting the others' runs.
-        sql.rows(f"SELECT id FROM {sql.table(Team)} WHERE id = %s{sql.for_update()}", [_team_key(team.pk)])
-        ledger = _Ledger.of(team)
         spend = ledger.spend(team.monthly_budget_usd)
         if spend.exhausted:
             raise BudgetSpent(team, spend)
@@ -139,25 +146,51 @@ def check_runs(user, canvas: Canvas, runs: int) -> list[dict]:
         return budget_warnings(spend, mine)
 
 
-def _check_user(user, team_id, runs: int) -> Decimal | None:
-    """The per-user run limit; returns the user's own budget in the team (None: none), read in the same
-    round trip as the lock."""
-    limit = settings.PRISM_MAX_RUNS_PER_USER
-    # The lock lasts until the enclosing transaction ends: a concurrent prompt of the same user waits
-    # here and then counts the nodes this one created (the count is a statement of its own, so it sees
-    # what that prompt committed).
-    budgets = sql.rows(
+def _lock_user(user, team: Team, with_team: bool) -> Decimal | None:
+    """Lock the user's row, and the team's with it when `with_team` (its budget is checked); returns the
+    user's own budget in the team (None: none), read in the same round trip. The locks last until the
+    enclosing transaction ends: a concurrent prompt of the same user (or of the team, for its budget)
+    waits here, then counts the nodes this one created (the counts are a statement of their own, so they
+    see what that prompt committed)."""
+    teams = f", {sql.table(Team)} t" if with_team else ""
+    found = sql.rows(
         f"SELECT (SELECT m.monthly_budget_usd FROM {sql.table(Membership)} m WHERE m.team_id = %s AND m.user_id = u.id"
-        f" LIMIT 1) FROM {sql.table(get_user_model())} u WHERE u.id = %s{sql.for_update()}",
-        [_team_key(team_id), user.pk],
+        f" LIMIT 1) FROM {sql.table(get_user_model())} u{teams} WHERE u.id = %s"
+        f"{' AND t.id = %s' if with_team else ''}{sql.for_update()}",
+        [_team_key(team.pk), user.pk, *([_team_key(team.pk)] if with_team else [])],
     )
-    [(running,)] = sql.rows(
-        f"SELECT COUNT(*) FROM {sql.table(Node)} WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})",
-        [user.pk, NodeKind.RESPONSE.value, *(status.value for status in RUNNING_STATUSES)],
-    )
+    return sql.as_decimal(found[0][0]) if found else None
+
+
+def _check_running(running: int, runs: int) -> None:
+    limit = settings.PRISM_MAX_RUNS_PER_USER
     if running + runs > limit:
         raise TooManyRuns(running, runs, limit)
-    return sql.as_decimal(budgets[0][0]) if budgets else None
+
+
+def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | None]:
+    """In one statement: how many runs the user has going (None without a user), and the team's ledger
+    for this month (None without a team)."""
+    parts, params = [], []
+    if user is not None:
+        parts.append(
+            f"SELECT 0, NULL, NULL, NULL, NULL, COUNT(*) FROM {sql.table(Node)}"
+            f" WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})"
+        )
+        params += [user.pk, NodeKind.RESPONSE.value, *(status.value for status in RUNNING_STATUSES)]
+    if team is not None:
+        ledger_sql, ledger_params = _Ledger.statement(team)
+        parts.append(ledger_sql)
+        params += ledger_params
+    if not parts:
+        return None, None
+    running, rows = None, []
+    for part, *row in sql.rows(" UNION ALL ".join(parts), params):
+        if part == 0:
+            running = row[-1]
+        else:
+            rows.append(row)
+    return running, (_Ledger.of_rows(rows) if team is not None else None)
 
 
 # The statements checked on every prompt are written out (config.sql says why); this module alone owns them.
@@ -217,10 +250,25 @@ class _Ledger:
 
     @classmethod
     def of(cls, team: Team) -> _Ledger:
+        return cls.of_rows(sql.rows(*cls.statement(team)))
+
+    @staticmethod
+    def statement(team: Team) -> tuple[str, list]:
+        """The SELECT of the team's rows this month (after a leading 1, to share a statement with others)."""
         max_tokens = (
             "params ->> 'max_tokens'" if connection.vendor == "postgresql" else "json_extract(params, '$.max_tokens')"
         )
         start = connection.ops.adapt_datetimefield_value(month_start())
+        return (
+            f"SELECT 1, model_id, created_by_id, {max_tokens}, SUM(cost),"
+            f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END)"
+            f" FROM {sql.table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
+            f" GROUP BY model_id, created_by_id, {max_tokens}",
+            [*(status.value for status in RUNNING_STATUSES), _team_key(team.pk), NodeKind.RESPONSE.value, start],
+        )
+
+    @classmethod
+    def of_rows(cls, found) -> _Ledger:
         rows = [
             {
                 "model_id": sql.as_uuid(model_id),
@@ -229,13 +277,7 @@ class _Ledger:
                 "spent": sql.as_decimal(spent),
                 "running": running,
             }
-            for model_id, created_by_id, tokens, spent, running in sql.rows(
-                f"SELECT model_id, created_by_id, {max_tokens}, SUM(cost),"
-                f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END)"
-                f" FROM {sql.table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
-                f" GROUP BY model_id, created_by_id, {max_tokens}",
-                [*(status.value for status in RUNNING_STATUSES), _team_key(team.pk), NodeKind.RESPONSE.value, start],
-            )
+            for *_, model_id, created_by_id, tokens, spent, running in found
         ]
         running = {(row["model_id"], _tokens(row["max_tokens"])) for row in rows if row["running"] and row["model_id"]}
         return cls(rows, _estimates(running))
