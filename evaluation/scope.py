@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from canvas.models import Canvas, Node, NodeKind, Team, Vote
+from providers.text import clean_text
 
 JUDGES = ("human", "model", "all")
 
@@ -29,7 +30,8 @@ class Scope:
         judge = judge or "human"
         if judge not in JUDGES:
             raise ValueError(f"judge: one of {', '.join(JUDGES)}.")
-        return cls(judge, _day("since", since), _day("until", until), (tag or "").strip()[:100])
+        # Cleaned as stored tags are (a NUL, which no tag holds, made PostgreSQL refuse the JSON filter).
+        return cls(judge, _day("since", since), _day("until", until), clean_text(tag or "").strip()[:100])
 
     @property
     def key(self) -> str:
