@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
+
+from redis.exceptions import RedisError
 
 from engine.redis_clients import redis_async
 from engine.runner import run_responses
@@ -33,6 +36,13 @@ POLL_S = 1.0
 
 def encode(node_ids: list[str]) -> str:
     return json.dumps(node_ids)
+
+
+def _node_ids(entry: bytes) -> list[str]:
+    ids = json.loads(entry)
+    if not isinstance(ids, list):
+        raise TypeError("not a list")
+    return [str(uuid.UUID(node_id)) for node_id in ids]
 
 
 class RunQueue:
@@ -68,14 +78,25 @@ class RunQueue:
             self._served.set_result(None)
 
     async def _pop(self, client, room: int) -> list[list[str]]:
-        """The prompts waiting, up to `room`: a blocking pop for the first, one more pop for the rest."""
+        """The prompts waiting, up to `room`: a blocking pop for the first, one more pop for the rest.
+        Once a prompt is off the list it is run: a failure after the first pop loses none of it."""
         first = await client.blpop([KEY], timeout=POLL_S)
         if first is None:
             return []
-        prompts = [first[1]]
+        popped = [first[1]]
         if room > 1:
-            prompts += await client.lpop(KEY, room - 1) or []
-        return [json.loads(prompt) for prompt in prompts]
+            try:
+                popped += await client.lpop(KEY, room - 1) or []
+            except RedisError:  # the rest stay in the list, for the next pop or another worker
+                log.warning("Could not read more of the run queue", exc_info=True)
+        prompts = []
+        for entry in popped:
+            try:
+                prompts.append(_node_ids(entry))
+            except (ValueError, TypeError, AttributeError):
+                # Claims coalesce: one id that is no UUID would fail the claim of every prompt beside it.
+                log.error("Dropped a run queue entry that is not a list of node ids: %r", entry[:200])
+        return prompts
 
     def _start(self, node_ids: list[str]) -> None:
         task = asyncio.get_running_loop().create_task(run_responses(node_ids))

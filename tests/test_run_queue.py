@@ -121,6 +121,25 @@ async def test_a_stopping_worker_takes_no_more_prompts_and_lets_its_runs_end(ali
         assert await status_of(later) == NodeStatus.QUEUED and waiting(url) == 1  # left for another worker
 
 
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_an_entry_that_is_not_a_prompt_is_dropped_and_the_queue_goes_on(alice, alice_canvas, sim_models) -> None:
+    with _redis_database() as url:
+        node = await ask(alice, alice_canvas, sim_models["sim-swift"], length=5)
+        client = redis.Redis.from_url(url)
+        client.rpush(run_queue.KEY, b"not json", b'{"a": 1}', b'["a", 1]')
+        client.close()
+        push(url, node)
+        queue = RunQueue(url, capacity=10)
+        serving = asyncio.create_task(queue.serve())
+        try:
+            await until(lambda: _is(node, NodeStatus.DONE), "the prompt after the bad entries")
+            assert waiting(url) == 0
+        finally:
+            await queue.stop()
+            await serving
+
+
 async def _is(node: Node, status: str) -> bool:
     return await status_of(node) == status
 
