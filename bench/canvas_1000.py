@@ -200,8 +200,8 @@ def browser_figures(stack: LiveStack, canvas_ids: dict[int, str]) -> dict[int, d
         page.wait_for_url(f"{stack.base_url}/")
         for size, canvas_id in canvas_ids.items():
             page.goto(f"{stack.base_url}/canvases/{canvas_id}/")
-            page.wait_for_function("document.documentElement.dataset.canvasReady === 'true'", timeout=120_000)
-            page.wait_for_function("performance.getEntriesByName('prism:formatted').length > 0", timeout=120_000)
+            page.wait_for_function("() => document.documentElement.dataset.canvasReady === 'true'", timeout=120_000)
+            page.wait_for_function("() => performance.getEntriesByName('prism:formatted').length > 0", timeout=120_000)
             marks = page.evaluate("""() => ({
                 placed: performance.getEntriesByName("prism:placed")[0].startTime,
                 ready: performance.getEntriesByName("prism:ready")[0].startTime,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from ninja.schema import DjangoGetter
-from pydantic import AfterValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from canvas.comments import MAX_CHARS as MAX_COMMENT_CHARS
 from canvas.membership import MAX_EXPIRY_DAYS
@@ -38,12 +38,20 @@ class ModelOut(Schema):
     unavailable_reason: str | None = None
 
 
-class ErrorOut(Schema):
+class Payload(BaseModel):
+    """An answer read from a payload dict (engine.payloads), never from a model instance: plain pydantic,
+    without ninja's Schema, whose per-object wrapper (made to read ORM attributes) cost ten times the
+    validation itself: ~45 µs per node, so 45 ms on the canvas API at 1,000 nodes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorOut(Payload):
     code: str
     message: str
 
 
-class MetricsOut(Schema):
+class MetricsOut(Payload):
     queue_ms: int | None
     ttft_ms: int | None
     duration_ms: int | None
@@ -55,7 +63,7 @@ class MetricsOut(Schema):
     usage_estimated: bool
 
 
-class NodeOut(Schema):
+class NodeOut(Payload):
     id: str
     canvas: str
     kind: Literal["prompt", "response", "note"]
@@ -137,7 +145,7 @@ class PromptIn(Schema):
     )
 
 
-class PromptOut(Schema):
+class PromptOut(Payload):
     prompt: NodeOut
     responses: list[NodeOut]
     warnings: list[ErrorOut] = Field(
