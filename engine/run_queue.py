@@ -3,7 +3,7 @@ prompts, each a JSON array of its response ids (engine.dispatch pushes one per p
 stream loop pops and runs.
 
 It replaced a Celery task per prompt. Publishing that task cost the posting request ~0.6 ms of CPU
-(kombu builds and signs a message) against ~0.1 ms for a push, and receiving it cost the worker a
+(kombu builds a message, its headers and properties) against ~0.1 ms for a push, and receiving it cost the worker a
 consumer turn, a thread from its pool and a hop to the loop, while here the loop pops up to its free room
 in one command and starts the prompts at once: in a burst, a hundred prompts are a few pops.
 
