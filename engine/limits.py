@@ -258,7 +258,7 @@ class _Ledger:
         max_tokens = (
             "params ->> 'max_tokens'" if connection.vendor == "postgresql" else "json_extract(params, '$.max_tokens')"
         )
-        start = connection.ops.adapt_datetimefield_value(month_start())
+        start = sql.value(Node, "created_at", month_start())
         return (
             f"SELECT 1, model_id, created_by_id, {max_tokens}, SUM(cost),"
             f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END)"

@@ -1,8 +1,8 @@
 """Where run coroutines live: one event loop per process holds every stream of that process.
 
-In a Celery worker it is a background thread's loop, and each task waits on its stream there, so a
-worker thread costs almost nothing while a stream is open. In the embedded mode it is the ASGI
-server's own loop, because the in-memory channel layer only works on the loop its consumers run on.
+In a worker it is a background thread's loop, which pops the run queue (engine.run_queue) and holds
+every stream the worker runs. In the embedded mode it is the ASGI server's own loop, because the
+in-memory channel layer only works on the loop its consumers run on.
 """
 
 from __future__ import annotations
@@ -89,11 +89,6 @@ def spawn(coro: Coroutine) -> None:
     loop = _server_loop if _server_loop is not None and not _server_loop.is_closed() else background_loop()
     # A fresh context: a run must not inherit the request's (asgiref binds its executor to it).
     loop.call_soon_threadsafe(lambda: _keep(loop.create_task(coro)), context=contextvars.Context())
-
-
-def run_and_wait(coro: Coroutine):
-    """Run a coroutine on this process's stream loop and block the calling thread until it ends."""
-    return asyncio.run_coroutine_threadsafe(coro, background_loop()).result()
 
 
 def run_last(coro: Coroutine, timeout_s: float = 10.0) -> None:

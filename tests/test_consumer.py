@@ -148,12 +148,7 @@ async def test_a_batch_reaches_the_socket_as_one_message_of_its_events_in_order(
     """For a socket that asked for batches (`?frames=batch`, the canvas page's)."""
     communicator = NodeEvents(application, f"/ws/canvases/{alice_canvas.id}/?frames=batch", headers=bearer(alice_token))
     assert (await communicator.connect(timeout=RECEIVE_S))[0]
-    node = {"id": "n1", "kind": "response", "status": "streaming", "text": ""}
-    batch = [
-        events.NodeUpdated(type="node.updated", node=node),
-        events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hé", reasoning="think"),
-        events.NodeDelta(type="node.delta", node="n2", seq=4, text='llo "quoted"\n', reasoning=""),
-    ]
+    batch = _tick(last_node="n2", last_seq=4)
 
     await sync_to_async(sender.send_from_thread)(alice_canvas.id, batch)
 
@@ -168,12 +163,7 @@ async def test_a_socket_that_did_not_ask_for_batches_gets_one_event_object_per_m
     """The WebSocket contract's default: JSON, one object per message, whatever the relay batched."""
     communicator = socket(alice_canvas.id, bearer(alice_token))
     assert (await communicator.connect(timeout=RECEIVE_S))[0]
-    node = {"id": "n1", "kind": "response", "status": "streaming", "text": ""}
-    batch = [
-        events.NodeUpdated(type="node.updated", node=node),
-        events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hé", reasoning="think"),
-        events.NodeDelta(type="node.delta", node="n1", seq=2, text='llo "quoted"\n', reasoning=""),
-    ]
+    batch = _tick(last_node="n1", last_seq=2)
 
     await sync_to_async(sender.send_from_thread)(alice_canvas.id, batch)
     await sender.send_batches({str(alice_canvas.id): batch[1:]})
@@ -385,3 +375,13 @@ async def test_a_client_joining_mid_stream_ends_with_the_stored_text(alice_token
     assert [d["seq"] for d in later] == list(range(snapshot["node"]["seq"] + 1, answer.seq + 1))
     assert snapshot["node"]["text"] + "".join(d["text"] for d in later) == answer.text
     assert received[-1]["type"] == "node.done"
+
+
+def _tick(last_node: str, last_seq: int) -> list:
+    """A relay tick's events: a node's update, then two deltas (the last one's node and seq given)."""
+    node = {"id": "n1", "kind": "response", "status": "streaming", "text": ""}
+    return [
+        events.NodeUpdated(type="node.updated", node=node),
+        events.NodeDelta(type="node.delta", node="n1", seq=1, text="Hé", reasoning="think"),
+        events.NodeDelta(type="node.delta", node=last_node, seq=last_seq, text='llo "quoted"\n', reasoning=""),
+    ]

@@ -9,6 +9,7 @@ The last test runs the production shape: a real Celery worker process, sent SIGT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -47,6 +48,18 @@ async def until(check, what: str, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def served(url: str, capacity: int):
+    """A queue served on this loop for the block, then stopped (its prompts left to end)."""
+    queue = RunQueue(url, capacity=capacity)
+    serving = asyncio.create_task(queue.serve())
+    try:
+        yield queue
+    finally:
+        await queue.stop()
+        await serving
+
+
 def push(url: str, *nodes: Node) -> None:
     client = redis.Redis.from_url(url)
     for node in nodes:
@@ -70,17 +83,12 @@ async def test_a_full_worker_leaves_prompts_in_the_list_until_a_prompt_ends(alic
         first = await ask(alice, alice_canvas, sim_models["sim-steady"], length=60, tokens_per_s=150)  # ~0.4 s
         second = await ask(alice, alice_canvas, sim_models["sim-swift"], length=5)
         push(url, first, second)
-        queue = RunQueue(url, capacity=1)
-        serving = asyncio.create_task(queue.serve())
-        try:
+        async with served(url, capacity=1):
             await until(lambda: _is(first, NodeStatus.STREAMING), "the first prompt to stream")
             # Full: the second prompt is still in the list, for whichever worker has room.
             assert await status_of(second) == NodeStatus.QUEUED and waiting(url) == 1
             await until(lambda: _is(second, NodeStatus.DONE), "the second prompt, once the first ended")
             assert await status_of(first) == NodeStatus.DONE and waiting(url) == 0
-        finally:
-            await queue.stop()
-            await serving
 
 
 @pytest.mark.asyncio
@@ -90,15 +98,10 @@ async def test_a_worker_pops_a_burst_at_once_up_to_its_room(alice, alice_canvas,
     with _redis_database() as url:
         nodes = [await ask(alice, alice_canvas, model, length=40, tokens_per_s=100) for _ in range(5)]
         push(url, *nodes)
-        queue = RunQueue(url, capacity=3)
-        serving = asyncio.create_task(queue.serve())
-        try:
+        async with served(url, capacity=3):
             await until(lambda: _count(nodes, NodeStatus.STREAMING, 3), "three prompts streaming")
             assert waiting(url) == 2  # two left for another worker while this one is full
             await until(lambda: _count(nodes, NodeStatus.DONE, 5), "every prompt to end")
-        finally:
-            await queue.stop()
-            await serving
 
 
 @pytest.mark.asyncio
@@ -130,14 +133,9 @@ async def test_an_entry_that_is_not_a_prompt_is_dropped_and_the_queue_goes_on(al
         client.rpush(run_queue.KEY, b"not json", b'{"a": 1}', b'["a", 1]')
         client.close()
         push(url, node)
-        queue = RunQueue(url, capacity=10)
-        serving = asyncio.create_task(queue.serve())
-        try:
+        async with served(url, capacity=10):
             await until(lambda: _is(node, NodeStatus.DONE), "the prompt after the bad entries")
             assert waiting(url) == 0
-        finally:
-            await queue.stop()
-            await serving
 
 
 async def _is(node: Node, status: str) -> bool:
