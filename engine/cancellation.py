@@ -42,29 +42,52 @@ async def registered(node_id: str):
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     _running[node_id] = (loop, task)
-    remembered = None
     if not settings.REDIS_URL:
         if time.monotonic() - _requested.pop(node_id, float("-inf")) < REMEMBER_S:
             task.cancel()
     else:
         _listeners.get()  # this loop's listener, started with its first run
-        remembered = loop.create_task(_cancel_if_remembered(node_id, task))
+        _remembered.get().look_up(node_id, task)
     try:
         yield
     finally:
-        if remembered is not None:
-            remembered.cancel()
         _running.pop(node_id, None)
 
 
-async def _cancel_if_remembered(node_id: str, task: asyncio.Task) -> None:
-    try:
-        remembered = await _client().exists(_remembered_key(node_id))
-    except Exception as exc:  # noqa: BLE001 - without Redis the published cancel still reaches the run
-        log.warning("Could not read remembered cancels (%s)", exc)
-        return
-    if remembered:
-        task.cancel()
+class RememberedCancels:
+    """One loop's reads of remembered cancels: the runs that register in the same turn of the loop (a
+    burst's, a fan-out's) are looked up together, in one MGET, instead of a command each, which in a
+    burst of a hundred runs also opened dozens of Redis connections at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop = loop
+        self._waiting: dict[str, asyncio.Task] = {}
+        self._reader: asyncio.Task | None = None
+
+    def look_up(self, node_id: str, task: asyncio.Task) -> None:
+        self._waiting[node_id] = task
+        if self._reader is None:
+            self._reader = self._loop.create_task(self._read_while_waiting())
+
+    async def _read_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # runs registering in this same turn join the read
+                batch, self._waiting = self._waiting, {}
+                try:
+                    remembered = await _client().mget([_remembered_key(node_id) for node_id in batch])
+                except Exception as exc:  # noqa: BLE001 - without Redis the published cancel still reaches the run
+                    log.warning("Could not read remembered cancels (%s)", exc)
+                    continue
+                for (node_id, task), value in zip(batch.items(), remembered, strict=True):
+                    # A run that has ended meanwhile is left alone (its node id may run again later).
+                    if value is not None and _running.get(node_id, (None, None))[1] is task:
+                        task.cancel()
+        finally:
+            self._reader = None
+
+
+_remembered: PerLoop[RememberedCancels] = PerLoop(RememberedCancels)
 
 
 def _client():

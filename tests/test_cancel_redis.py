@@ -54,3 +54,32 @@ async def test_a_cancel_published_on_redis_stops_the_run_that_holds_it_and_no_ot
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await loop_client(url).aclose()
+
+
+async def test_cancels_remembered_before_a_burst_registers_stop_those_runs_and_no_other(settings):
+    """A burst's runs register in one turn of the loop and are looked up together; each remembered
+    cancel (set before its run registered, never published) stops its own run, and only that one."""
+    with _redis_database() as url:
+        settings.REDIS_URL = url
+        client = loop_client(url)
+        names = [f"node-burst-{index}" for index in range(30)]
+        remembered = {names[3], names[17], names[29]}
+        for name in remembered:
+            await client.set(cancellation._remembered_key(name), 1, ex=cancellation.REMEMBER_S)
+        registered = {name: asyncio.Event() for name in names}
+        runs = {name: asyncio.create_task(_hold(name, registered[name])) for name in names}
+        try:
+            for event in registered.values():
+                await event.wait()
+            done, _ = await asyncio.wait([runs[name] for name in remembered], timeout=5)
+            assert len(done) == len(remembered)
+            assert all(runs[name].cancelled() for name in remembered)
+            await asyncio.sleep(0.2)  # a wrong cancel would have landed by now
+            assert not any(runs[name].done() for name in names if name not in remembered)
+        finally:
+            for task in [*runs.values(), cancellation._listeners.find()]:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await loop_client(url).aclose()
