@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 import redis.asyncio.retry
 import redis.retry
 from redis.backoff import ExponentialBackoff
+from redis.connection import HiredisRespSerializer
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -30,6 +31,25 @@ def _driver_info() -> DriverInfo:
     return DriverInfo()
 
 
+class _PackedInC:
+    """A redis.asyncio connection that packs its commands with hiredis, as redis-py's threaded client does.
+    Its own packer is Python that copies the command built so far once per argument: the publisher's
+    tick, one script call of a few hundred arguments (every delta's keys and text, every canvas's
+    message), cost ~330 µs of the stream loop to pack, against ~45 µs in C."""
+
+    def pack_command(self, *args):
+        return _PACKER.pack(*args)
+
+
+_PACKER = HiredisRespSerializer()
+
+
+@lru_cache(maxsize=8)
+def _packed_in_c(connection_class: type) -> type:
+    # Whichever class the URL chose (TCP, TLS, a Unix socket), with the C packer.
+    return type(connection_class.__name__, (_PackedInC, connection_class), {})
+
+
 def redis_async(url: str) -> aioredis.Redis:
     """A client of its own, for whoever must close it (a pub/sub listener, a one-off loop); otherwise
     use `loop_client`."""
@@ -42,6 +62,7 @@ def redis_async(url: str) -> aioredis.Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         driver_info=_driver_info(),
     )
+    pool.connection_class = _packed_in_c(pool.connection_class)
     return aioredis.Redis(connection_pool=pool)
 
 
