@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,6 +25,9 @@ from canvas.services import create_prompt
 from engine import limits
 from providers.models import Price
 from tests.stack import django_shell
+from tests.usage_world import at
+from usage import rollups
+from usage.models import RolledUp
 
 pytestmark = pytest.mark.django_db
 
@@ -249,6 +252,44 @@ def test_a_prompt_reads_its_teams_month_once_for_the_check_and_the_warning(
     assert [w["code"] for w in response.json()["warnings"]] == ["budget"]
     month_sums = [q["sql"] for q in queries.captured_queries if "SUM(" in q["sql"] and "cost" in q["sql"]]
     assert len(month_sums) == 1, month_sums
+
+
+def test_the_month_read_from_the_roll_ups_counts_every_run_once(alice, alice_team, alice_canvas, charlie, swift):
+    """Closed days come from the usage roll-ups and only the others from the runs: the same spend, per
+    person too, and the same reservations as reading every run of the month, with days rolled up, a day
+    a late write unmarked between them, and today's runs, one still going."""
+    priced(swift, "10")
+    now = at("2026-03-20", 15)
+    elsewhere = Canvas.objects.create(team=charlie.teams.get(personal=True), title="Elsewhere", created_by=charlie)
+    spent(alice_canvas, swift, "5.00", created_by=alice, created_at=at("2026-02-28", 23, 59))  # last month
+    spent(elsewhere, swift, "9.00", created_by=charlie, created_at=at("2026-03-10"))  # another team
+    for day, cost, author in [
+        ("2026-03-01", "0.10", alice), ("2026-03-03", "0.20", charlie), ("2026-03-10", "0.40", alice),
+        ("2026-03-15", "0.80", charlie), ("2026-03-20", "1.60", alice),
+    ]:  # fmt: skip
+        spent(alice_canvas, swift, cost, created_by=author, created_at=at(day, 0 if day.endswith("01") else 10))
+    spent(alice_canvas, swift, "0", NodeStatus.STREAMING, created_by=alice, created_at=at("2026-03-20", 14))
+    going = {"created_at": at("2026-03-20", 14), "params": {"max_tokens": 100}}
+    spent(alice_canvas, swift, "0", NodeStatus.QUEUED, created_by=charlie, **going)
+
+    def month():
+        ledger = limits._Ledger.of(alice_team, now)
+        return ledger.spend(None), ledger.spend(None, user_id=alice.pk), ledger.spend(None, user_id=charlie.pk)
+
+    from_the_runs = month()
+    assert [s.spent for s in from_the_runs] == [Decimal("3.10"), Decimal("2.10"), Decimal("1.00")]
+    assert from_the_runs[0].reserved > from_the_runs[2].reserved > 0
+
+    rollups.build(now=now)
+    assert RolledUp.objects.filter(first_day=date(2026, 3, 19), last_day=date(2026, 3, 19)).exists()
+    assert month() == from_the_runs
+
+    late = Node.objects.get(billed_team=alice_team, created_at=at("2026-03-10", 10))
+    Node.objects.filter(pk=late.pk).update(cost=Decimal("0.45"))  # the trigger unmarks the 10th alone
+    assert not RolledUp.objects.filter(first_day=date(2026, 3, 10)).exists()
+    assert RolledUp.objects.filter(first_day=date(2026, 3, 15)).exists()
+    assert [s.spent for s in month()] == [Decimal("3.15"), Decimal("2.15"), Decimal("1.00")]
+    assert limits.month_spend(alice_team, now=now) == Decimal("3.15")
 
 
 # --- billed to the team that ran it, and reserved while running ---------------------------------
