@@ -120,12 +120,12 @@ def seed(answers: int) -> dict:
 _INSERT = """
 INSERT INTO {table} (
     id, canvas_id, kind, x, y, w, h, text, created_by_id, created_at, blind, label, billed_team_id, model_id,
-    status, finish_reason, reasoning, seq, error_code, error_message, ttft_ms, duration_ms, tokens_per_s,
+    params, status, finish_reason, reasoning, seq, error_code, error_message, ttft_ms, duration_ms, tokens_per_s,
     input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, usage_estimated, cost, attempts
 )
 SELECT
     gen_random_uuid(), %(canvas)s, 'response', 0, 0, 320, 200, repeat(md5(n::text), 12), (%(people)s)[1 + n %% 10],
-    now() - (random() * interval '365 days'), false, '', %(team)s, (%(models)s)[1 + n %% 6],
+    now() - (random() * interval '365 days'), false, '', %(team)s, (%(models)s)[1 + n %% 6], '{{}}',
     CASE WHEN err THEN 'error' ELSE 'done' END, CASE WHEN err THEN '' ELSE 'stop' END, '', 40, code,
     CASE WHEN err THEN 'failed' ELSE '' END,
     CASE WHEN err THEN NULL ELSE 100 + (random() * 3000)::int END,
@@ -215,6 +215,7 @@ def measure(world: dict, repeat: int) -> None:
 
             timed(f"usage page as {who}", page, repeat)
     print()
+    # The month's spend as every prompt's budget check reads it (engine.limits: one statement).
     timed("month_spend(team)", lambda: month_spend(team), repeat)
     timed("month_spend(team, person)", lambda: month_spend(team, world["member"]), repeat)
 
