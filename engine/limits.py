@@ -257,7 +257,7 @@ class _Ledger:
         model and person, which count only while the day's mark exists, and a trigger drops the mark the
         moment one of its runs changes) and only the other days from the runs: every prompt of a team with
         a budget reads this, inside the transaction that holds the team's lock, and read from the runs
-        alone it cost ~50 ms for a month of 80,000 answers, so a busy team's prompts got slower all
+        alone it cost 41–44 ms for a month of 80,000 answers, so a busy team's prompts got slower all
         month and took turns at that pace. One statement, one snapshot: a roll-up built meanwhile is seen
         whole (mark and sums) or not at all. Runs still going are never on a rolled-up day (a day is
         closed only once none of its runs is), so their counts come from the runs as before."""
@@ -286,7 +286,7 @@ class _Ledger:
             " WHERE team_id = %s AND day IN (SELECT day FROM marked) GROUP BY model_id, user_id"
             # The other days' runs, from the month's first day not rolled up (today at the latest: the
             # bound the index scan starts from), a later day rolled up (after one a late write unmarked)
-            # left out; read from the index that carries the figures (node_billed_usage_idx) alone.
+            # left out.
             f" UNION ALL SELECT 1, model_id, created_by_id, NULL, SUM(cost), 0 FROM {node} WHERE {runs}"
             " AND created_at >= (SELECT COALESCE(MIN(day), %s::date)::timestamp AT TIME ZONE 'UTC'"
             " FROM (SELECT %s::date + i AS day FROM generate_series(0, %s::date - %s::date - 1) i) days"
