@@ -292,6 +292,18 @@ def test_the_month_read_from_the_roll_ups_counts_every_run_once(alice, alice_tea
     assert limits.month_spend(alice_team, now=now) == Decimal("3.15")
 
 
+def test_on_the_first_of_the_month_only_its_runs_count_whatever_is_rolled_up(alice, alice_team, alice_canvas, swift):
+    now = at("2026-04-01", 0, 30)
+    spent(alice_canvas, swift, "5.00", created_by=alice, created_at=at("2026-03-31", 23, 59))
+    spent(alice_canvas, swift, "0.25", created_by=alice, created_at=at("2026-04-01", 0, 10))
+    rollups.build(now=now)
+    assert RolledUp.objects.filter(first_day=date(2026, 3, 31)).exists()
+    assert limits.month_spend(alice_team, now=now) == Decimal("0.25")
+    # A clock behind the one that rolled the 31st up: its own today is read from the runs, not lost (what
+    # is later than its now, the 1st's run, counts too: the month has no end but now's).
+    assert limits.month_spend(alice_team, now=at("2026-03-31", 23, 59)) == Decimal("5.25")
+
+
 # --- billed to the team that ran it, and reserved while running ---------------------------------
 
 
