@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -105,7 +106,7 @@ def websocket_server(args: argparse.Namespace, deflate: bool) -> Iterator[tuple[
         deadline = time.monotonic() + stack.START_TIMEOUT_S
         while True:
             with contextlib.suppress(OSError):
-                with contextlib.closing(__import__("socket").create_connection(("127.0.0.1", port), timeout=1)):
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("The WebSocket server did not start")
@@ -118,9 +119,9 @@ def websocket_server(args: argparse.Namespace, deflate: bool) -> Iterator[tuple[
 
 async def _read_frames(url: str) -> int:
     frames = 0
-    async with websockets.connect(url, compression="deflate", max_queue=None) as socket:
+    async with websockets.connect(url, compression="deflate", max_queue=None) as connection:
         with contextlib.suppress(websockets.ConnectionClosed):
-            async for _ in socket:
+            async for _ in connection:
                 frames += 1
     return frames
 
