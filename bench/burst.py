@@ -78,15 +78,11 @@ def _counts(text: str) -> list[int]:
     return counts
 
 
-def load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     options = {"tokens_per_s": args.tokens_per_s, "ttft_ms": args.ttft_ms, "length": args.length}
     print(f"Prism burst benchmark: {os.cpu_count()} CPUs, prompts at once {args.prompts}, columns {args.columns}")
-    print(f"Simulator per stream: {options}; Celery worker threads: {args.worker_concurrency}; load {load()}")
+    print(f"Simulator per stream: {options}; Celery worker threads: {args.worker_concurrency}; load {procs.load()}")
     # The bench measures a burst, not the per-user limit on runs going at once (one user per prompt anyway).
     os.environ["PRISM_MAX_RUNS_PER_USER"] = str(100 * max(args.prompts))
     results: dict[str, list[Figures]] = {}
@@ -100,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                 setup = procs.prepare(live, simulator[0], options, max(args.prompts))
                 bench = BurstBench(column_args(args, column), options, live, setup, simulator, redis_pid)
                 results[name] = asyncio.run(bench.run_column())
-    print(f"\nLoad average at the end: {load()}")
+    print(f"\nLoad average at the end: {procs.load()}")
     for index, count in enumerate(args.prompts):
         print(f"\n{count} prompts posted at once (ms; added = Prism - direct, the same prompts read straight)")
         header = ("", *(COLUMNS[name].title for name in args.columns))

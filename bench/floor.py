@@ -8,8 +8,8 @@ Prism's own stack, at issue 17's load (100 streams at once, 50 tokens/s, 200 tok
    own) through Prism's own adapter (`OpenAICompatAdapter.stream`: aiohttp, the SSE decoder, the JSON
    chunks, the stream events), on uvloop, as a worker's stream loop does, and nothing else: no relay, no
    Redis, no database. This is the direct stream, read the cheapest way the adapter can; `raw` reads the
-   same streams with aiohttp and the SSE decoder alone (no adapter, no events), to show what the adapter
-   itself adds;
+   same streams with aiohttp, the SSE decoder and the JSON alone (no adapter, no events), to show what
+   the adapter itself adds. Both readers are bench/http_stacks.py's;
 2. **browser end**: a uvicorn process (websockets-sansio, as Prism's web process runs) whose whole app sends
    each of 100 WebSockets one `node.delta` frame per token at the same pace, as Prism does for a canvas of
    one model (a frame per token is what the gap target needs: a second token held back for the same frame
@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,14 +38,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttp
 import websockets
 
-from bench import procs
+from bench import http_stacks, procs
 from engine.loops import new_event_loop
-from providers.adapters.openai_compat import OpenAICompatAdapter
-from providers.base import AccountConfig, ChatRequest, Message
-from providers.sse import SSEDecoder
 from tests import stack
 
 TARGET = 0.08  # issue 17: all Prism processes and their database work, per 1,000 tokens
@@ -70,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def websocket_app(scope, receive, send) -> None:
-    """Sends each WebSocket FLOOR_LENGTH frames at FLOOR_TOKENS_PER_S, then closes it."""
+    """Sends each WebSocket FLOOR_LENGTH frames at FLOOR_TOKENS_PER_S, then closes it; answers HTTP with 200."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -78,7 +73,9 @@ async def websocket_app(scope, receive, send) -> None:
             await send({"type": "lifespan.shutdown.complete" if done else "lifespan.startup.complete"})
             if done:
                 return
-    if scope["type"] != "websocket":
+    if scope["type"] == "http":  # the start-up check (procs._wait_healthy)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
         return
     length, pace = int(os.environ["FLOOR_LENGTH"]), 1 / float(os.environ["FLOOR_TOKENS_PER_S"])
     await receive()
@@ -103,14 +100,7 @@ def websocket_server(args: argparse.Namespace, deflate: bool) -> Iterator[tuple[
     env = {**os.environ, "FLOOR_LENGTH": str(args.length), "FLOOR_TOKENS_PER_S": str(args.tokens_per_s)}
     process = subprocess.Popen(argv, cwd=stack.ROOT, env=env)
     try:
-        deadline = time.monotonic() + stack.START_TIMEOUT_S
-        while True:
-            with contextlib.suppress(OSError):
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("The WebSocket server did not start")
-            time.sleep(0.1)
+        procs._wait_healthy(f"http://127.0.0.1:{port}/", process)
         yield f"ws://127.0.0.1:{port}/", process.pid
     finally:
         process.terminate()
@@ -138,61 +128,27 @@ async def browser_end(url: str, pid: int, args: argparse.Namespace) -> float:
 # --- the provider end -------------------------------------------------------------------------------------
 
 
-async def provider_end(adapter: OpenAICompatAdapter, args: argparse.Namespace) -> float:
-    """CPU s of this process per 1,000 tokens read, all streams at once."""
-
-    async def one(index: int) -> int:
-        params = {"simulator": {"ttft_ms": 100, "tokens_per_s": args.tokens_per_s, "length": args.length}}
-        request = ChatRequest("sim-swift", (Message("user", f"Floor stream {index}"),), params)
-        tokens = 0
-        async for event in adapter.stream(request):
-            if event.kind == "error":
-                raise RuntimeError(event.error.message)
-            tokens += event.kind == "text"
-        return tokens
-
+async def provider_end(one, args: argparse.Namespace) -> float:
+    """CPU s of this process per 1,000 tokens read, all streams at once; `one(length, tokens_per_s)` reads
+    one stream (bench.http_stacks)."""
     started = time.process_time()
-    counts = await asyncio.gather(*(one(index) for index in range(args.streams)))
+    counts = await asyncio.gather(*(one(args.length, args.tokens_per_s) for _ in range(args.streams)))
     spent = time.process_time() - started
-    assert min(counts) >= args.length, f"a stream gave {min(counts)} of {args.length} tokens"
-    return spent / sum(counts) * 1000
-
-
-async def raw_provider_end(session: aiohttp.ClientSession, url: str, args: argparse.Namespace) -> float:
-    """The same streams read with aiohttp and the SSE decoder alone."""
-
-    async def one(index: int) -> int:
-        body = {
-            "model": "sim-swift",
-            "messages": [{"role": "user", "content": f"Floor stream {index}"}],
-            "stream": True,
-            "simulator": {"ttft_ms": 100, "tokens_per_s": args.tokens_per_s, "length": args.length},
-        }
-        decoder, tokens = SSEDecoder(), 0
-        async with session.post(f"{url}/chat/completions", json=body) as response:
-            async for raw in response.content.iter_any():
-                for event in decoder.feed(raw):
-                    if not event.data.startswith("[DONE]"):
-                        tokens += bool(json.loads(event.data)["choices"])
-        return tokens
-
-    started = time.process_time()
-    counts = await asyncio.gather(*(one(index) for index in range(args.streams)))
-    spent = time.process_time() - started
-    assert min(counts) >= args.length, f"a stream gave {min(counts)} of {args.length} tokens"
-    return spent / sum(counts) * 1000
+    assert min(counts) >= args.length, f"a stream gave {min(counts)} events for {args.length} tokens"
+    return spent / (args.streams * args.length) * 1000
 
 
 async def measure(args: argparse.Namespace, simulator_url: str) -> dict[str, float]:
-    adapter = OpenAICompatAdapter(AccountConfig(kind="openai_compatible", base_url=simulator_url, api_key="floor"))
-    try:
-        await provider_end(adapter, argparse.Namespace(**{**vars(args), "streams": 2}))  # warm: connections open
-        figures = {"provider end": min([await provider_end(adapter, args) for _ in range(args.repeats)])}
-    finally:
-        await adapter.aclose()
-    async with aiohttp.ClientSession() as session:
-        runs = [await raw_provider_end(session, simulator_url, args) for _ in range(args.repeats)]
-    figures["provider end, raw aiohttp"] = min(runs)
+    figures = {}
+    for name, (one, close) in (
+        ("provider end", http_stacks.adapter("openai_compatible", None, simulator_url)),
+        ("provider end, raw aiohttp", http_stacks.raw_aiohttp(simulator_url)),
+    ):
+        try:
+            await asyncio.gather(one(5, 0), one(5, 0))  # warm: connections open
+            figures[name] = min([await provider_end(one, args) for _ in range(args.repeats)])
+        finally:
+            await close()
     for deflate in (True, False):
         with websocket_server(args, deflate) as (url, pid):
             await _read_frames(url)  # warm
@@ -205,11 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"The two ends of a relay alone: {args.streams} streams at once, {args.tokens_per_s:g} tokens/s,")
     print(f"{args.length} tokens each; CPU s per 1,000 tokens, the least of {args.repeats} runs")
-    print(f"Load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"Load average at start: {procs.load()}")
     with tempfile.TemporaryDirectory() as work, procs.simulator_process(Path(work) / "simulator.log") as (url, _):
         loop = new_event_loop()
         try:
-            figures = loop.run_until_complete(measure(args, url))
+            figures = loop.run_until_complete(measure(args, url.removesuffix("/v1")))
         finally:
             loop.close()
     for name, value in figures.items():
@@ -218,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         both = figures["provider end"] + figures[f"browser end, deflate {deflate}"]
         share = f"{both / TARGET:.0%} of issue 17's {TARGET} s for all of Prism, before any relay, Redis or database"
         print(f"  both ends, deflate {deflate:<3}        {both:.3f}  ({share})")
-    print(f"Load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"Load average at end: {procs.load()}")
 
 
 if __name__ == "__main__":

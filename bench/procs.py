@@ -117,6 +117,11 @@ def use_worker_concurrency(threads: int) -> None:
     stack.WORKER_COMMAND = command
 
 
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min): every process of a bench shares it with other work."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (threads included), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

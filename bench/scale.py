@@ -100,10 +100,6 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 # --- set-up: models and users -----------------------------------------------------------------------
 
 
@@ -378,7 +374,7 @@ class Bench:
         ramps = [self.args.ramp_s] + ([0.0] if self.args.burst and self.args.ramp_s > 0 else [])
         for ramp_s in ramps:
             for count in self.args.streams:
-                say(f"  round: {count} streams, ramp {ramp_s:g} s (load {load()})")
+                say(f"  round: {count} streams, ramp {ramp_s:g} s (load {procs.load()})")
                 result = await self.round(count, ramp_s, f"{count} streams ramp {ramp_s:g}")
                 say("    " + " | ".join(f"{h}: {c}" for h, c in zip(TTFT_HEADER, ttft_cells(result), strict=True)))
                 rounds.append(result)
@@ -692,7 +688,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     t_start = time.monotonic()
     say(f"Prism at scale: services mode, {os.cpu_count()} CPUs, phases {','.join(args.only)}")
-    say(f"Load average at start: {load()}")
+    say(f"Load average at start: {procs.load()}")
     say(
         f"Streams {args.streams} at {args.tokens_per_s:g} tok/s, {args.length} tokens, TTFT {args.ttft_ms} ms"
         f"; ramp {args.ramp_s:g} s{' and 0 s' if args.burst else ''}; worker threads {args.worker_concurrency}; "
@@ -717,11 +713,11 @@ def main(argv: list[str] | None = None) -> None:
                 setup = prepare(live, simulator[0], {"ttft": [relay] * MODELS_PER_CANVAS, "fanout": fan}, users)
                 bench = Bench(args, live, setup, simulator)
                 if "fanout" in args.only:
-                    say(f"Fan-out (load {load()})")
+                    say(f"Fan-out (load {procs.load()})")
                     print_fanout(asyncio.run(bench.fanout()), setup.models["fanout"])
                 if {"ttft", "cpu"} & set(args.only):
                     say()
-                    say(f"Rounds (load {load()})")
+                    say(f"Rounds (load {procs.load()})")
                     rounds = asyncio.run(bench.ttft_rounds())
                     if "ttft" in args.only:
                         print_ttft(rounds)
@@ -729,14 +725,14 @@ def main(argv: list[str] | None = None) -> None:
                         print_cpu(rounds)
         if "memory" in args.only:
             say()
-            say(f"Memory, on a fresh stack (load {load()})")
+            say(f"Memory, on a fresh stack (load {procs.load()})")
             canvases = max(1, min(100, args.memory_wave // MODELS_PER_CANVAS))
             (Path(tmp) / "b").mkdir()
             with live_stack("services", Path(tmp) / "b") as live:
                 setup = prepare(live, simulator[0], {"memory": [short] * MODELS_PER_CANVAS}, canvases)
                 print_memory(asyncio.run(Bench(args, live, setup, simulator).memory()))
     say()
-    say(f"Load average at end: {load()}; total {time.monotonic() - t_start:.0f} s")
+    say(f"Load average at end: {procs.load()}; total {time.monotonic() - t_start:.0f} s")
 
 
 if __name__ == "__main__":

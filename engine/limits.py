@@ -177,7 +177,7 @@ def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | 
             f"SELECT 0, NULL, NULL, NULL, NULL, COUNT(*) FROM {sql.table(Node)}"
             f" WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})"
         )
-        params += [user.pk, NodeKind.RESPONSE.value, *(status.value for status in RUNNING_STATUSES)]
+        params += [user.pk, NodeKind.RESPONSE.value, *_RUNNING_VALUES]
     if team is not None:
         ledger_sql, ledger_params = _Ledger.statement(team)
         parts.append(ledger_sql)
@@ -197,6 +197,7 @@ def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | 
 
 
 _RUNNING = ", ".join(["%s"] * len(RUNNING_STATUSES))  # placeholders for the statuses of a run going on
+_RUNNING_VALUES = [status.value for status in RUNNING_STATUSES]
 
 
 def _team_key(team_id) -> object:
@@ -261,23 +262,20 @@ class _Ledger:
         month and took turns at that pace. One statement, one snapshot: a roll-up built meanwhile is seen
         whole (mark and sums) or not at all. Runs still going are never on a rolled-up day (a day is
         closed only once none of its runs is), so their counts come from the runs as before."""
-        max_tokens = (
-            "params ->> 'max_tokens'" if connection.vendor == "postgresql" else "json_extract(params, '$.max_tokens')"
-        )
         now = now or timezone.now()
         start = month_start(now)
-        running = [*(status.value for status in RUNNING_STATUSES)]
-        from_runs = (
-            f"SELECT 1, model_id, created_by_id, {max_tokens}, SUM(cost),"
-            f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END)"
-            f" FROM {sql.table(Node)} WHERE billed_team_id = %s AND kind = %s AND created_at >= %s"
-        )
-        group = f" GROUP BY model_id, created_by_id, {max_tokens}"
-        team_key, response, month = _team_key(team.pk), NodeKind.RESPONSE.value, sql.value(Node, "created_at", start)
-        if connection.vendor != "postgresql":  # no roll-ups (the embedded mode)
-            return from_runs + group, [*running, team_key, response, month]
-        first_day, today = start.date(), now.astimezone(UTC).date()
         node, runs = sql.table(Node), "billed_team_id = %s AND kind = %s"
+        team_key, response, month = _team_key(team.pk), NodeKind.RESPONSE.value, sql.value(Node, "created_at", start)
+        if connection.vendor != "postgresql":  # no roll-ups (the embedded mode): every run of the month
+            max_tokens = "json_extract(params, '$.max_tokens')"
+            return (
+                f"SELECT 1, model_id, created_by_id, {max_tokens}, SUM(cost),"
+                f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END) FROM {node} WHERE {runs} AND created_at >= %s"
+                f" GROUP BY model_id, created_by_id, {max_tokens}",
+                [*_RUNNING_VALUES, team_key, response, month],
+            )
+        max_tokens = "params ->> 'max_tokens'"
+        first_day, today = start.date(), now.astimezone(UTC).date()
         # Parenthesised, as the statement may follow another in a UNION ALL (_running_and_ledger).
         return (
             f"(WITH marked AS (SELECT first_day AS day FROM {sql.table(RolledUp)}"
@@ -299,7 +297,7 @@ class _Ledger:
             [
                 *(first_day, today, team_key),
                 *(team_key, response, today, first_day, today, first_day),
-                *(team_key, response, month, *running),
+                *(team_key, response, month, *_RUNNING_VALUES),
             ],
         )
 

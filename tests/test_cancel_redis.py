@@ -31,6 +31,16 @@ async def _listener_subscribed(url: str) -> None:
     raise AssertionError("the cancel listener never subscribed")
 
 
+async def _stop_all(runs, url: str) -> None:
+    """End the runs still held and this loop's cancel listener, and close the loop's client."""
+    for task in [*runs, cancellation._listeners.find()]:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    await loop_client(url).aclose()
+
+
 async def test_a_cancel_published_on_redis_stops_the_run_that_holds_it_and_no_other(settings):
     with _redis_database() as url:
         settings.REDIS_URL = url
@@ -48,12 +58,7 @@ async def test_a_cancel_published_on_redis_stops_the_run_that_holds_it_and_no_ot
                 await asyncio.wait_for(runs["target"], 5)
             assert not runs["bystander"].done()
         finally:
-            for task in [*runs.values(), cancellation._listeners.find()]:
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            await loop_client(url).aclose()
+            await _stop_all(runs.values(), url)
 
 
 async def test_cancels_remembered_before_a_burst_registers_stop_those_runs_and_no_other(settings):
@@ -77,9 +82,4 @@ async def test_cancels_remembered_before_a_burst_registers_stop_those_runs_and_n
             await asyncio.sleep(0.2)  # a wrong cancel would have landed by now
             assert not any(runs[name].done() for name in names if name not in remembered)
         finally:
-            for task in [*runs.values(), cancellation._listeners.find()]:
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            await loop_client(url).aclose()
+            await _stop_all(runs.values(), url)
