@@ -7,7 +7,10 @@ reads the web process's CPU clock, the sum over its threads of the nanoseconds e
 nanosecond. Nothing else runs in the web process meanwhile: no WebSocket is open, and in the embedded
 mode (where runs stream on the web process's own loop) each POST waits until the last one's runs have
 ended. The same clock around `GET /healthz` (no session, no token, no query) gives the floor: what the
-server and Django cost for any request at all.
+server and Django cost for any request at all. And the same POST (token, body) sent to a canvas that does
+not exist gives the least a prompt POST costs before any work of its own: the server, Django's
+middleware, the API's token check (one query), the body's parsing and validation, the canvas looked up
+(one query) and a 404 answered.
 
 Every guarantee stays switched on, only out of the way: the per-user limit on runs going at once is
 raised, the team has a monthly budget and the person a budget of their own in it (both large; none with
@@ -34,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -185,6 +189,7 @@ class Bench:
     def run(self) -> None:
         self.posts(min(50, self.args.posts), warm_up=True)  # imports, connections, caches
         floor = self.floor()
+        refused = self.refused()
         cpu, wall = self.posts(self.args.posts)
         counts = self.count_queries() if self.args.mode == "services" else None
         print()
@@ -194,6 +199,8 @@ class Bench:
         print(f"  wall (client), ms:          median {_ms(statistics.median(wall))}  p90 {_ms(_pct(wall, 90))}")
         print(f"  floor, GET /healthz CPU ms: median {_ms(statistics.median(floor))}  p90 {_ms(_pct(floor, 90))}")
         print(f"  POST over the floor, ms:    {_ms(statistics.median(cpu) - statistics.median(floor))}")
+        print(f"  the POST refused (unknown canvas, 404), CPU ms: median {_ms(statistics.median(refused))}  "
+              f"p90 {_ms(_pct(refused, 90))}")  # fmt: skip
         if counts is not None:
             print(f"  database queries per POST: {statistics.median(counts['counts']):g} (median of "
                   f"{len(counts['counts'])}, min {min(counts['counts'])}, max {max(counts['counts'])})")  # fmt: skip
@@ -249,6 +256,17 @@ class Bench:
                 before = cpu_ns(self.pid)
                 bare.get("/healthz").raise_for_status()
                 samples.append(cpu_ns(self.pid) - before)
+        return samples
+
+    def refused(self) -> list[int]:
+        body = {"text": "Say one word.", "models": self.models, "parents": []}
+        samples = []
+        for _ in range(self.args.floor_requests):
+            before = cpu_ns(self.pid)
+            response = self.client.post(f"/api/canvases/{uuid.uuid4()}/prompts", json=body)
+            samples.append(cpu_ns(self.pid) - before)
+            if response.status_code != 404:
+                raise RuntimeError(f"A POST to no canvas answered {response.status_code}: {response.text[:500]}")
         return samples
 
     def count_queries(self) -> dict:

@@ -11,12 +11,15 @@ not on that path uses the ORM.
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import date, datetime, time
 from decimal import Context, Decimal
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+from psycopg.types.json import Jsonb
 
 
 def rows(sql: str, params: list | tuple = ()) -> list[tuple]:
@@ -97,8 +100,33 @@ def insert(objects: list[Model]) -> None:
         obj._state.adding = False
         obj._state.db = db.alias
     names = ", ".join(db.ops.quote_name(fields[i].column) for i in kept)
+    if db.vendor == "postgresql":
+        # The rows as one JSON parameter, which the server turns into the table's row type: as a
+        # parameter each, a prompt's six nodes were ~120 values, which psycopg parses the statement for
+        # afresh every time (it caches statements of 50 parameters at most) and quotes one by one.
+        columns = [fields[i].column for i in kept]
+        width = len(kept)
+        records = [dict(zip(columns, params[at : at + width], strict=True)) for at in range(0, len(params), width)]
+        into = table(model)
+        execute(
+            f"INSERT INTO {into} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{into}, %s)",
+            [json.dumps(records, default=_as_json)],
+        )
+        return
     one = "(" + ", ".join(["%s"] * len(kept)) + ")"
     execute(f"INSERT INTO {table(model)} ({names}) VALUES {', '.join([one] * len(objects))}", params)
+
+
+def _as_json(value):
+    """A value a field prepared for psycopg, as JSON the server reads back into that column's type."""
+    if isinstance(value, Jsonb):
+        # Django wraps a JSONField's value with its encoder's dumps: json.dumps unless the field names one.
+        return value.obj if value.dumps is json.dumps else json.loads(value.dumps(value.obj))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    raise TypeError(f"No JSON form for {type(value).__name__}")
 
 
 def _db():

@@ -3,6 +3,7 @@ store what bulk_create would. (The embedded mode's tests run the same path on SQ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -35,12 +36,16 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
     def made(text: str) -> list[Node]:
         prompt = Node(canvas=alice_canvas, kind=NodeKind.PROMPT, text=text, created_by=alice, blind=True)
         answer = Node(
-            canvas=alice_canvas, kind=NodeKind.RESPONSE, model=sim_models["sim-swift"], params={"temperature": 0.5},
+            canvas=alice_canvas, kind=NodeKind.RESPONSE, model=sim_models["sim-swift"],
+            params={"temperature": 0.5, "stop": ["\u00e9t\u00e9", '"\\'], "nested": {"n": [1, None, True]}},
             status=NodeStatus.QUEUED, label="A", created_by=alice, billed_team_id=alice_canvas.team_id,
+            cost=Decimal("0.0000012345"), tokens_per_s=0.1 + 0.2, x=-1e-300, y=123456789.125,
+            started_at=datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC), usage_estimated=True,
         )  # fmt: skip
         return [prompt, answer]
 
-    written, built = made("written"), made("built")
+    awkward = 'quotes \' " \\ \\u0000, a tab\t, lines\r\n, \u00e9, \U0001f600, <b>&amp;</b>'
+    written, built = made(awkward), made("built")
     sql.insert(written)
     sql.insert([Edge(parent=written[0], child=written[1], position=3)])
     Node.objects.bulk_create(built)
@@ -51,5 +56,6 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
             k: v for k, v in expected.items() if k not in differing
         }
         assert not mine._state.adding
+    assert Node.objects.get(pk=written[0].pk).text == awkward
     edge = Edge.objects.get(child=written[1])
     assert (edge.parent_id, edge.position) == (written[0].pk, 3)
