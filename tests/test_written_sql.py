@@ -44,7 +44,7 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
         )  # fmt: skip
         return [prompt, answer]
 
-    awkward = 'quotes \' " \\ \\u0000, a tab\t, lines\r\n, \u00e9, \U0001f600, <b>&amp;</b>'
+    awkward = "quotes ' \" \\ \\u0000, a tab\t, lines\r\n, \u00e9, \U0001f600, <b>&amp;</b>"
     written, built = made(awkward), made("built")
     sql.insert(written)
     sql.insert([Edge(parent=written[0], child=written[1], position=3)])
