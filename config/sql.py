@@ -82,39 +82,50 @@ def value(model: type[Model], field_name: str, given):
     return model._meta.get_field(field_name).get_db_prep_value(given, _db())
 
 
-def insert(objects: list[Model]) -> None:
-    """One INSERT of new objects of one model, every concrete column given (defaults and auto_now filled
-    in by the fields, as save() would) except an auto-increment id, which the database numbers and which
-    the objects do not learn (nothing here reads it back), and a nullable column null in every object,
-    which the database fills with NULL: preparing and binding each value costs microseconds, and a
-    prompt's new answers have a score of empty figures each. Like bulk_create it sends no signals."""
-    if not objects:
+def insert(*groups: list[Model]) -> None:
+    """INSERT new objects, each group of one model, in one statement on PostgreSQL (one per group on
+    SQLite). Every concrete column is given (defaults and auto_now filled in by the fields, as save()
+    would) except an auto-increment id, which the database numbers and which the objects do not learn
+    (nothing here reads it back), and a nullable column null in every object of its group, which the
+    database fills with NULL: preparing each value costs microseconds, and a prompt's new answers have a
+    score of empty figures each. Groups go in the order given; foreign keys between them hold, as
+    PostgreSQL checks Django's at the commit. Like bulk_create it sends no signals."""
+    groups = tuple(group for group in groups if group)
+    if not groups:
         return
+    db = _db()
+    prepared = [_prepared(group, db) for group in groups]
+    if db.vendor != "postgresql":
+        for into, names, rows in prepared:
+            one = "(" + ", ".join(["%s"] * len(names)) + ")"
+            values = [value for row in rows for value in row]
+            execute(f"INSERT INTO {into} ({', '.join(names)}) VALUES {', '.join([one] * len(rows))}", values)
+        return
+    # Each group's rows as one JSON parameter, which the server turns into the table's row type, and the
+    # groups as the parts of one statement: as a parameter each, a prompt's nodes were ~120 values, which
+    # psycopg parses the statement for afresh every time (it caches those of at most 50 parameters) and
+    # quotes one by one, and each group was a round trip of its own.
+    parts, params = [], []
+    for into, names, rows in prepared:
+        listed = ", ".join(names)
+        unquoted = [name.strip('"') for name in names]
+        parts.append(f"INSERT INTO {into} ({listed}) SELECT {listed} FROM json_populate_recordset(NULL::{into}, %s)")
+        params.append(json.dumps([dict(zip(unquoted, row, strict=True)) for row in rows], default=_as_json))
+    *first, last = parts
+    execute("".join(f"{'WITH' if i == 0 else ','} g{i} AS ({part}) " for i, part in enumerate(first)) + last, params)
+
+
+def _prepared(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
+    """A group's table, quoted column names and rows of values as the fields prepare them for `db`."""
     model = type(objects[0])
     fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.db_returning)]
-    db = _db()
     rows = [[field.pre_save(obj, True) for field in fields] for obj in objects]
     kept = [i for i, field in enumerate(fields) if not (field.null and all(row[i] is None for row in rows))]
-    params = [None if row[i] is None else fields[i].get_db_prep_save(row[i], db) for row in rows for i in kept]
     for obj in objects:
         obj._state.adding = False
         obj._state.db = db.alias
-    names = ", ".join(db.ops.quote_name(fields[i].column) for i in kept)
-    if db.vendor == "postgresql":
-        # The rows as one JSON parameter, which the server turns into the table's row type: as a
-        # parameter each, a prompt's six nodes were ~120 values, which psycopg parses the statement for
-        # afresh every time (it caches statements of 50 parameters at most) and quotes one by one.
-        columns = [fields[i].column for i in kept]
-        width = len(kept)
-        records = [dict(zip(columns, params[at : at + width], strict=True)) for at in range(0, len(params), width)]
-        into = table(model)
-        execute(
-            f"INSERT INTO {into} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{into}, %s)",
-            [json.dumps(records, default=_as_json)],
-        )
-        return
-    one = "(" + ", ".join(["%s"] * len(kept)) + ")"
-    execute(f"INSERT INTO {table(model)} ({names}) VALUES {', '.join([one] * len(objects))}", params)
+    prepared = [[None if row[i] is None else fields[i].get_db_prep_save(row[i], db) for i in kept] for row in rows]
+    return table(model), [db.ops.quote_name(fields[i].column) for i in kept], prepared
 
 
 def _as_json(value):

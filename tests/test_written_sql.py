@@ -46,8 +46,7 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
 
     awkward = "quotes ' \" \\ \\u0000, a tab\t, lines\r\n, \u00e9, \U0001f600, <b>&amp;</b>"
     written, built = made(awkward), made("built")
-    sql.insert(written)
-    sql.insert([Edge(parent=written[0], child=written[1], position=3)])
+    sql.insert(written, [Edge(parent=written[0], child=written[1], position=3)], [])
     Node.objects.bulk_create(built)
     for mine, theirs in zip(written, built, strict=True):
         stored, expected = _fields(Node.objects.get(pk=mine.pk)), _fields(Node.objects.get(pk=theirs.pk))
