@@ -18,21 +18,51 @@ from decimal import Context, Decimal
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
+from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.db.models import Model
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 
 def rows(sql: str, params: list | tuple = ()) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
 def execute(sql: str, params: list | tuple = ()) -> int:
     """A statement whose rows nobody reads; how many rows it changed."""
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def _cursor():
+    """A cursor for these statements. On PostgreSQL one that sends the values apart from the statement
+    (psycopg's server-side binding) and prepares the statement on its connection the first time: the ORM's
+    cursors bind on the client, which parsed every statement and quoted every value in Python, and the
+    server parsed and planned it again on every prompt. The ORM's cursors never prepare (Django's default:
+    no prepare threshold), so only the statements here are kept prepared, a few dozen per connection."""
+    db = _db()
+    if db.vendor != "postgresql":
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        db.connection.prepare_threshold = 0
+        cursor = _PreparingCursor(db.connection)
+        if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+            register_tzloader(db.timezone, cursor)  # as Django's own cursors do
+        return db._prepare_cursor(cursor)
+
+
+class _PreparingCursor(ServerBindingCursor):
+    def _convert_query(self, query, params=None):
+        # Kept where Django's debug cursor reads the statement it logs (psycopg's client-binding cursor
+        # keeps it; this one would not).
+        self._query = super()._convert_query(query, params)
+        return self._query
 
 
 def table(model: type[Model]) -> str:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from config import sql
@@ -58,3 +59,21 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
     assert Node.objects.get(pk=written[0].pk).text == awkward
     edge = Edge.objects.get(child=written[1])
     assert (edge.parent_id, edge.position) == (written[0].pk, 3)
+
+
+def test_on_postgresql_a_statement_is_prepared_once_per_connection_and_still_logged(alice_canvas) -> None:
+    """The prompt path's statements skip the server's parsing and planning after their first time, and
+    Django's query log (CaptureQueriesContext, the debug toolbar) still shows each one."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no prepared statements to keep")
+    statement = f"SELECT c.title FROM {sql.table(Canvas)} c WHERE c.id = %s AND c.title <> %s"
+
+    def prepared() -> list:
+        return sql.rows("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%c.title <> $2%"])
+
+    assert prepared() == []
+    with CaptureQueriesContext(connection) as queries:
+        for title in ("a", "b", "c"):
+            assert sql.rows(statement, [alice_canvas.pk, title]) == [(alice_canvas.title,)]
+    assert len(prepared()) == 1
+    assert [q["sql"] for q in queries.captured_queries] == [statement.replace("%s", "$1", 1).replace("%s", "$2")] * 3
