@@ -126,27 +126,27 @@ def insert(*groups: list[Model]) -> None:
     db = _db()
     prepared = [_prepared(group, db) for group in groups]
     if db.vendor != "postgresql":
-        for into, names, rows in prepared:
-            one = "(" + ", ".join(["%s"] * len(names)) + ")"
+        for into, columns, rows in prepared:
+            listed = ", ".join(map(db.ops.quote_name, columns))
+            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
             values = [value for row in rows for value in row]
-            execute(f"INSERT INTO {into} ({', '.join(names)}) VALUES {', '.join([one] * len(rows))}", values)
+            execute(f"INSERT INTO {into} ({listed}) VALUES {', '.join([one] * len(rows))}", values)
         return
     # Each group's rows as one JSON parameter, which the server turns into the table's row type, and the
     # groups as the parts of one statement: as a parameter each, a prompt's nodes were ~120 values, which
     # psycopg parses the statement for afresh every time (it caches those of at most 50 parameters) and
     # quotes one by one, and each group was a round trip of its own.
     parts, params = [], []
-    for into, names, rows in prepared:
-        listed = ", ".join(names)
-        unquoted = [name.strip('"') for name in names]
+    for into, columns, rows in prepared:
+        listed = ", ".join(map(db.ops.quote_name, columns))
         parts.append(f"INSERT INTO {into} ({listed}) SELECT {listed} FROM json_populate_recordset(NULL::{into}, %s)")
-        params.append(json.dumps([dict(zip(unquoted, row, strict=True)) for row in rows], default=_as_json))
+        params.append(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_as_json))
     *first, last = parts
     execute("".join(f"{'WITH' if i == 0 else ','} g{i} AS ({part}) " for i, part in enumerate(first)) + last, params)
 
 
 def _prepared(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
-    """A group's table, quoted column names and rows of values as the fields prepare them for `db`."""
+    """A group's table (quoted), its columns and its rows of values as the fields prepare them for `db`."""
     model = type(objects[0])
     fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.db_returning)]
     rows = [[field.pre_save(obj, True) for field in fields] for obj in objects]
@@ -155,7 +155,7 @@ def _prepared(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
         obj._state.adding = False
         obj._state.db = db.alias
     prepared = [[None if row[i] is None else fields[i].get_db_prep_save(row[i], db) for i in kept] for row in rows]
-    return table(model), [db.ops.quote_name(fields[i].column) for i in kept], prepared
+    return table(model), [fields[i].column for i in kept], prepared
 
 
 def _as_json(value):
