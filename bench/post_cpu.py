@@ -251,22 +251,22 @@ class Bench:
     def floor(self) -> list[int]:
         with httpx.Client(base_url=self.live.base_url, timeout=60.0) as bare:
             bare.get("/healthz").raise_for_status()
-            samples = []
-            for _ in range(self.args.floor_requests):
-                before = cpu_ns(self.pid)
-                bare.get("/healthz").raise_for_status()
-                samples.append(cpu_ns(self.pid) - before)
-        return samples
+            return self.cpu_of(lambda: bare.get("/healthz"), 200)
 
     def refused(self) -> list[int]:
         body = {"text": "Say one word.", "models": self.models, "parents": []}
+        return self.cpu_of(lambda: self.client.post(f"/api/canvases/{uuid.uuid4()}/prompts", json=body), 404)
+
+    def cpu_of(self, request, status: int) -> list[int]:
+        """The web process's CPU for each of `--floor-requests` requests made by `request()`, each of which
+        must answer `status`."""
         samples = []
         for _ in range(self.args.floor_requests):
             before = cpu_ns(self.pid)
-            response = self.client.post(f"/api/canvases/{uuid.uuid4()}/prompts", json=body)
+            response = request()
             samples.append(cpu_ns(self.pid) - before)
-            if response.status_code != 404:
-                raise RuntimeError(f"A POST to no canvas answered {response.status_code}: {response.text[:500]}")
+            if response.status_code != status:
+                raise RuntimeError(f"{response.request.url} answered {response.status_code}: {response.text[:500]}")
         return samples
 
     def count_queries(self) -> dict:

@@ -146,7 +146,10 @@ if DATABASE_URL:
         # Under ASGI every request may run on a thread of its own, so persistent per-thread
         # connections pile up; a pool bounds them (Django's advice for ASGI).
         DATABASES["default"]["OPTIONS"] = {
-            "pool": {"min_size": 1, "max_size": env_int("PRISM_DB_POOL_SIZE", 10), "timeout": 30}
+            "pool": {"min_size": 1, "max_size": env_int("PRISM_DB_POOL_SIZE", 10), "timeout": 30},
+            # The statements config.sql writes out are prepared on their first run (config/sql_postgres.py);
+            # the ORM's cursors bind on the client and never prepare, whatever this says.
+            "prepare_threshold": 0,
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, time
 from decimal import Context, Decimal
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
-from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.db.models import Model
-from psycopg.pq import Format
-from psycopg.types.json import Jsonb
 
 
 def rows(sql: str, params: list | tuple = ()) -> list[tuple]:
@@ -39,30 +34,12 @@ def execute(sql: str, params: list | tuple = ()) -> int:
 
 
 def _cursor():
-    """A cursor for these statements. On PostgreSQL one that sends the values apart from the statement
-    (psycopg's server-side binding) and prepares the statement on its connection the first time: the ORM's
-    cursors bind on the client, which parsed every statement and quoted every value in Python, and the
-    server parsed and planned it again on every prompt. The ORM's cursors never prepare (Django's default:
-    no prepare threshold), so only the statements here are kept prepared, a few dozen per connection."""
     db = _db()
     if db.vendor != "postgresql":
         return db.cursor()
-    db.close_if_health_check_failed()
-    db.ensure_connection()
-    with db.wrap_database_errors:
-        db.connection.prepare_threshold = 0
-        cursor = _PreparingCursor(db.connection)
-        if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
-            register_tzloader(db.timezone, cursor)  # as Django's own cursors do
-        return db._prepare_cursor(cursor)
+    from config import sql_postgres  # here, not at the top: the embedded mode never loads PostgreSQL's side
 
-
-class _PreparingCursor(ServerBindingCursor):
-    def _convert_query(self, query, params=None):
-        # Kept where Django's debug cursor reads the statement it logs (psycopg's client-binding cursor
-        # keeps it; this one would not).
-        self._query = super()._convert_query(query, params)
-        return self._query
+    return sql_postgres.cursor(db)
 
 
 def table(model: type[Model]) -> str:
@@ -124,9 +101,9 @@ def insert(*groups: list[Model]) -> None:
     if not groups:
         return
     db = _db()
-    prepared = [_prepared(group, db) for group in groups]
+    grouped = [_group_rows(group, db) for group in groups]
     if db.vendor != "postgresql":
-        for into, columns, rows in prepared:
+        for into, columns, rows in grouped:
             listed = ", ".join(map(db.ops.quote_name, columns))
             one = "(" + ", ".join(["%s"] * len(columns)) + ")"
             values = [value for row in rows for value in row]
@@ -136,16 +113,18 @@ def insert(*groups: list[Model]) -> None:
     # groups as the parts of one statement: as a parameter each, a prompt's nodes were ~120 values, which
     # psycopg parses the statement for afresh every time (it caches those of at most 50 parameters) and
     # quotes one by one, and each group was a round trip of its own.
+    from config.sql_postgres import as_json
+
     parts, params = [], []
-    for into, columns, rows in prepared:
+    for into, columns, rows in grouped:
         listed = ", ".join(map(db.ops.quote_name, columns))
         parts.append(f"INSERT INTO {into} ({listed}) SELECT {listed} FROM json_populate_recordset(NULL::{into}, %s)")
-        params.append(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_as_json))
+        params.append(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=as_json))
     *first, last = parts
     execute("".join(f"{'WITH' if i == 0 else ','} g{i} AS ({part}) " for i, part in enumerate(first)) + last, params)
 
 
-def _prepared(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
+def _group_rows(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
     """A group's table (quoted), its columns and its rows of values as the fields prepare them for `db`."""
     model = type(objects[0])
     fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.db_returning)]
@@ -154,20 +133,8 @@ def _prepared(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
     for obj in objects:
         obj._state.adding = False
         obj._state.db = db.alias
-    prepared = [[None if row[i] is None else fields[i].get_db_prep_save(row[i], db) for i in kept] for row in rows]
-    return table(model), [fields[i].column for i in kept], prepared
-
-
-def _as_json(value):
-    """A value a field prepared for psycopg, as JSON the server reads back into that column's type."""
-    if isinstance(value, Jsonb):
-        # Django wraps a JSONField's value with its encoder's dumps: json.dumps unless the field names one.
-        return value.obj if value.dumps is json.dumps else json.loads(value.dumps(value.obj))
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    raise TypeError(f"No JSON form for {type(value).__name__}")
+    values = [[None if row[i] is None else fields[i].get_db_prep_save(row[i], db) for i in kept] for row in rows]
+    return table(model), [fields[i].column for i in kept], values
 
 
 def _db():

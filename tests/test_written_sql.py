@@ -64,8 +64,6 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
 def test_on_postgresql_a_statement_is_prepared_once_per_connection_and_still_logged(alice_canvas) -> None:
     """The prompt path's statements skip the server's parsing and planning after their first time, and
     Django's query log (CaptureQueriesContext, the debug toolbar) still shows each one."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has no prepared statements to keep")
     statement = f"SELECT c.title FROM {sql.table(Canvas)} c WHERE c.id = %s AND c.title <> %s"
 
     def prepared() -> list:
