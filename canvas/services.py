@@ -167,18 +167,20 @@ def create_prompt(
         )
         for i, (model, asked) in enumerate(pairs)
     ]
-    # Before any node is stored or any provider is called. From here to the commit the user's other prompts
-    # wait (limits' lock), so what needs no lock, the layout and the nodes, was done before.
-    warnings = limits.check_runs(user, canvas, len(models))
     # The prompt, its responses and every edge in one statement: this runs before any of the responses
-    # can start, so each round trip to the database is in their time to first token.
-    sql.insert(
+    # can start, so each round trip to the database is in their time to first token. Its values are
+    # prepared before the lock below, which the user's other prompts wait on.
+    insert = sql.prepared_insert(
         [prompt, *responses],
         [
             *(Edge(parent=p, child=prompt, position=i) for i, p in enumerate(parents)),
             *(Edge(parent=prompt, child=r) for r in responses),
         ],
     )
+    # Before any node is stored or any provider is called. From here to the commit the user's other prompts
+    # wait (limits' lock), so what needs no lock, the layout, the nodes and their values, was done before.
+    warnings = limits.check_runs(user, canvas, len(models))
+    insert.run()
     return Fanout(prompt, responses, warnings)  # the caller marks the canvas changed, once the runs have started
 
 

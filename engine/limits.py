@@ -336,8 +336,10 @@ def _estimates(runs: set) -> dict:
     model_ids = sorted({model_id for model_id, _ in runs})
     if not model_ids:
         return {}
+    # Of the model, only its default parameters (run_estimate reads no more): loading whole models here
+    # cost more than the query.
     found = sql.rows(
-        f"SELECT {sql.columns(Price, 'p')}, {sql.columns(Model, 'm')} FROM {sql.table(Price)} p"
+        f"SELECT {sql.columns(Price, 'p')}, m.default_params FROM {sql.table(Price)} p"
         f" JOIN {sql.table(Model)} m ON m.id = p.model_id"
         f" WHERE p.model_id IN ({', '.join(['%s'] * len(model_ids))}) AND p.effective_from <= %s"
         " ORDER BY p.model_id, p.effective_from DESC",
@@ -347,17 +349,19 @@ def _estimates(runs: set) -> dict:
         ],
     )
     newest: dict = {}
-    width = sql.width(Price)
-    for row in found:
-        price = sql.load(Price, row[:width])
-        if price.model_id not in newest:
-            price.model = sql.load(Model, row[width:])
-            newest[price.model_id] = price
+    for *price_row, default_params in found:
+        model_id = sql.as_uuid(price_row[_PRICE_MODEL])
+        if model_id not in newest:
+            newest[model_id] = (sql.load(Price, price_row), sql.field_value(Model, "default_params", default_params))
     return {
-        (model_id, max_tokens): run_estimate(newest[model_id], newest[model_id].model.default_params, max_tokens)
+        (model_id, max_tokens): run_estimate(*newest[model_id], max_tokens)
         for model_id, max_tokens in runs
         if model_id in newest
     }
+
+
+# Where a Price row's model id is, among sql.columns(Price)'s values.
+_PRICE_MODEL = [field.attname for field in Price._meta.concrete_fields].index("model_id")
 
 
 def budget_warnings(team: Spend, own: Spend | None = None) -> list[dict]:

@@ -401,6 +401,17 @@ def test_a_run_is_estimated_at_its_models_answer_length_where_its_params_set_one
     assert limits.run_estimate(None, {"max_tokens": 10}) == 0
 
 
+def test_a_run_going_reserves_its_models_answer_length_and_the_price_in_force(api, alice_team, alice_canvas, swift):
+    budgeted(alice_team, "1.00")
+    priced(swift, "1", max_tokens=100_000)  # an older price, no longer in force
+    Price.objects.create(model=swift, input=0, cached_input=0, output=Decimal("10"), effective_from=timezone.now())
+    assert submit(api, alice_canvas, [swift.id]).status_code == 202
+
+    # The run going holds 100,000 tokens (the model's own length) at $10 per million: the budget is taken.
+    error = error_of(submit(api, alice_canvas, [swift.id]), 402)
+    assert "may cost about $1.00 more" in error["message"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_members_at_the_same_moment_cannot_both_slip_under_the_teams_budget(alice, charlie, research, swift):
     team, canvas = research

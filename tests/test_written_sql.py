@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils.safestring import SafeString
 
 from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
 from config import sql
@@ -42,6 +43,8 @@ def test_an_insert_stores_what_bulk_create_would(alice, alice_canvas, sim_models
             status=NodeStatus.QUEUED, label="A", created_by=alice, billed_team_id=alice_canvas.team_id,
             cost=Decimal("0.0000012345"), tokens_per_s=0.1 + 0.2, x=-1e-300, y=123456789.125,
             started_at=datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC), usage_estimated=True,
+            # Not of the type their fields store (an int for a float, a str subclass): prepared by the fields.
+            w=7, error_message=SafeString("<i>safe</i>"), output_tokens=12, seq=False,
         )  # fmt: skip
         return [prompt, answer]
 
