@@ -165,7 +165,6 @@ def submit_prompt(request, canvas_id: str, body: PromptIn):
     payloads = services.prompt_payloads(prompt, parents, responses)
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
-    services.mark_changed(canvas)
     shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
     return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": warnings})
 
@@ -234,7 +233,6 @@ def rerun(request, node_id: str, body: RerunIn):
     payloads = nodes_payload([prompt, *responses])
     announce([prompt, *responses], payloads=payloads)
     start_runs([r.id for r in responses])
-    services.mark_changed(old.canvas)
     shown = blind.redact_all(payloads, set())  # a new prompt: nobody has voted on it yet
     return Status(202, {"prompt": shown[0], "responses": shown[1:], "warnings": warnings})
 

@@ -167,21 +167,22 @@ def create_prompt(
         )
         for i, (model, asked) in enumerate(pairs)
     ]
-    # The prompt, its responses and every edge in one statement: this runs before any of the responses
-    # can start, so each round trip to the database is in their time to first token. Its values are
-    # prepared before the lock below, which the user's other prompts wait on.
+    # The prompt, its responses, every edge and the canvas's time of change in one statement: this runs
+    # before any of the responses can start, so each round trip to the database is in their time to first
+    # token. Its values are prepared before the lock below, which the user's other prompts wait on.
     insert = sql.prepared_insert(
         [prompt, *responses],
         [
             *(Edge(parent=p, child=prompt, position=i) for i, p in enumerate(parents)),
             *(Edge(parent=prompt, child=r) for r in responses),
         ],
+        along=_changed(canvas),
     )
     # Before any node is stored or any provider is called. From here to the commit the user's other prompts
     # wait (limits' lock), so what needs no lock, the layout, the nodes and their values, was done before.
     warnings = limits.check_runs(user, canvas, len(models))
     insert.run()
-    return Fanout(prompt, responses, warnings)  # the caller marks the canvas changed, once the runs have started
+    return Fanout(prompt, responses, warnings)
 
 
 def update_canvas(canvas: Canvas, changes: dict) -> Canvas:
@@ -206,12 +207,15 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 
 def mark_changed(canvas: Canvas) -> None:
-    """The canvas list shows the latest changed first. After a prompt the API calls this once the runs
-    have started, outside their time to first token (and the transaction that made the nodes). One UPDATE
-    of the one column, written out (config.sql): nothing listens for a change of updated_at alone, and
-    this runs on every prompt."""
+    """The canvas list shows the latest changed first."""
+    sql.execute(*_changed(canvas))
+
+
+def _changed(canvas: Canvas) -> tuple[str, list]:
+    """mark_changed's statement: one UPDATE of the one column, written out (config.sql), as nothing listens
+    for a change of updated_at alone and every prompt makes it."""
     canvas.updated_at = timezone.now()
-    sql.execute(
+    return (
         f"UPDATE {sql.table(Canvas)} SET updated_at = %s WHERE id = %s",
         [sql.value(Canvas, "updated_at", canvas.updated_at), sql.value(Canvas, "id", canvas.pk)],
     )

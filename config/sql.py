@@ -125,18 +125,19 @@ def insert(*groups: list[Model]) -> None:
     prepared_insert(*groups).run()
 
 
-def prepared_insert(*groups: list[Model]) -> Insert:
+def prepared_insert(*groups: list[Model], along: tuple[str, list] | None = None) -> Insert:
     """INSERT new objects, each group of one model, in one statement on PostgreSQL (one per group on
     SQLite), the values prepared now so that a caller can do it before taking a lock and send it once
-    the lock is held. Every concrete column is given (defaults and auto_now filled in by the fields, as
-    save() would) except an auto-increment id, which the database numbers and which the objects do not
+    the lock is held. `along`: one more statement that changes rows (an UPDATE), sent in the same
+    statement on PostgreSQL (after the inserts on SQLite). Every concrete column is given (defaults and
+    auto_now filled in by the fields, as save() would) except an auto-increment id, which the database numbers and which the objects do not
     learn (nothing here reads it back), and a nullable column null in every object of its group, which the
     database fills with NULL: preparing each value costs microseconds, and a prompt's new answers have a
     score of empty figures each. Groups go in the order given; foreign keys between them hold, as
     PostgreSQL checks Django's at the commit. Like bulk_create it sends no signals."""
     groups = tuple(group for group in groups if group)
     if not groups:
-        return Insert([])
+        return Insert([along] if along else [])
     db = _db()
     grouped = [_group_rows(group, db) for group in groups]
     if db.vendor != "postgresql":
@@ -146,21 +147,26 @@ def prepared_insert(*groups: list[Model]) -> Insert:
             one = "(" + ", ".join(["%s"] * len(columns)) + ")"
             values = [value for row in rows for value in row]
             statements.append((f"INSERT INTO {into} ({listed}) VALUES {', '.join([one] * len(rows))}", values))
-        return Insert(statements)
+        return Insert([*statements, *([along] if along else [])])
     # Each group's rows as one JSON parameter, which the server turns into the table's row type, and the
     # groups as the parts of one statement: as a parameter each, a prompt's nodes were ~120 values, which
     # psycopg parses the statement for afresh every time (it caches those of at most 50 parameters) and
     # quotes one by one, and each group was a round trip of its own.
     from config.sql_postgres import as_json
 
-    parts, params = [], []
+    parts = [along] if along else []  # a data-changing part of a WITH runs whether or not its rows are read
     for into, columns, rows in grouped:
         listed = ", ".join(map(db.ops.quote_name, columns))
-        parts.append(f"INSERT INTO {into} ({listed}) SELECT {listed} FROM json_populate_recordset(NULL::{into}, %s)")
-        params.append(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=as_json))
-    *first, last = parts
-    with_parts = "".join(f"{'WITH' if i == 0 else ','} g{i} AS ({part}) " for i, part in enumerate(first))
-    return Insert([(with_parts + last, params)])
+        json_rows = json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=as_json)
+        parts.append(
+            (
+                f"INSERT INTO {into} ({listed}) SELECT {listed} FROM json_populate_recordset(NULL::{into}, %s)",
+                [json_rows],
+            )
+        )
+    *first, (last, last_params) = parts
+    with_parts = "".join(f"{'WITH' if i == 0 else ','} g{i} AS ({part}) " for i, (part, _) in enumerate(first))
+    return Insert([(with_parts + last, [*(value for _, values in first for value in values), *last_params])])
 
 
 def _group_rows(objects: list[Model], db) -> tuple[str, list[str], list[list]]:
