@@ -130,11 +130,12 @@ def prepared_insert(*groups: list[Model], along: tuple[str, list] | None = None)
     SQLite), the values prepared now so that a caller can do it before taking a lock and send it once
     the lock is held. `along`: one more statement that changes rows (an UPDATE), sent in the same
     statement on PostgreSQL (after the inserts on SQLite). Every concrete column is given (defaults and
-    auto_now filled in by the fields, as save() would) except an auto-increment id, which the database numbers and which the objects do not
-    learn (nothing here reads it back), and a nullable column null in every object of its group, which the
-    database fills with NULL: preparing each value costs microseconds, and a prompt's new answers have a
-    score of empty figures each. Groups go in the order given; foreign keys between them hold, as
-    PostgreSQL checks Django's at the commit. Like bulk_create it sends no signals."""
+    auto_now filled in by the fields, as save() would) except an auto-increment id, which the database
+    numbers and which the objects do not learn (nothing here reads it back), and a nullable column null
+    in every object of its group, which the database fills with NULL: preparing each value costs
+    microseconds, and a prompt's new answers have a score of empty figures each. Groups go in the order
+    given; foreign keys between them hold, as PostgreSQL checks Django's at the commit. Like bulk_create
+    it sends no signals."""
     groups = tuple(group for group in groups if group)
     if not groups:
         return Insert([along] if along else [])
