@@ -23,25 +23,35 @@ from django.db.models import Model
 
 
 def rows(sql: str, params: list | tuple = ()) -> list[tuple]:
-    with _cursor() as cursor:
+    cursor, owned = _cursor()
+    try:
         cursor.execute(sql, params)
         return cursor.fetchall()
+    finally:
+        if owned:
+            cursor.close()
 
 
 def execute(sql: str, params: list | tuple = ()) -> int:
     """A statement whose rows nobody reads; how many rows it changed."""
-    with _cursor() as cursor:
+    cursor, owned = _cursor()
+    try:
         cursor.execute(sql, params)
         return cursor.rowcount
+    finally:
+        if owned:
+            cursor.close()
 
 
 def _cursor():
+    """A cursor, and whether it is the caller's to close (PostgreSQL's is kept open for the connection's
+    next statement: making one and closing it cost more than sending most statements)."""
     db = _db()
     if db.vendor != "postgresql":
-        return db.cursor()
+        return db.cursor(), True
     from config import sql_postgres  # here, not at the top: the embedded mode never loads PostgreSQL's side
 
-    return sql_postgres.cursor(db)
+    return sql_postgres.cursor(db), False
 
 
 def table(model: type[Model]) -> str:

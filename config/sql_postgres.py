@@ -22,13 +22,18 @@ def cursor(db):
     of 0, config/settings.py): the ORM's cursors bind on the client, which parsed every statement and
     quoted every value in Python, and the server parsed and planned it again on every prompt. The ORM's
     cursors never prepare, whatever the threshold, so only config.sql's statements are kept, a few dozen
-    per connection. Made as Django's `BaseDatabaseWrapper._cursor` makes its own."""
+    per connection. Made as Django's `BaseDatabaseWrapper._cursor` makes its own, once per connection:
+    the caller leaves it open, and each statement gets it wrapped afresh (Django's wrapper is what logs
+    queries, when they are logged)."""
     db.close_if_health_check_failed()
     db.ensure_connection()
     with db.wrap_database_errors:
-        made = _PreparingCursor(db.connection)
-        if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
-            register_tzloader(db.timezone, made)  # as Django's own cursors do
+        made = getattr(db, "_prism_preparing_cursor", None)
+        if made is None or made.closed or made.connection is not db.connection:
+            made = _PreparingCursor(db.connection)
+            if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+                register_tzloader(db.timezone, made)  # as Django's own cursors do
+            db._prism_preparing_cursor = made
         return db._prepare_cursor(made)
 
 

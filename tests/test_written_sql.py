@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils.safestring import SafeString
 
@@ -78,3 +78,15 @@ def test_on_postgresql_a_statement_is_prepared_once_per_connection_and_still_log
             assert sql.rows(statement, [alice_canvas.pk, title]) == [(alice_canvas.title,)]
     assert len(prepared()) == 1
     assert [q["sql"] for q in queries.captured_queries] == [statement.replace("%s", "$1", 1).replace("%s", "$2")] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_that_fails_raises_djangos_error_and_the_next_one_runs(alice_canvas) -> None:
+    """The cursor a connection keeps for these statements outlives a failed one (and its transaction)."""
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.execute(f"UPDATE {sql.table(Canvas)} SET team_id = NULL WHERE id = %s", [alice_canvas.pk])
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        sql.rows("SELECT no_such_column FROM canvas_canvas")
+    assert sql.rows(f"SELECT c.title FROM {sql.table(Canvas)} c WHERE c.id = %s", [alice_canvas.pk]) == [
+        (alice_canvas.title,)
+    ]
