@@ -23,7 +23,10 @@ rather than growing to thousands.
 
 The queries per POST are counted in a process of their own (a Django shell on the same database and
 Redis): the same request, through Django's test client with the same token, under
-CaptureQueriesContext.
+CaptureQueriesContext. That process then posts `--in-process` more (300 by default) without the query
+log and times each on its own thread: the POST without the server, a steadier figure for comparing two
+commits (run both commits' benches at once, from two worktrees: this machine's speed drifts by a fifth
+over minutes, and at once both see the same drift).
 
     .venv/bin/python bench/post_cpu.py [--posts 1000] [--models 5] [--mode services|embedded]
 """
@@ -121,7 +124,21 @@ for index in range({posts}):
     last = [q["sql"] for q in queries.captured_queries]
     edges = [began] + [end for _, _, end in clock]
     split = [(sql, start - before, end - start) for (sql, start, end), before in zip(clock, edges)]
-emit({{"counts": counts, "last": last, "split": split, "total": ended - began, "after": ended - edges[-1]}})
+total, after = ended - began, ended - edges[-1]
+# Then the same posts without the query log: this thread's CPU for each, whole (the test client included).
+cpu = []
+for index in range({in_process}):
+    body = {{"text": f"In-process post {{index}}", "models": {models}, "parents": [parent] if parent else []}}
+    if index % 20 == 0:
+        made = client.post("/api/canvases", {{"title": "in-process"}}, content_type="application/json")
+        canvas = made.json()["id"]
+        body["parents"] = []
+    began = time.thread_time_ns()
+    response = client.post(f"/api/canvases/{{canvas}}/prompts", body, content_type="application/json")
+    cpu.append(time.thread_time_ns() - began)
+    assert response.status_code == 202, response.content
+    parent = response.json()["responses"][0]["id"]
+emit({{"counts": counts, "last": last, "split": split, "total": total, "after": after, "cpu": cpu}})
 """
 
 
@@ -138,6 +155,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--per-canvas", type=int, default=20, help="posts per canvas before a fresh one")
     parser.add_argument("--floor-requests", type=int, default=300, help="GET /healthz requests for the floor")
+    parser.add_argument(
+        "--in-process", type=int, default=300, help="posts through Django's test client, timed on their thread"
+    )
     parser.add_argument("--show-queries", action="store_true", help="print the SQL of one POST")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs and print where")
     return parser.parse_args(argv)
@@ -208,6 +228,10 @@ class Bench:
             for sql, building, executing in counts["split"]:
                 print(f"    {building / 1e6:5.2f} + {executing / 1e6:4.2f}  {sql}")
             print(f"    {counts['after'] / 1e6:5.2f} after the last query; {counts['total'] / 1e6:.2f} in all")
+            if counts["cpu"]:
+                cpu_in = counts["cpu"]
+                print(f"  in-process, {len(cpu_in)} posts (test client, no server): CPU ms median "
+                      f"{_ms(statistics.median(cpu_in))}  p90 {_ms(_pct(cpu_in, 90))}")  # fmt: skip
             if self.args.show_queries:
                 for sql in counts["last"]:
                     print(f"    {sql[:300]}")
@@ -270,7 +294,9 @@ class Bench:
         return samples
 
     def count_queries(self) -> dict:
-        script = _COUNT_QUERIES.format(token=self.token, posts=20, models=json.dumps(self.models))
+        script = _COUNT_QUERIES.format(
+            token=self.token, posts=20, models=json.dumps(self.models), in_process=self.args.in_process
+        )
         return stack.django_shell(self.live.env, script, timeout=300)
 
 
