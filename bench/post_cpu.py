@@ -101,8 +101,24 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 client = Client(HTTP_AUTHORIZATION="Bearer " + {token!r}, HTTP_HOST="127.0.0.1")
-canvas = client.post("/api/canvases", {{"title": "bench queries"}}, content_type="application/json").json()["id"]
-counts, parent, last, clock = [], None, [], []
+
+
+def fresh_canvas(title):
+    return client.post("/api/canvases", {{"title": title}}, content_type="application/json").json()["id"]
+
+
+# One prompt following up `parent` (none: a fresh one): when it began and ended on this thread's CPU
+# clock, and its first answer's id.
+def prompt(canvas, parent, text):
+    body = {{"text": text, "models": {models}, "parents": [parent] if parent else []}}
+    began = time.thread_time_ns()
+    response = client.post(f"/api/canvases/{{canvas}}/prompts", body, content_type="application/json")
+    ended = time.thread_time_ns()
+    assert response.status_code == 202, response.content
+    return began, ended, response.json()["responses"][0]["id"]
+
+
+canvas, counts, parent, last, clock = fresh_canvas("bench queries"), [], None, [], []
 
 def timed(execute, sql, params, many, context):
     started = time.thread_time_ns()
@@ -112,14 +128,9 @@ def timed(execute, sql, params, many, context):
         clock.append((sql[:60], started, time.thread_time_ns()))
 
 for index in range({posts}):
-    body = {{"text": f"Count the queries, post {{index}}", "models": {models}, "parents": [parent] if parent else []}}
     clock.clear()
     with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(timed):
-        began = time.thread_time_ns()
-        response = client.post(f"/api/canvases/{{canvas}}/prompts", body, content_type="application/json")
-        ended = time.thread_time_ns()
-    assert response.status_code == 202, response.content
-    parent = response.json()["responses"][0]["id"]
+        began, ended, parent = prompt(canvas, parent, f"Count the queries, post {{index}}")
     counts.append(len(queries))
     last = [q["sql"] for q in queries.captured_queries]
     edges = [began] + [end for _, _, end in clock]
@@ -128,16 +139,10 @@ total, after = ended - began, ended - edges[-1]
 # Then the same posts without the query log: this thread's CPU for each, whole (the test client included).
 cpu = []
 for index in range({in_process}):
-    body = {{"text": f"In-process post {{index}}", "models": {models}, "parents": [parent] if parent else []}}
     if index % 20 == 0:
-        made = client.post("/api/canvases", {{"title": "in-process"}}, content_type="application/json")
-        canvas = made.json()["id"]
-        body["parents"] = []
-    began = time.thread_time_ns()
-    response = client.post(f"/api/canvases/{{canvas}}/prompts", body, content_type="application/json")
-    cpu.append(time.thread_time_ns() - began)
-    assert response.status_code == 202, response.content
-    parent = response.json()["responses"][0]["id"]
+        canvas, parent = fresh_canvas("in-process"), None
+    began, ended, parent = prompt(canvas, parent, f"In-process post {{index}}")
+    cpu.append(ended - began)
 emit({{"counts": counts, "last": last, "split": split, "total": total, "after": after, "cpu": cpu}})
 """
 

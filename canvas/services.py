@@ -176,7 +176,7 @@ def create_prompt(
             *(Edge(parent=p, child=prompt, position=i) for i, p in enumerate(parents)),
             *(Edge(parent=prompt, child=r) for r in responses),
         ],
-        along=_changed(canvas),
+        along=_changed_now(canvas),
     )
     # Before any node is stored or any provider is called. From here to the commit the user's other prompts
     # wait (limits' lock), so what needs no lock, the layout, the nodes and their values, was done before.
@@ -208,12 +208,13 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 def mark_changed(canvas: Canvas) -> None:
     """The canvas list shows the latest changed first."""
-    sql.execute(*_changed(canvas))
+    sql.execute(*_changed_now(canvas))
 
 
-def _changed(canvas: Canvas) -> tuple[str, list]:
-    """mark_changed's statement: one UPDATE of the one column, written out (config.sql), as nothing listens
-    for a change of updated_at alone and every prompt makes it."""
+def _changed_now(canvas: Canvas) -> tuple[str, list]:
+    """The canvas's updated_at set to now, and mark_changed's statement that stores it: one UPDATE of the one
+    column, written out (config.sql), as nothing listens for a change of updated_at alone and every prompt
+    makes it."""
     canvas.updated_at = timezone.now()
     return (
         f"UPDATE {sql.table(Canvas)} SET updated_at = %s WHERE id = %s",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
 from decimal import Context, Decimal
 from functools import cache
 from operator import attrgetter
@@ -23,35 +24,30 @@ from django.db.models import Model
 
 
 def rows(sql: str, params: list | tuple = ()) -> list[tuple]:
-    cursor, owned = _cursor()
-    try:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-    finally:
-        if owned:
-            cursor.close()
 
 
 def execute(sql: str, params: list | tuple = ()) -> int:
     """A statement whose rows nobody reads; how many rows it changed."""
-    cursor, owned = _cursor()
-    try:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
-    finally:
-        if owned:
-            cursor.close()
 
 
+@contextmanager
 def _cursor():
-    """A cursor, and whether it is the caller's to close (PostgreSQL's is kept open for the connection's
-    next statement: making one and closing it cost more than sending most statements)."""
     db = _db()
     if db.vendor != "postgresql":
-        return db.cursor(), True
+        with db.cursor() as cursor:
+            yield cursor
+        return
     from config import sql_postgres  # here, not at the top: the embedded mode never loads PostgreSQL's side
 
-    return sql_postgres.cursor(db), False
+    # Kept open for the connection's next statement: making one and closing it cost more than sending
+    # most statements.
+    yield sql_postgres.cursor(db)
 
 
 def table(model: type[Model]) -> str:
@@ -83,21 +79,26 @@ def load(model: type[Model], values) -> Model:
         raise ValueError(f"{model.__name__} takes {len(model._meta.concrete_fields)} values, not {len(converted)}")
     # Only the columns that have converters are visited: most have none, and a prompt loads a score of rows.
     for index, column, converters in _converted_columns(model, db.vendor):
-        given = converted[index]
-        for convert in converters:
-            given = convert(given, column, db)
-        converted[index] = given
+        converted[index] = _convert(converted[index], column, converters, db)
     return model.from_db(db.alias, None, converted)
 
 
 def field_value(model: type[Model], field_name: str, given):
     """One column's value in a row, converted as `load` converts it (a JSON field's text…)."""
     db = _db()
-    field = model._meta.get_field(field_name)
-    column, converters = _converters(model, db.vendor)[model._meta.concrete_fields.index(field)]
+    return _convert(given, *_converters(model, db.vendor)[position(model, field_name)], db)
+
+
+def _convert(given, column, converters: list, db):
     for convert in converters:
         given = convert(given, column, db)
     return given
+
+
+@cache
+def position(model: type[Model], field_name: str) -> int:
+    """Where the field's value is among `columns(model, …)`'s."""
+    return model._meta.concrete_fields.index(model._meta.get_field(field_name))
 
 
 @cache

@@ -350,7 +350,7 @@ def _estimates(runs: set) -> dict:
     )
     newest: dict = {}
     for *price_row, default_params in found:
-        model_id = sql.as_uuid(price_row[_PRICE_MODEL])
+        model_id = sql.as_uuid(price_row[sql.position(Price, "model")])
         if model_id not in newest:
             newest[model_id] = (sql.load(Price, price_row), sql.field_value(Model, "default_params", default_params))
     return {
@@ -358,10 +358,6 @@ def _estimates(runs: set) -> dict:
         for model_id, max_tokens in runs
         if model_id in newest
     }
-
-
-# Where a Price row's model id is, among sql.columns(Price)'s values.
-_PRICE_MODEL = [field.attname for field in Price._meta.concrete_fields].index("model_id")
 
 
 def budget_warnings(team: Spend, own: Spend | None = None) -> list[dict]:
