@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import websockets
 
-from providers.simulator.text import count_tokens
 from tests.stack import LiveStack, ws_events
 
 # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: a request sent on one
@@ -40,13 +39,18 @@ class Stream:
     headers: dict[str, str] = field(default_factory=dict)  # Prism: the stream's user's Authorization
     problems: list[str] = field(default_factory=list)
     ended: float | None = None  # when the stream ended: its node.done / node.error, or the end of the SSE
+    _words: int = 0  # whitespace-separated words in `text` (count_tokens without its floor of 1)
 
     def take(self, fragment: str, at: float) -> None:
         if not fragment:
             return
-        before = count_tokens(self.text)
+        # The words so far, counted as the text grows rather than afresh: recounting the whole text on
+        # every message cost the client ~15 µs a token at 200 tokens, on the loop that stamps arrivals.
+        joined = self.text and fragment[0].strip() and self.text[-1].strip()  # the fragment ends a word
+        self._words += len(fragment.split()) - (1 if joined and fragment.split() else 0)
+        before = len(self.arrivals)
         self.text += fragment
-        self.arrivals.extend([at] * (count_tokens(self.text) - before))
+        self.arrivals.extend([at] * (max(1, self._words) - before))
 
     @property
     def ttft_s(self) -> float | None:
@@ -61,10 +65,13 @@ class Stream:
 
 
 async def run_direct(base_url: str, model: str, options: dict, prompts: list[str], timeout_s: float) -> list[Stream]:
+    """Each prompt on a client of its own, as each of N API users would read it (as Prism's seats post)."""
     streams = [Stream(prompt) for prompt in prompts]
-    async with httpx.AsyncClient(base_url=base_url, limits=UNLIMITED, timeout=timeout_s) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        own = [await stack.enter_async_context(own_client(base_url, timeout_s)) for _ in streams]
         results = await asyncio.gather(
-            *(_read_direct(client, model, options, s) for s in streams), return_exceptions=True
+            *(_read_direct(client, model, options, s) for client, s in zip(own, streams, strict=True)),
+            return_exceptions=True,
         )
     for stream, result in zip(streams, results, strict=True):
         if isinstance(result, BaseException):
@@ -97,46 +104,59 @@ async def _read_direct(client: httpx.AsyncClient, model: str, options: dict, str
                 stream.take(choice["delta"].get("content") or "", at)
 
 
+def own_client(base_url: str, timeout_s: float, **options) -> httpx.AsyncClient:
+    """One reader's or user's HTTP client. One client shared by a hundred concurrent requests cost the
+    benchmark's loop ~7 ms of CPU per request (httpcore scans every connection of its pool, asking each
+    socket for its peer, whenever a request starts or ends), stalling the loop that stamps arrivals while
+    a burst was posted. No TLS here, so no certificates are loaded (20 ms a client)."""
+    return httpx.AsyncClient(base_url=base_url, limits=UNLIMITED, timeout=timeout_s, verify=False, **options)
+
+
 # Prism: one canvas and one WebSocket per stream, prompts posted through the API, each stream as its user.
 
 
 @dataclass(frozen=True)
 class Seat:
-    """Where one Prism stream is watched from: its user's headers, its canvas and its open WebSocket."""
+    """Where one Prism stream is watched from: its user's headers, its canvas, its open WebSocket, and its
+    own HTTP client (as each user's browser has its own connection), on which its canvas was made."""
 
     headers: dict[str, str]
     canvas_id: str
     socket: Any
+    http: httpx.AsyncClient
 
 
 @contextlib.asynccontextmanager
-async def prism_seats(live: LiveStack, api: httpx.AsyncClient, tokens: list[str]) -> AsyncIterator[list[Seat]]:
+async def prism_seats(live: LiveStack, tokens: list[str], timeout_s: float = 60.0) -> AsyncIterator[list[Seat]]:
     """For each token (one per stream): a new canvas of that user's, with a WebSocket open on it."""
 
-    async def seat(index: int, token: str) -> Seat:
-        headers = {"Authorization": f"Bearer {token}"}
-        title = f"bench {len(tokens)} streams #{index}"
-        response = await api.post("/api/canvases", json={"title": title}, headers=headers)
+    async def seat(index: int, headers: dict[str, str], http: httpx.AsyncClient) -> Seat:
+        response = await http.post("/api/canvases", json={"title": f"bench {len(tokens)} streams #{index}"})
         canvas_id = response.raise_for_status().json()["id"]
         # As the canvas page opens it: a relay tick's events in one message.
         url = f"{live.canvas_ws_url(canvas_id)}?frames=batch"
         socket = await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=60)
-        return Seat(headers, canvas_id, socket)
+        return Seat(headers, canvas_id, socket, http)
 
-    seats = await asyncio.gather(*(seat(i, token) for i, token in enumerate(tokens)))
-    try:
-        yield list(seats)
-    finally:
-        await asyncio.gather(*(s.socket.close() for s in seats), return_exceptions=True)
+    every_headers = [{"Authorization": f"Bearer {token}"} for token in tokens]
+    async with contextlib.AsyncExitStack() as stack:
+        own = [
+            await stack.enter_async_context(own_client(live.base_url, timeout_s, headers=headers))
+            for headers in every_headers
+        ]
+        seats = await asyncio.gather(*(seat(i, *pair) for i, pair in enumerate(zip(every_headers, own, strict=True))))
+        try:
+            yield list(seats)
+        finally:
+            await asyncio.gather(*(s.socket.close() for s in seats), return_exceptions=True)
 
 
-async def run_prism(
-    api: httpx.AsyncClient, seats: list[Seat], model_id: str, prompts: list[str], timeout_s: float
-) -> list[Stream]:
-    """Post every prompt at once, then read each socket until its response node ends."""
+async def run_prism(seats: list[Seat], model_id: str, prompts: list[str], timeout_s: float) -> list[Stream]:
+    """Post every prompt at once, each through its seat's own client, then read each socket until its
+    response node ends."""
     streams = [Stream(prompt, headers=seat.headers) for prompt, seat in zip(prompts, seats, strict=True)]
     readers = [asyncio.ensure_future(_read_socket(seat.socket, s)) for seat, s in zip(seats, streams, strict=True)]
-    await asyncio.gather(*(_post(api, seat.canvas_id, model_id, s) for seat, s in zip(seats, streams, strict=True)))
+    await asyncio.gather(*(_post(seat, model_id, s) for seat, s in zip(seats, streams, strict=True)))
     for stream, reader in zip(streams, readers, strict=True):
         if stream.node_id is None:
             reader.cancel()  # its prompt was refused: nothing will come
@@ -153,11 +173,11 @@ async def run_prism(
     return streams
 
 
-async def _post(api: httpx.AsyncClient, canvas_id: str, model_id: str, stream: Stream) -> None:
+async def _post(seat: Seat, model_id: str, stream: Stream) -> None:
     body = {"text": stream.prompt, "models": [model_id], "parents": []}
     stream.t0 = time.perf_counter()
     try:
-        response = await api.post(f"/api/canvases/{canvas_id}/prompts", json=body, headers=stream.headers)
+        response = await seat.http.post(f"/api/canvases/{seat.canvas_id}/prompts", json=body)
         stream.node_id = response.raise_for_status().json()["responses"][0]["id"]
         stream.post_s = time.perf_counter() - stream.t0
     except (httpx.HTTPError, KeyError, IndexError) as exc:

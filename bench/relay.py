@@ -150,9 +150,9 @@ class Bench:
         direct = await clients.run_direct(self.simulator_url, SIMULATED_MODEL, self.options, prompts, self.timeout_s)
         clients.note_lost_tokens(direct, self.args.length)
         tokens = [self.setup.tokens[i % len(self.setup.tokens)] for i in range(count)]
-        async with self.api() as api, clients.prism_seats(self.live, api, tokens) as seats, self.api() as poster:
+        async with clients.prism_seats(self.live, tokens, self.timeout_s) as seats:
             before, started = self.cpu_clocks(), time.perf_counter()
-            prism = await clients.run_prism(poster, seats, self.setup.model_id, prompts, self.timeout_s)
+            prism = await clients.run_prism(seats, self.setup.model_id, prompts, self.timeout_s)
             wall_s = time.perf_counter() - started
             after = self.cpu_clocks()
         async with self.api() as api:

@@ -395,7 +395,7 @@ class Bench:
         direct_cpu = _minus(procs.cpu_clocks(self.pids), before)
 
         tokens = self.setup.tokens[:canvases]
-        async with self.api(timeout_s) as api, clients.prism_seats(self.live, api, tokens) as seats:
+        async with self.api(timeout_s) as api, clients.prism_seats(self.live, tokens, timeout_s) as seats:
             watches = [Watch(seat) for seat in seats]
             async with self.api(timeout_s) as poster:
                 database = procs.DatabaseClock(self.live.env["DATABASE_URL"])
@@ -511,7 +511,7 @@ class Bench:
         models = self.setup.models["fanout"]
         slowest = models[0]
         rows = []
-        async with self.api() as api, clients.prism_seats(self.live, api, self.setup.tokens[:1]) as seats:
+        async with self.api() as api, clients.prism_seats(self.live, self.setup.tokens[:1]) as seats:
             watch = Watch(seats[0])
             for repeat in range(-1, self.args.fanout_repeat):  # the first is a warm-up
                 prompt = f"Scale bench fan-out {repeat}: compare these models."
@@ -551,7 +551,7 @@ class Bench:
         finished = failed = 0
         problems: list[str] = []
         checkpoints = sorted({100, total} | {c for c in (1000, 2500, 5000) if c < total})
-        async with self.api() as api, clients.prism_seats(self.live, api, self.setup.tokens[:canvases_needed]) as seats:
+        async with self.api() as api, clients.prism_seats(self.live, self.setup.tokens[:canvases_needed]) as seats:
             watches = [Watch(seat) for seat in seats]
             started = time.perf_counter()
             number = 0
