@@ -20,6 +20,7 @@ announced (a password changed from another process in the embedded mode).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -27,7 +28,9 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
 from canvas import access, blind, comments
@@ -88,6 +91,45 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     refresh_task: asyncio.Task | None = None
     presence_stale = False
     open_prompts: set[str] = frozenset()
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' own loop (AsyncConsumer.__call__) waits on the socket and the channel layer at once,
+        a new task and an asyncio.wait for every message: at hundreds of deltas a second that cost the web
+        process a sixth of its CPU per token, and while a burst of prompts was being answered a delta
+        waited there for up to hundreds of milliseconds, each of its several loop turns slow (bench/README).
+        Here the channel's messages are read and handled on a task of their own, one loop turn each, and
+        the socket's on this one. That task starts once the socket is connected, so no event goes out
+        before the snapshot; until then the channel keeps them, in order."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        relaying = None
+        try:
+            while True:
+                await self.dispatch(await receive())
+                if relaying is None and self.principal is not None:
+                    relaying = asyncio.create_task(self._relay_channel())
+        except StopConsumer:
+            pass
+        finally:
+            if relaying is not None:
+                relaying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relaying  # the layer forgets the channel as its receive is cancelled
+
+    async def _relay_channel(self) -> None:
+        while True:
+            message = await self.channel_layer.receive(self.channel_name)
+            try:
+                await self.dispatch(message)
+            except OSError:  # the socket went away under a send: its disconnect ends the consumer
+                return
+            except Exception:
+                # As a failing handler did under Channels' loop: the socket closes (1011), nothing hangs.
+                log.exception("Handling %s on a canvas socket failed", message.get("type"))
+                await self.close(code=1011)
+                return
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before every message, a hop to a worker thread

@@ -6,6 +6,7 @@ The consumer reads the database from worker threads, so these tests commit (tran
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -171,6 +172,44 @@ async def test_a_socket_that_did_not_ask_for_batches_gets_one_event_object_per_m
     received = [json.loads(await communicator.receive_from(timeout=RECEIVE_S)) for _ in range(5)]
     assert received == [*batch, *batch[1:]]
     await communicator.disconnect()
+
+
+async def test_events_sent_while_a_socket_connects_reach_it_after_its_accept_and_snapshot(alice_token, alice_canvas):
+    """The consumer joins the canvas's group before it reads the snapshot (so nothing falls between the
+    two); what the group hears meanwhile must wait until the snapshot and greetings have gone out."""
+    communicator = CanvasSocket(application, f"/ws/canvases/{alice_canvas.id}/", headers=bearer(alice_token))
+    await communicator.send_input({"type": "websocket.connect"})
+    sent, seq = [], 0
+    # A delta on every turn of the loop while the consumer connects (a database read on a thread, the
+    # group joined, the snapshot read): some land after the join, before the snapshot has gone.
+    outputs = []
+    while not outputs or outputs[-1]["type"] != "websocket.send" or "comment.snapshot" not in outputs[-1]["text"]:
+        seq += 1
+        delta = events.NodeDelta(type="node.delta", node="n1", seq=seq, text="x", reasoning="")
+        await sender.send(alice_canvas.id, delta)
+        sent.append(seq)
+        with contextlib.suppress(asyncio.TimeoutError):
+            outputs.append(await asyncio.wait_for(communicator.output_queue.get(), 0.001))
+        assert seq < 50_000, "the socket never finished connecting"
+    assert outputs[0]["type"] == "websocket.accept"
+    assert not [o for o in outputs if "node.delta" in (o.get("text") or "")], "a delta went before the greeting"
+    heard = []  # then every delta that reached the group after the join, in order, through the last one sent
+    while not heard or heard[-1] != sent[-1]:
+        event = await communicator.receive_json_from(timeout=RECEIVE_S)
+        if event["type"] == "node.delta":
+            heard.append(event["seq"])
+    assert heard == list(range(heard[0], sent[-1] + 1))
+    await communicator.disconnect()
+
+
+async def test_a_failing_event_handler_closes_the_socket_with_1011(alice_token, alice_canvas):
+    """A handler that raises ends its socket as under Channels' own loop, instead of leaving it open and deaf."""
+    communicator = socket(alice_canvas.id, bearer(alice_token))
+    assert (await communicator.connect(timeout=RECEIVE_S))[0]
+    await get_channel_layer().group_send(sender.canvas_group(alice_canvas.id), {"type": "no.such.handler"})
+    while (output := await communicator.receive_output(timeout=RECEIVE_S))["type"] != "websocket.close":
+        pass
+    assert output["code"] == 1011
 
 
 async def test_a_client_hears_nothing_of_other_canvases(alice_token, alice_canvas, alice, alice_team):
