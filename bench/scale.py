@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -204,8 +205,8 @@ class Watch:
         if self.expected is not None and self.expected <= self.finished:
             self.done.set()
 
-    async def post(self, api: httpx.AsyncClient, prompt: str, models: list[SimModel]) -> None:
-        """Post a prompt to these models; what comes back is awaited with `done`."""
+    async def post(self, prompt: str, models: list[SimModel]) -> None:
+        """Post a prompt to these models, on the seat's own client; what comes back is awaited with `done`."""
         self.done.clear()
         self.expected = None
         by_id = {m.id: m for m in models}
@@ -213,7 +214,7 @@ class Watch:
         t0 = time.perf_counter()
         try:
             url = f"/api/canvases/{self.seat.canvas_id}/prompts"
-            response = await api.post(url, json=body, headers=self.seat.headers)
+            response = await self.seat.http.post(url, json=body)
             responses = response.raise_for_status().json()["responses"]
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             self.failed_posts.extend(f"posting the prompt failed: {exc!r}" for _ in models)
@@ -395,24 +396,23 @@ class Bench:
         direct_cpu = _minus(procs.cpu_clocks(self.pids), before)
 
         tokens = self.setup.tokens[:canvases]
-        async with self.api(timeout_s) as api, clients.prism_seats(self.live, tokens, timeout_s) as seats:
+        async with clients.prism_seats(self.live, tokens, timeout_s) as seats:
             watches = [Watch(seat) for seat in seats]
-            async with self.api(timeout_s) as poster:
-                database = procs.DatabaseClock(self.live.env["DATABASE_URL"])
-                database.start()
-                redis_before = procs.redis_cpu_seconds(self.live.env["REDIS_URL"])
-                before, started = procs.cpu_clocks(self.pids), time.perf_counter()
+            database = procs.DatabaseClock(self.live.env["DATABASE_URL"])
+            database.start()
+            redis_before = procs.redis_cpu_seconds(self.live.env["REDIS_URL"])
+            before, started = procs.cpu_clocks(self.pids), time.perf_counter()
 
-                async def post(i: int) -> None:
-                    await at(started, arrivals[i])
-                    await watches[i].post(poster, prompts[i], plan[i])
+            async def post(i: int) -> None:
+                await at(started, arrivals[i])
+                await watches[i].post(prompts[i], plan[i])
 
-                await asyncio.gather(*(post(i) for i in range(canvases)))
-                finished = await wait_all(watches, timeout_s)
-                wall_s = time.perf_counter() - started
-                cpu = _minus(procs.cpu_clocks(self.pids), before)
-                cpu["redis"] = procs.redis_cpu_seconds(self.live.env["REDIS_URL"]) - redis_before
-                cpu["database"] = database.stop()
+            await asyncio.gather(*(post(i) for i in range(canvases)))
+            finished = await wait_all(watches, timeout_s)
+            wall_s = time.perf_counter() - started
+            cpu = _minus(procs.cpu_clocks(self.pids), before)
+            cpu["redis"] = procs.redis_cpu_seconds(self.live.env["REDIS_URL"]) - redis_before
+            cpu["database"] = database.stop()
             for watch in watches:
                 watch.reader.cancel()
         prism = [pair_ for w in watches for pair_ in w.take_streams()]
@@ -433,24 +433,24 @@ class Bench:
     ) -> list[clients.Stream]:
         """The same prompts straight to the simulator, at the same arrival offsets."""
         streams: list[tuple[clients.Stream, SimModel]] = []
-        limits, url = clients.UNLIMITED, self.simulator_url
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout_s) as client:
+        async with contextlib.AsyncExitStack() as own:
 
-            async def read(stream: clients.Stream, model: SimModel, offset: float, start: float) -> None:
+            async def read(client, stream: clients.Stream, model: SimModel, offset: float, start: float) -> None:
                 await at(start, offset)
                 try:
                     await clients.read_direct(client, model.name, model.options, stream)
                 except Exception as exc:  # noqa: BLE001 - a failed stream is a figure, not a crash
                     stream.problems.append(f"direct request failed: {exc!r}")
 
-            start = time.perf_counter()
             jobs = []
             for prompt, models, offset in zip(prompts, plan, arrivals, strict=True):
                 for model in models:
                     stream = clients.Stream(prompt)
                     streams.append((stream, model))
-                    jobs.append(read(stream, model, offset, start))
-            await asyncio.gather(*jobs)
+                    client = await own.enter_async_context(clients.own_client(self.simulator_url, timeout_s))
+                    jobs.append((client, stream, model, offset))
+            start = time.perf_counter()
+            await asyncio.gather(*(read(*job, start) for job in jobs))
         for stream, model in streams:
             if not stream.problems and stream.text != model.expected(stream.prompt):
                 stream.problems.append("direct text differs from the expected text")
@@ -511,14 +511,14 @@ class Bench:
         models = self.setup.models["fanout"]
         slowest = models[0]
         rows = []
-        async with self.api() as api, clients.prism_seats(self.live, self.setup.tokens[:1]) as seats:
+        async with clients.prism_seats(self.live, self.setup.tokens[:1]) as seats:
             watch = Watch(seats[0])
             for repeat in range(-1, self.args.fanout_repeat):  # the first is a warm-up
                 prompt = f"Scale bench fan-out {repeat}: compare these models."
                 direct_one = await self.direct([prompt], [[slowest]], [0.0], 120.0)
                 direct_all = await self.direct([prompt], [models], [0.0], 120.0)
-                prism_one = await self.prism_wall(api, watch, prompt + " (alone)", [slowest])
-                prism_all = await self.prism_wall(api, watch, prompt, models)
+                prism_one = await self.prism_wall(watch, prompt + " (alone)", [slowest])
+                prism_all = await self.prism_wall(watch, prompt, models)
                 walls = (
                     _wall(direct_one), _wall(direct_all), prism_one, prism_all,
                 )  # fmt: skip
@@ -528,8 +528,8 @@ class Bench:
             watch.reader.cancel()
         return rows
 
-    async def prism_wall(self, api: httpx.AsyncClient, watch: Watch, prompt: str, models: list[SimModel]) -> float:
-        await watch.post(api, prompt, models)
+    async def prism_wall(self, watch: Watch, prompt: str, models: list[SimModel]) -> float:
+        await watch.post(prompt, models)
         await wait_all([watch], 120.0)
         streams = watch.take_streams()
         bad = [s for s, m in streams if (s.final or {}).get("status") != "done" or s.text != m.expected(prompt)]
@@ -551,7 +551,7 @@ class Bench:
         finished = failed = 0
         problems: list[str] = []
         checkpoints = sorted({100, total} | {c for c in (1000, 2500, 5000) if c < total})
-        async with self.api() as api, clients.prism_seats(self.live, self.setup.tokens[:canvases_needed]) as seats:
+        async with clients.prism_seats(self.live, self.setup.tokens[:canvases_needed]) as seats:
             watches = [Watch(seat) for seat in seats]
             started = time.perf_counter()
             number = 0
@@ -570,7 +570,7 @@ class Bench:
                 active = watches[:canvases]
                 number += 1
                 prompts = [f"Scale bench memory wave {number}, canvas {i}: a short answer." for i in range(canvases)]
-                await asyncio.gather(*(w.post(api, p, models) for w, p in zip(active, prompts, strict=True)))
+                await asyncio.gather(*(w.post(p, models) for w, p in zip(active, prompts, strict=True)))
                 if not await wait_all(active, 120.0):
                     say(f"  memory: wave {number} did not finish within 120 s")
                 for watch in active:
