@@ -98,31 +98,34 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         process a sixth of its CPU per token, and while a burst of prompts was being answered a delta
         waited there for up to hundreds of milliseconds, each of its several loop turns slow (bench/README).
         Here the channel's messages are read and handled on a task of their own, one loop turn each, and
-        the socket's on this one. That task starts once the socket is connected, so no event goes out
-        before the snapshot; until then the channel keeps them, in order."""
+        the socket's on this one. One message is handled at a time, as under Channels (a lock that costs
+        nothing when free): what the group hears while the socket connects waits for the snapshot. The
+        channel's receive is pending from the start, so however the socket ends, cancelling it lets the
+        layer forget the channel (the pub/sub layer subscribed it in new_channel)."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
-        relaying = None
+        self._handling = asyncio.Lock()
+        relaying = asyncio.create_task(self._relay_channel())
         try:
             while True:
-                await self.dispatch(await receive())
-                if relaying is None and self.principal is not None:
-                    relaying = asyncio.create_task(self._relay_channel())
+                message = await receive()
+                async with self._handling:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
-            if relaying is not None:
-                relaying.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relaying  # the layer forgets the channel as its receive is cancelled
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
 
     async def _relay_channel(self) -> None:
         while True:
             message = await self.channel_layer.receive(self.channel_name)
             try:
-                await self.dispatch(message)
+                async with self._handling:
+                    await self.dispatch(message)
             except OSError:  # the socket went away under a send: its disconnect ends the consumer
                 return
             except Exception:

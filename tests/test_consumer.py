@@ -24,7 +24,7 @@ from engine.live import live_store
 from engine.runner import run_response
 from providers.models import Model
 from tests.listening import CanvasSocket, before_marker
-from tests.stack import ws_events
+from tests.stack import REDIS_BASE_URL, ws_events
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,6 +33,7 @@ pytestmark = [
 ]
 
 RECEIVE_S = 5
+REDIS_URL = f"{REDIS_BASE_URL}/0"  # pub/sub channels are the server's, whatever the database
 
 
 @pytest.fixture(autouse=True)
@@ -210,6 +211,25 @@ async def test_a_failing_event_handler_closes_the_socket_with_1011(alice_token, 
     while (output := await communicator.receive_output(timeout=RECEIVE_S))["type"] != "websocket.close":
         pass
     assert output["code"] == 1011
+
+
+async def test_a_socket_leaves_no_channel_subscribed_however_it_ends(settings, alice_token, alice_canvas):
+    """The pub/sub layer subscribes a consumer's channel in Redis as the consumer starts, and forgets it
+    only when a pending receive of it is cancelled: a socket refused at connect must not leave it behind."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+    layer = get_channel_layer()
+    refused = socket(alice_canvas.id, bearer("no-such-token"))
+    assert not (await refused.connect(timeout=RECEIVE_S))[0]
+    await refused.send_input({"type": "websocket.disconnect", "code": 1006})
+    await refused.wait(RECEIVE_S)
+    accepted = socket(alice_canvas.id, bearer(alice_token))
+    assert (await accepted.connect(timeout=RECEIVE_S))[0]
+    assert len(layer.channels) == 1
+    await accepted.disconnect()
+    assert layer.channels == {}
+    await layer.flush()
 
 
 async def test_a_client_hears_nothing_of_other_canvases(alice_token, alice_canvas, alice, alice_team):
