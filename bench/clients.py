@@ -39,7 +39,7 @@ class Stream:
     headers: dict[str, str] = field(default_factory=dict)  # Prism: the stream's user's Authorization
     problems: list[str] = field(default_factory=list)
     ended: float | None = None  # when the stream ended: its node.done / node.error, or the end of the SSE
-    _words: int = 0  # whitespace-separated words in `text` (count_tokens without its floor of 1)
+    _words: int = field(default=0, init=False, repr=False)  # words in `text` (count_tokens without its floor of 1)
 
     def take(self, fragment: str, at: float) -> None:
         if not fragment:
@@ -131,21 +131,19 @@ class Seat:
 async def prism_seats(live: LiveStack, tokens: list[str], timeout_s: float = 60.0) -> AsyncIterator[list[Seat]]:
     """For each token (one per stream): a new canvas of that user's, with a WebSocket open on it."""
 
-    async def seat(index: int, headers: dict[str, str], http: httpx.AsyncClient) -> Seat:
-        response = await http.post("/api/canvases", json={"title": f"bench {len(tokens)} streams #{index}"})
-        canvas_id = response.raise_for_status().json()["id"]
-        # As the canvas page opens it: a relay tick's events in one message.
-        url = f"{live.canvas_ws_url(canvas_id)}?frames=batch"
-        socket = await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=60)
-        return Seat(headers, canvas_id, socket, http)
+    async with contextlib.AsyncExitStack() as own:
 
-    every_headers = [{"Authorization": f"Bearer {token}"} for token in tokens]
-    async with contextlib.AsyncExitStack() as stack:
-        own = [
-            await stack.enter_async_context(own_client(live.base_url, timeout_s, headers=headers))
-            for headers in every_headers
-        ]
-        seats = await asyncio.gather(*(seat(i, *pair) for i, pair in enumerate(zip(every_headers, own, strict=True))))
+        async def seat(index: int, token: str) -> Seat:
+            headers = {"Authorization": f"Bearer {token}"}
+            http = await own.enter_async_context(own_client(live.base_url, timeout_s, headers=headers))
+            response = await http.post("/api/canvases", json={"title": f"bench {len(tokens)} streams #{index}"})
+            canvas_id = response.raise_for_status().json()["id"]
+            # As the canvas page opens it: a relay tick's events in one message.
+            url = f"{live.canvas_ws_url(canvas_id)}?frames=batch"
+            socket = await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=60)
+            return Seat(headers, canvas_id, socket, http)
+
+        seats = await asyncio.gather(*(seat(i, token) for i, token in enumerate(tokens)))
         try:
             yield list(seats)
         finally:

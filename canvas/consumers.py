@@ -95,7 +95,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope, receive, send) -> None:
         """Channels' own loop (AsyncConsumer.__call__) waits on the socket and the channel layer at once,
         a new task and an asyncio.wait for every message: at hundreds of deltas a second that cost the web
-        process a sixth of its CPU per token, and while a burst of prompts was being answered a delta
+        process a tenth or more of its CPU per token, and while a burst of prompts was being answered a delta
         waited there for up to hundreds of milliseconds, each of its several loop turns slow (bench/README).
         Here the channel's messages are read and handled on a task of their own, one loop turn each, and
         the socket's on this one. One message is handled at a time, as under Channels (a lock that costs
