@@ -25,7 +25,9 @@ from config.threaded_http import ThreadedDjango  # noqa: E402
 # Django's own handler ran each request on a thread made for it, which in the embedded mode opened and
 # closed a SQLite connection every time. The in-memory channel layer lives on this loop: the embedded
 # mode's requests send their events there.
-django_http = ThreadedDjango(settings.PRISM_HTTP_THREADS, async_on_server_loop=settings.EMBEDDED)
+django_http = ThreadedDjango(
+    settings.PRISM_HTTP_THREADS, nice=settings.PRISM_HTTP_NICE, async_on_server_loop=settings.EMBEDDED
+)
 
 from channels.db import database_sync_to_async  # noqa: E402
 

@@ -317,6 +317,8 @@ PRISM_FLUSH_MS = env_int("PRISM_FLUSH_MS", 10)
 # Threads a web process runs HTTP requests on (config/threaded_http.py). With PostgreSQL each holds a
 # database connection while it serves a request, so keep it below PRISM_DB_POOL_SIZE.
 PRISM_HTTP_THREADS = env_int("PRISM_HTTP_THREADS", 6)
+# How much lower those threads' CPU priority (nice) is than the loop's that relays the tokens (0: the same).
+PRISM_HTTP_NICE = env_int("PRISM_HTTP_NICE", 10)
 PRISM_PERSIST_MS = env_int("PRISM_PERSIST_MS", 1000)
 # A run whose heartbeat is older than this is taken for dead and marked interrupted by the sweeper.
 PRISM_STALE_AFTER_S = env_float("PRISM_STALE_AFTER_S", 30.0)

@@ -10,6 +10,10 @@ answer: one hop there and one back. Requests run side by side on the pool's thre
 its own database connection (PostgreSQL's from the connection pool; SQLite's kept by the thread), as
 under a threaded WSGI server. WebSockets stay with Channels on the loop.
 
+The request threads run at a lower CPU priority than the loop (`nice`, on Linux): in a burst of prompts
+the loop, which relays every stream's tokens, otherwise waited for a core and for the interpreter behind
+the threads answering the posts, and streams already going stalled for 100-250 ms at a time.
+
 A response is sent whole once the view returns. The only streamed ones are WhiteNoise's static files
 (the largest, highlight.js, is 126 KiB), which are read into memory first.
 """
@@ -18,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 
@@ -31,16 +38,21 @@ from canvas.errors import error_body
 
 BODY_IN_MEMORY_BYTES = 64 * 1024
 
+logger = logging.getLogger(__name__)
+
 
 class ThreadedDjango:
     """An ASGI app for Django's HTTP side (type "http" scopes only)."""
 
-    def __init__(self, threads: int, async_on_server_loop: bool = False):
-        """`async_on_server_loop`: a request's async_to_sync runs its coroutine on the server's loop, as
+    def __init__(self, threads: int, nice: int = 0, async_on_server_loop: bool = False):
+        """`nice`: how much lower the request threads' CPU priority is than the process's (0: the same).
+        `async_on_server_loop`: a request's async_to_sync runs its coroutine on the server's loop, as
         under Django's own handler (the embedded mode's in-memory channel layer lives there), instead of
         on a loop of its own."""
         self._django = get_wsgi_application()
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="http")
+        self._threads = ThreadPoolExecutor(
+            threads, thread_name_prefix="http", initializer=_lower_priority, initargs=(nice,)
+        )
         self._async_on_server_loop = async_on_server_loop
 
     async def __call__(self, scope, receive, send) -> None:
@@ -90,6 +102,17 @@ class ThreadedDjango:
         finally:
             response.close()  # sends request_finished: the thread's database connection goes back to the pool
         return started["status"], started["headers"], content
+
+
+def _lower_priority(nice: int) -> None:
+    """This thread's nice value raised by `nice`: Linux keeps one per thread, whatever POSIX says."""
+    if not nice or sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))
+    except OSError as error:  # a sandbox that forbids it: requests are served all the same
+        logger.warning("Request threads keep the process's CPU priority: %s", error)
 
 
 def _environ(scope: dict, body) -> dict:

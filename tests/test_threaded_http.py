@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -150,3 +154,29 @@ async def test_a_body_within_the_limit_reaches_the_view(app, settings, alice_tok
 
     assert answer[0]["status"] == 201, answer
     assert json.loads(answer[1]["body"])["title"] == title
+
+
+def _nice_values() -> dict[int, int]:
+    """Each thread of this process and its nice value (field 19 of /proc/self/task/<tid>/stat)."""
+    found = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+        found[int(task.name)] = int(fields[16])
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+async def test_requests_run_at_a_lower_cpu_priority_than_the_loop_that_relays_tokens() -> None:
+    before = _nice_values()
+    app = ThreadedDjango(threads=1, nice=7)
+    async with client(app) as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+    loop_thread = threading.get_native_id()
+    own = os.getpriority(os.PRIO_PROCESS, loop_thread)
+    new = [nice for tid, nice in _nice_values().items() if tid not in before]
+    assert [nice for nice in new if nice != own] == [min(19, own + 7)]  # the request's thread
+    assert _nice_values()[loop_thread] == own
