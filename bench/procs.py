@@ -124,9 +124,8 @@ def load() -> str:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (threads included), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the command name: fields[0] is field 3 (state), so utime (14) and stime (15) are 11 and 12.
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    fields = stack.proc_stat(f"/proc/{pid}/stat")
+    return (int(fields[14 - 3]) + int(fields[15 - 3])) / _TICKS_PER_S  # utime + stime
 
 
 def cpu_clocks(pids: dict[str, int]) -> dict[str, float]:
@@ -147,7 +146,7 @@ def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            ppid = int(stack.proc_stat(stat)[1])
         except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             continue
         tree.setdefault(ppid, []).append(int(stat.parent.name))

@@ -38,7 +38,7 @@ from canvas.errors import error_body
 
 BODY_IN_MEMORY_BYTES = 64 * 1024
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 class ThreadedDjango:
@@ -112,7 +112,7 @@ def _lower_priority(nice: int) -> None:
     try:
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))
     except OSError as error:  # a sandbox that forbids it: requests are served all the same
-        logger.warning("Request threads keep the process's CPU priority: %s", error)
+        log.warning("Request threads keep the process's CPU priority: %s", error)
 
 
 def _environ(scope: dict, body) -> dict:

@@ -194,6 +194,12 @@ def ws_events(message: str | bytes) -> list[dict]:
     return data if isinstance(data, list) else [data]
 
 
+def proc_stat(path: Path | str) -> list[str]:
+    """The fields of a /proc/…/stat file after the command name, which may hold spaces and parentheses:
+    [0] is the state (the file's field 3), so the file's field N is [N - 3]."""
+    return Path(path).read_text().rsplit(")", 1)[1].split()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

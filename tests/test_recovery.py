@@ -46,7 +46,7 @@ from providers.adapters import openai_compat  # noqa: F401
 from providers.simulator import catalogue
 from providers.simulator.plan import build_plan
 from tests.listening import TERMINAL, Listener
-from tests.stack import ROOT, WORKER_COMMAND, LiveStack, django_shell, live_stack, ws_events
+from tests.stack import ROOT, WORKER_COMMAND, LiveStack, django_shell, live_stack, proc_stat, ws_events
 
 FAST = {"ttft_ms": 5, "tokens_per_s": 400}
 EVENT_TIMEOUT_S = 60.0
@@ -387,8 +387,7 @@ class Workers:
         if self.started:
             return self.started[-1].poll() is None
         # The stack's own worker is a child of this process: a killed one is a zombie until reaped.
-        with open(f"/proc/{self.pid()}/stat") as stat:
-            return stat.read().split(") ")[1][0] != "Z"
+        return proc_stat(f"/proc/{self.pid()}/stat")[0] != "Z"
 
     def kill(self) -> None:
         os.kill(self.pid(), signal.SIGKILL)

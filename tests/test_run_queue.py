@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from canvas.services import create_prompt
 from engine import run_queue
 from engine.run_queue import RunQueue
 from tests.live_api import call_api, model_ids_named, new_canvas
-from tests.stack import _redis_database, live_stack
+from tests.stack import _redis_database, live_stack, proc_stat
 
 pytestmark = pytest.mark.usefixtures("close_runner_connections")
 
@@ -149,7 +148,7 @@ async def _count(nodes: list[Node], status: str, at_least: int) -> bool:
 def _exited(pid: int) -> bool:
     """Gone, or a zombie its parent (this test's stack) has not reaped yet."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return proc_stat(f"/proc/{pid}/stat")[0] == "Z"
     except FileNotFoundError:
         return True
 

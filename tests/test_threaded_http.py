@@ -13,6 +13,7 @@ import pytest
 
 from canvas.models import Canvas
 from config.threaded_http import ThreadedDjango
+from tests.stack import proc_stat
 
 # The requests run on the handler's own threads, with their own database connections: data they read
 # must be committed, so these tests do not run inside a transaction.
@@ -161,10 +162,9 @@ def _nice_values() -> dict[int, int]:
     found = {}
     for task in Path("/proc/self/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            found[int(task.name)] = int(proc_stat(task / "stat")[19 - 3])
         except FileNotFoundError:
             continue  # a thread that ended meanwhile
-        found[int(task.name)] = int(fields[16])
     return found
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.live_api import call_api, events_until_done, model_ids_named, new_canvas, open_socket
-from tests.stack import live_stack
+from tests.stack import live_stack, proc_stat
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio]
 
@@ -130,7 +130,7 @@ def uvicorn_workers(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            if int(proc_stat(stat)[1]) == pid:
                 if "spawn_main" in (stat.parent / "cmdline").read_bytes().decode(errors="replace"):
                     found.append(int(stat.parent.name))
     return found
