@@ -174,7 +174,7 @@ def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | 
     parts, params = [], []
     if user is not None:
         parts.append(
-            f"SELECT 0, NULL, NULL, NULL, NULL, COUNT(*) FROM {sql.table(Node)}"
+            f"SELECT 0, NULL, NULL, NULL, NULL, COUNT(*){_NO_RATE} FROM {sql.table(Node)}"
             f" WHERE created_by_id = %s AND kind = %s AND status IN ({_RUNNING})"
         )
         params += [user.pk, NodeKind.RESPONSE.value, *_RUNNING_VALUES]
@@ -187,7 +187,7 @@ def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | 
     running, rows = None, []
     for part, *row in sql.rows(" UNION ALL ".join(parts), params):
         if part == 0:
-            running = row[-1]
+            running = row[4]
         else:
             rows.append(row)
     return running, (_Ledger.of_rows(rows) if team is not None else None)
@@ -198,6 +198,11 @@ def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | 
 
 _RUNNING = ", ".join(["%s"] * len(RUNNING_STATUSES))  # placeholders for the statuses of a run going on
 _RUNNING_VALUES = [status.value for status in RUNNING_STATUSES]
+# A ledger row's last columns: a model's price in force and its default parameters (`_rate_join`), or
+# as many NULLs on the rows that reserve nothing.
+_RATE = f", {sql.columns(Price, 'rp')}, rm.default_params"
+_RATE_WIDTH = sql.width(Price) + 1
+_NO_RATE = ", NULL" * _RATE_WIDTH
 
 
 def _team_key(team_id) -> object:
@@ -261,60 +266,80 @@ class _Ledger:
         alone it cost 41–44 ms for a month of 80,000 answers, so a busy team's prompts got slower all
         month and took turns at that pace. One statement, one snapshot: a roll-up built meanwhile is seen
         whole (mark and sums) or not at all. Runs still going are never on a rolled-up day (a day is
-        closed only once none of its runs is), so their counts come from the runs as before."""
+        closed only once none of its runs is), so their counts come from the runs as before, each group
+        with what its reservation is reckoned from (`_rate_join`)."""
         now = now or timezone.now()
         start = month_start(now)
         node, runs = sql.table(Node), "billed_team_id = %s AND kind = %s"
         team_key, response, month = _team_key(team.pk), NodeKind.RESPONSE.value, sql.value(Node, "created_at", start)
+        rate_join, rate_params = _rate_join("g")
         if connection.vendor != "postgresql":  # no roll-ups (the embedded mode): every run of the month
             max_tokens = "json_extract(params, '$.max_tokens')"
             return (
-                f"SELECT 1, model_id, created_by_id, {max_tokens}, SUM(cost),"
-                f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END) FROM {node} WHERE {runs} AND created_at >= %s"
-                f" GROUP BY model_id, created_by_id, {max_tokens}",
-                [*_RUNNING_VALUES, team_key, response, month],
+                f"SELECT 1, g.model_id, g.created_by_id, g.tokens, g.spent, g.running{_RATE} FROM"
+                f" (SELECT model_id, created_by_id, {max_tokens} AS tokens, SUM(cost) AS spent,"
+                f" COUNT(CASE WHEN status IN ({_RUNNING}) THEN 1 END) AS running FROM {node} WHERE {runs}"
+                f" AND created_at >= %s GROUP BY model_id, created_by_id, {max_tokens}) g{rate_join}",
+                [*_RUNNING_VALUES, team_key, response, month, *rate_params],
             )
         max_tokens = "params ->> 'max_tokens'"
         first_day, today = start.date(), now.astimezone(UTC).date()
-        # Parenthesised, as the statement may follow another in a UNION ALL (_running_and_ledger).
+        # Parenthesised, as the statement may follow another in a UNION ALL (_running_and_ledger). The runs
+        # going come first: PostgreSQL types a UNION's columns pair by pair, and two branches of NULLs
+        # alone would make the rate's columns text.
         return (
             f"(WITH marked AS (SELECT first_day AS day FROM {sql.table(RolledUp)}"
             " WHERE first_day = last_day AND first_day >= %s AND first_day < %s)"
-            f" SELECT 1, model_id, user_id, NULL, SUM(cost), 0 FROM {sql.table(DailyUsage)}"
+            # The runs going, with the length limit each asked for and their model's rate (what each
+            # reserves): a few rows.
+            f" SELECT 1, g.model_id, g.created_by_id, g.tokens, NULL, g.running{_RATE} FROM"
+            f" (SELECT model_id, created_by_id, {max_tokens} AS tokens, COUNT(*) AS running FROM {node} WHERE {runs}"
+            f" AND created_at >= %s AND status IN ({_RUNNING}) GROUP BY model_id, created_by_id, {max_tokens}) g"
+            f"{rate_join}"
+            f" UNION ALL SELECT 1, model_id, user_id, NULL, SUM(cost), 0{_NO_RATE} FROM {sql.table(DailyUsage)}"
             " WHERE team_id = %s AND day IN (SELECT day FROM marked) GROUP BY model_id, user_id"
             # The other days' runs, from the month's first day not rolled up (today at the latest: the
             # bound the index scan starts from), a later day rolled up (after one a late write unmarked)
             # left out.
-            f" UNION ALL SELECT 1, model_id, created_by_id, NULL, SUM(cost), 0 FROM {node} WHERE {runs}"
+            f" UNION ALL SELECT 1, model_id, created_by_id, NULL, SUM(cost), 0{_NO_RATE} FROM {node} WHERE {runs}"
             " AND created_at >= (SELECT COALESCE(MIN(day), %s::date)::timestamp AT TIME ZONE 'UTC'"
             " FROM (SELECT %s::date + i AS day FROM generate_series(0, %s::date - %s::date - 1) i) days"
             " WHERE day NOT IN (SELECT day FROM marked))"
             " AND (created_at AT TIME ZONE 'UTC')::date NOT IN (SELECT day FROM marked)"
-            " GROUP BY model_id, created_by_id"
-            # The runs going, with the length limit each asked for (their reservations): a few rows.
-            f" UNION ALL SELECT 1, model_id, created_by_id, {max_tokens}, NULL, COUNT(*) FROM {node} WHERE {runs}"
-            f" AND created_at >= %s AND status IN ({_RUNNING}) GROUP BY model_id, created_by_id, {max_tokens})",
+            " GROUP BY model_id, created_by_id)",
             [
-                *(first_day, today, team_key),
+                *(first_day, today),
+                *(team_key, response, month, *_RUNNING_VALUES, *rate_params),
+                team_key,
                 *(team_key, response, today, first_day, today, first_day),
-                *(team_key, response, month, *_RUNNING_VALUES),
             ],
         )
 
     @classmethod
     def of_rows(cls, found) -> _Ledger:
-        rows = [
-            {
-                "model_id": sql.as_uuid(model_id),
-                "created_by_id": created_by_id,
-                "max_tokens": tokens,
-                "spent": sql.as_decimal(spent),
-                "running": running,
-            }
-            for *_, model_id, created_by_id, tokens, spent, running in found
-        ]
-        running = {(row["model_id"], _tokens(row["max_tokens"])) for row in rows if row["running"] and row["model_id"]}
-        return cls(rows, _estimates(running))
+        rows, rates = [], {}
+        for row in found:
+            *_, model_id, created_by_id, tokens, spent, running = row[:-_RATE_WIDTH]
+            model_id = sql.as_uuid(model_id)
+            rows.append(
+                {
+                    "model_id": model_id,
+                    "created_by_id": created_by_id,
+                    "max_tokens": tokens,
+                    "spent": sql.as_decimal(spent),
+                    "running": running,
+                }
+            )
+            if running and model_id and model_id not in rates:
+                rates[model_id] = _rate(row[-_RATE_WIDTH:])
+        estimates = {
+            (row["model_id"], _tokens(row["max_tokens"])): run_estimate(
+                *rates[row["model_id"]], _tokens(row["max_tokens"])
+            )
+            for row in rows
+            if row["running"] and row["model_id"]
+        }
+        return cls(rows, estimates)
 
     def spend(self, budget: Decimal | None, user_id=None) -> Spend:
         rows = [row for row in self.rows if user_id is None or row["created_by_id"] == user_id]
@@ -331,33 +356,25 @@ def _tokens(value) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
-def _estimates(runs: set) -> dict:
-    """Each (model, the run's own max_tokens) pair's run estimate at the model's price in force now."""
-    model_ids = sorted({model_id for model_id, _ in runs})
-    if not model_ids:
-        return {}
-    # Of the model, only its default parameters (run_estimate reads no more): loading whole models here
-    # cost more than the query.
-    found = sql.rows(
-        f"SELECT {sql.columns(Price, 'p')}, m.default_params FROM {sql.table(Price)} p"
-        f" JOIN {sql.table(Model)} m ON m.id = p.model_id"
-        f" WHERE p.model_id IN ({', '.join(['%s'] * len(model_ids))}) AND p.effective_from <= %s"
-        " ORDER BY p.model_id, p.effective_from DESC",
-        [
-            *(sql.value(Price, "model", model_id) for model_id in model_ids),
-            sql.value(Price, "effective_from", timezone.now()),
-        ],
+def _rate_join(alias: str) -> tuple[str, list]:
+    """The joins that give each row of `alias` (a model's runs going) what its reservation is reckoned
+    from: the model's price in force now, whatever month the ledger reads (NULLs without one), and its
+    default parameters (`_RATE`'s columns). In the ledger's own statement, not one of its own: a prompt
+    reads it under the team's lock."""
+    price = sql.table(Price)
+    return (
+        f" LEFT JOIN {sql.table(Model)} rm ON rm.id = {alias}.model_id"
+        f" LEFT JOIN {price} rp ON rp.id = (SELECT p.id FROM {price} p WHERE p.model_id = {alias}.model_id"
+        " AND p.effective_from <= %s ORDER BY p.effective_from DESC LIMIT 1)",
+        [sql.value(Price, "effective_from", timezone.now())],
     )
-    newest: dict = {}
-    for *price_row, default_params in found:
-        model_id = sql.as_uuid(price_row[sql.position(Price, "model")])
-        if model_id not in newest:
-            newest[model_id] = (sql.load(Price, price_row), sql.field_value(Model, "default_params", default_params))
-    return {
-        (model_id, max_tokens): run_estimate(*newest[model_id], max_tokens)
-        for model_id, max_tokens in runs
-        if model_id in newest
-    }
+
+
+def _rate(values) -> tuple[Price | None, dict]:
+    """A running row's `_RATE` columns: its model's price in force (None: none) and default parameters."""
+    *price_row, default_params = values
+    price = None if price_row[sql.position(Price, "id")] is None else sql.load(Price, price_row)
+    return price, sql.field_value(Model, "default_params", default_params) or {}
 
 
 def budget_warnings(team: Spend, own: Spend | None = None) -> list[dict]:

@@ -412,6 +412,54 @@ def test_a_run_going_reserves_its_models_answer_length_and_the_price_in_force(ap
     assert "may cost about $1.00 more" in error["message"]
 
 
+_SQLITE_RESERVATIONS = """
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+from canvas.models import Canvas
+from canvas.services import create_prompt
+from engine import limits
+from providers.models import Model, Price, ProviderAccount
+
+call_command("migrate", verbosity=0)
+user = get_user_model().objects.create_user("spender")
+team = user.teams.get(personal=True)
+team.monthly_budget_usd = Decimal("1.00")
+team.save()
+canvas = Canvas.objects.create(team=team, title="Budget", created_by=user)
+account = ProviderAccount.objects.create(name="Nowhere", kind="simulator", base_url="http://127.0.0.1:9/v1")
+model = Model.objects.create(account=account, name="sim-swift", display_name="Swift", default_params={"max_tokens": 50000})
+free = Model.objects.create(account=account, name="sim-free", display_name="Free")
+older = timezone.now() - timezone.timedelta(days=1)
+Price.objects.create(model=model, input=0, cached_input=0, output=Decimal("1"), effective_from=older)
+Price.objects.create(model=model, input=0, cached_input=0, output=Decimal("4"), effective_from=timezone.now())
+create_prompt(canvas, user, "First", [model, free], [], params=[{"max_tokens": 100000}, {}])
+create_prompt(canvas, user, "Second", [model], [])
+reserved = str(limits.spend_summary(team).reserved)
+team.monthly_budget_usd = Decimal("0.60")
+team.save()
+try:
+    create_prompt(canvas, user, "Third", [model], [])
+    refused = ""
+except limits.BudgetSpent as error:
+    refused = error.message
+emit({"reserved": reserved, "refused": refused})
+"""
+
+
+def test_on_sqlite_too_runs_going_reserve_their_models_length_at_the_price_in_force(tmp_path):
+    """The embedded mode reads its ledger in a statement of its own (no roll-ups): the same reservations."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
+    env.update(PRISM_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
+    outcome = django_shell(env, _SQLITE_RESERVATIONS)
+    # 100,000 tokens (the run's own length) and 50,000 (the model's) at $4 per million, the price in force
+    # (at the older $1 it would be $0.15); the model without a price reserves nothing. With the budget at
+    # what the runs going hold, the next prompt is refused.
+    assert outcome["reserved"] == "0.6000000000"
+    assert "$0.00 of its $0.60 budget" in outcome["refused"] and "may cost about $0.60 more" in outcome["refused"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_members_at_the_same_moment_cannot_both_slip_under_the_teams_budget(alice, charlie, research, swift):
     team, canvas = research
