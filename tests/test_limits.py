@@ -429,7 +429,9 @@ team.monthly_budget_usd = Decimal("1.00")
 team.save()
 canvas = Canvas.objects.create(team=team, title="Budget", created_by=user)
 account = ProviderAccount.objects.create(name="Nowhere", kind="simulator", base_url="http://127.0.0.1:9/v1")
-model = Model.objects.create(account=account, name="sim-swift", display_name="Swift", default_params={"max_tokens": 50000})
+model = Model.objects.create(
+    account=account, name="sim-swift", display_name="Swift", default_params={"max_tokens": 50000}
+)
 free = Model.objects.create(account=account, name="sim-free", display_name="Free")
 older = timezone.now() - timezone.timedelta(days=1)
 Price.objects.create(model=model, input=0, cached_input=0, output=Decimal("1"), effective_from=older)
