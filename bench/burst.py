@@ -7,7 +7,7 @@ prompts are read straight from the simulator first, all at once, as the baseline
 the services mode, the embedded mode, and the services mode with two web processes
 (WEB_CONCURRENCY=2: uvicorn's workers share one port, and the kernel spreads the connections).
 
-    .venv/bin/python bench/burst.py [--columns services,embedded,services-2web] [--prompts 10,100]
+    .venv/bin/python bench/burst.py [--columns services,embedded,services-2web] [--prompts 10,100] [--repeat 3]
     make bench-burst
 
 See bench/README.md for what each figure means.
@@ -21,6 +21,7 @@ import contextlib
 import copy
 import math
 import os
+import statistics
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--length", type=int, default=200, help="tokens per answer")
     parser.add_argument("--slow-gap-ms", type=float, default=60.0, help="a gap over this is counted (if Prism's)")
     parser.add_argument("--worker-concurrency", type=int, default=200, help="Celery worker threads (services)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="bursts of each size per column; the table shows their medians"
+    )
     parser.add_argument("--show-problems", type=int, default=5, help="print up to this many failed streams")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs and print where")
     return parser.parse_args(argv)
@@ -97,8 +101,9 @@ def main(argv: list[str] | None = None) -> None:
                 bench = BurstBench(column_args(args, column), options, live, setup, simulator, redis_pid)
                 results[name] = asyncio.run(bench.run_column())
     print(f"\nLoad average at the end: {procs.load()}")
+    rounds = f"; the median of {args.repeat} bursts, failures and lost tokens summed" if args.repeat > 1 else ""
     for index, count in enumerate(args.prompts):
-        print(f"\n{count} prompts posted at once (ms; added = Prism - direct, the same prompts read straight)")
+        print(f"\n{count} prompts posted at once (ms; added = Prism - direct, the same prompts read straight{rounds})")
         header = ("", *(COLUMNS[name].title for name in args.columns))
         cells = [results[name][index].cells() for name in args.columns]
         print(table(header, [(label, *(c[i] for c in cells)) for i, label in enumerate(ROW_LABELS)]))
@@ -159,11 +164,14 @@ class BurstBench(Bench):
         await self.round(2, "warm-up")  # first requests pay for imports and connections
         figures = []
         for count in self.args.prompts:
-            label = f"{self.args.mode} burst of {count}"
-            measured = await self.measure(count, label)
-            figures.append(Figures.of(measured, self.args.length, self.args.slow_gap_ms / 1000))
-            cells = zip(ROW_LABELS, figures[-1].cells(), strict=True)
-            print(f"  {label}: " + " | ".join(f"{k} {v}" for k, v in cells), flush=True)
+            bursts = []
+            for index in range(self.args.repeat):
+                label = f"{self.args.mode} burst of {count}" + (f" ({index + 1})" if self.args.repeat > 1 else "")
+                measured = await self.measure(count, label)
+                bursts.append(Figures.of(measured, self.args.length, self.args.slow_gap_ms / 1000))
+                cells = zip(ROW_LABELS, bursts[-1].cells(), strict=True)
+                print(f"  {label}: " + " | ".join(f"{k} {v}" for k, v in cells), flush=True)
+            figures.append(Figures.median(bursts))
         return figures
 
 
@@ -184,7 +192,7 @@ class Figures:
     direct: Side
     prism: Side
     max_gap_ms: tuple[float, float]  # prism, direct
-    slow_gaps: int
+    slow_gaps: float  # a count; the median of an even number of bursts may fall between two
     lost_tokens: int
     cpu: dict[str, float]
     breakdown: tuple[float, float, float, float]  # p50 of POST answered, queued, engine TTFT, the rest
@@ -202,6 +210,32 @@ class Figures:
             breakdown=_breakdown(prism),
         )
 
+    @classmethod
+    def median(cls, bursts: list[Figures]) -> Figures:
+        """Bursts of one size as one: each figure's median (on a shared two-core machine one burst's
+        figures spread by a quarter), and failures and lost tokens summed, as one is one too many."""
+        if len(bursts) == 1:
+            return bursts[0]
+
+        def middle(values) -> float:
+            return statistics.median(list(values))
+
+        def side(sides: list[Side]) -> Side:
+            return Side(
+                **{name: middle(getattr(s, name) for s in sides) for name in _MEDIAN_SIDE},
+                failures=sum(s.failures for s in sides),
+            )
+
+        return cls(
+            direct=side([b.direct for b in bursts]),
+            prism=side([b.prism for b in bursts]),
+            max_gap_ms=(middle(b.max_gap_ms[0] for b in bursts), middle(b.max_gap_ms[1] for b in bursts)),
+            slow_gaps=middle(b.slow_gaps for b in bursts),
+            lost_tokens=sum(b.lost_tokens for b in bursts),
+            cpu={name: middle(b.cpu.get(name, 0.0) for b in bursts) for name in bursts[0].cpu},
+            breakdown=tuple(middle(b.breakdown[i] for b in bursts) for i in range(4)),
+        )
+
     def cells(self) -> tuple[str, ...]:
         d, p = self.direct, self.prism
         prism_cpu = sum(self.cpu.get(name, 0.0) for name in PRISM_PROCESSES)
@@ -211,13 +245,16 @@ class Figures:
         return (
             f"{p.ttft_p50 - d.ttft_p50:+.0f} / {p.ttft_p99 - d.ttft_p99:+.0f}",
             f"{p.gap_p99 - d.gap_p99:+.1f} ({self.max_gap_ms[0]:.0f} / {self.max_gap_ms[1]:.0f})",
-            str(self.slow_gaps),
+            f"{self.slow_gaps:.0f}",
             f"{d.failures}/{p.failures}, {self.lost_tokens}",
             f"{prism_cpu * per_k:.3f}",
             f"+ {database * per_k:.3f} + {redis * per_k:.3f} = {(prism_cpu + database + redis) * per_k:.3f}",
             f"{d.ttft_p50:.0f}, {p.ttft_p50:.0f}",
             ", ".join(f"{part:.0f}" for part in self.breakdown),
         )
+
+
+_MEDIAN_SIDE = ("ttft_p50", "ttft_p99", "gap_p50", "gap_p99", "tokens")
 
 
 def _max_gap_ms(streams: list[clients.Stream]) -> float:
