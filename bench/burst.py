@@ -24,7 +24,7 @@ import os
 import statistics
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -254,7 +254,7 @@ class Figures:
         )
 
 
-_MEDIAN_SIDE = ("ttft_p50", "ttft_p99", "gap_p50", "gap_p99", "tokens")
+_MEDIAN_SIDE = [f.name for f in fields(Side) if f.name != "failures"]  # failures are summed
 
 
 def _max_gap_ms(streams: list[clients.Stream]) -> float:

@@ -325,27 +325,21 @@ class _Ledger:
                 {
                     "model_id": model_id,
                     "created_by_id": created_by_id,
-                    "max_tokens": tokens,
+                    "max_tokens": _tokens(tokens),
                     "spent": sql.as_decimal(spent),
                     "running": running,
                 }
             )
             if running and model_id and model_id not in rates:
                 rates[model_id] = _rate(row[-_RATE_WIDTH:])
-        estimates = {
-            (row["model_id"], _tokens(row["max_tokens"])): run_estimate(
-                *rates[row["model_id"]], _tokens(row["max_tokens"])
-            )
-            for row in rows
-            if row["running"] and row["model_id"]
-        }
-        return cls(rows, estimates)
+        going = {(row["model_id"], row["max_tokens"]) for row in rows if row["running"] and row["model_id"]}
+        return cls(rows, {(model_id, tokens): run_estimate(*rates[model_id], tokens) for model_id, tokens in going})
 
     def spend(self, budget: Decimal | None, user_id=None) -> Spend:
         rows = [row for row in self.rows if user_id is None or row["created_by_id"] == user_id]
         spent = sum((row["spent"] or Decimal(0) for row in rows), Decimal(0))
         reserved = sum(
-            (row["running"] * self.estimates.get((row["model_id"], _tokens(row["max_tokens"])), 0) for row in rows),
+            (row["running"] * self.estimates.get((row["model_id"], row["max_tokens"]), 0) for row in rows),
             Decimal(0),
         )
         return Spend(spent=spent, reserved=reserved, budget=budget)

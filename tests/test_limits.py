@@ -130,6 +130,13 @@ def test_two_prompts_at_the_same_moment_cannot_both_slip_under_the_limit(alice, 
     assert Node.objects.filter(created_by=alice, kind=NodeKind.RESPONSE, status=NodeStatus.QUEUED).count() == 2
 
 
+def _on_fresh_sqlite(tmp_path, script: str, **settings: str):
+    """`script`'s result, run in a process of its own on a fresh SQLite database (the embedded mode)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
+    env.update(PRISM_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings", **settings)
+    return django_shell(env, script)
+
+
 _SQLITE_RACE = """
 import json, threading
 from django.contrib.auth import get_user_model
@@ -168,9 +175,7 @@ emit({"results": sorted(results), "responses": Node.objects.filter(kind="respons
 def test_on_sqlite_too_concurrent_prompts_cannot_slip_under_the_limit(tmp_path):
     """The embedded mode's SQLite has no row locks: its write lock, taken when the transaction begins,
     serialises the prompts instead. Checked in a process of its own on a fresh SQLite database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
-    env.update(PRISM_VAR_DIR=str(tmp_path), PRISM_MAX_RUNS_PER_USER="5", DJANGO_SETTINGS_MODULE="config.settings")
-    outcome = django_shell(env, _SQLITE_RACE)
+    outcome = _on_fresh_sqlite(tmp_path, _SQLITE_RACE, PRISM_MAX_RUNS_PER_USER="5")
     # Two prompts of two fit under five; the other two are refused, whatever the interleaving.
     assert outcome == {"results": ["accepted", "accepted", "refused", "refused"], "responses": 4}
 
@@ -452,9 +457,7 @@ emit({"reserved": reserved, "refused": refused})
 
 def test_on_sqlite_too_runs_going_reserve_their_models_length_at_the_price_in_force(tmp_path):
     """The embedded mode reads its ledger in a statement of its own (no roll-ups): the same reservations."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
-    env.update(PRISM_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
-    outcome = django_shell(env, _SQLITE_RESERVATIONS)
+    outcome = _on_fresh_sqlite(tmp_path, _SQLITE_RESERVATIONS)
     # 100,000 tokens (the run's own length) and 50,000 (the model's) at $4 per million, the price in force
     # (at the older $1 it would be $0.15); the model without a price reserves nothing. With the budget at
     # what the runs going hold, the next prompt is refused.
