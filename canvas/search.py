@@ -3,7 +3,8 @@ answers. Never another team's canvas, never a deleted one (canvas.access.visible
 
 PostgreSQL: full-text search (English stemming, so "running" finds "run"; the query reads like a web
 search: quoted phrases, `-word` to exclude, `or`), ranked, with a snippet around the match; the
-expression is the one the GIN index of migration 0010 holds. SQLite (the embedded mode): every word of the
+expression is the one the GIN index of migration 0012 holds, which leaves out answers still running
+(their text changes every second; they are found once they end). SQLite (the embedded mode): every word of the
 query, anywhere in the text, case-insensitively, newest first, with a snippet around the first word.
 """
 
@@ -16,7 +17,7 @@ from django.db import connection
 from django.db.models import Q
 
 from canvas import access
-from canvas.models import Node
+from canvas.models import RUNNING_STATUSES, Node
 from providers.text import clean_text
 
 CONFIG = "english"
@@ -48,7 +49,12 @@ def _full_text(canvases, query: str, limit: int) -> list[dict]:
         .order_by("-updated_at")[:limit]
     )
     found = [_result(row["id"], row["title"], None, row["title"]) for row in titled]
-    nodes = matching_nodes(canvases, terms).annotate(rank=SearchRank("match", terms)).order_by("-rank", "-created_at")
+    nodes = (
+        text_matches(terms)
+        .filter(canvas__in=canvases)
+        .annotate(rank=SearchRank("match", terms))
+        .order_by("-rank", "-created_at")
+    )
     rows = list(nodes.values("id", "canvas_id", "canvas__title")[: limit - len(found)])
     # Snippets for the chosen few only: ts_headline reads each text again.
     snippets = dict(
@@ -60,15 +66,15 @@ def _full_text(canvases, query: str, limit: int) -> list[dict]:
     return found
 
 
-def text_vector() -> SearchVector:
-    """A node's text as PostgreSQL searches it: the expression the GIN index of migration 0010 holds, so
-    that a search reads the index (tests/test_workspace.py checks the plan)."""
-    return SearchVector("text", config=CONFIG)
-
-
-def matching_nodes(canvases, terms: SearchQuery):
-    """The nodes of these canvases whose text matches."""
-    return Node.objects.filter(canvas__in=canvases).annotate(match=text_vector()).filter(match=terms)
+def text_matches(terms: SearchQuery):
+    """The nodes whose text matches, answers still running left out: the GIN index of migration 0012
+    holds a text once it stops changing, and only a query with its expression and its condition can read
+    it (tests/test_workspace.py checks the plan)."""
+    return (
+        Node.objects.exclude(status__in=RUNNING_STATUSES)
+        .annotate(match=SearchVector("text", config=CONFIG))
+        .filter(match=terms)
+    )
 
 
 def _words(canvases, query: str, limit: int) -> list[dict]:
@@ -84,6 +90,7 @@ def _words(canvases, query: str, limit: int) -> list[dict]:
     found = [_result(row["id"], row["title"], None, row["title"]) for row in titled]
     nodes = (
         Node.objects.filter(canvas__in=canvases)
+        .exclude(status__in=RUNNING_STATUSES)  # as the full-text search does
         .filter(in_text)
         .order_by("-created_at")
         .values("id", "canvas_id", "canvas__title", "text")[: limit - len(found)]
