@@ -13,7 +13,9 @@ first text does not wait for the window to close: it is what its user is waiting
 
 Every PRISM_PERSIST_MS the same publisher saves the partial text of every stream that advanced, and
 the heartbeat of every registered run that is due one (the sweeper takes a run without a fresh
-heartbeat for dead), in one database transaction.
+heartbeat for dead): a tenth of the streams at a time, each tenth in one statement, every tenth of the
+period. Saved all at once, a hundred long answers (a megabyte of text rewritten, its Python on a database
+thread, PostgreSQL compressing it) stalled the relay once a second: 50–140 ms gaps in every stream.
 
 A stream ends here too: its closing event sent (retried, as a browser waits for it), its live state
 dropped.
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 # Redis (live state, channel layer) may restart under a stream; the stream goes on without it.
 SHARED_STATE_ERRORS = (RedisError, OSError)
 FINAL_EVENT_ATTEMPTS = 5
+# The running streams' saves are spread over this many turns of each PRISM_PERSIST_MS.
+PERSIST_TURNS = 10
 
 
 def heartbeat_interval_s() -> float:
@@ -73,16 +77,17 @@ class Relay:
         self.in_flight: asyncio.Future | None = None
         self.persisted_seq = 0
         self.saved_at = time.monotonic()
+        self.persist_turn = 0  # which of the period's PERSIST_TURNS saves it
         # A stream lives on one loop, and so does that loop's publisher: looked up once, not per fragment.
         self._publisher = publisher()
 
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        return _joined(self._text)
 
     @property
     def reasoning(self) -> str:
-        return "".join(self._reasoning)
+        return _joined(self._reasoning)
 
     @property
     def has_pending(self) -> bool:
@@ -136,6 +141,13 @@ class Relay:
         return self._publisher.running(self)
 
 
+def _joined(parts: list[str]) -> str:
+    # Kept joined: every save reads the whole text, and a long answer is a thousand deltas.
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""
+
+
 # --- the loop's publisher ------------------------------------------------------------------------------
 
 _publishers: PerLoop[Publisher] = PerLoop(lambda loop: Publisher())
@@ -168,6 +180,7 @@ class Publisher:
         self._running: dict[Relay, None] = {}
         self._persister: asyncio.Task | None = None
         self._persist_wake: asyncio.Future | None = None
+        self._next_turn = 0  # the turn the next registered stream is saved in
 
     # --- deltas ------------------------------------------------------------------------------------
 
@@ -294,6 +307,7 @@ class Publisher:
         """Keep a run's partial text saved and its heartbeat fresh for as long as it lives, waiting for
         a provider slot or a retry included."""
         self._running[relay] = None
+        relay.persist_turn, self._next_turn = self._next_turn, (self._next_turn + 1) % PERSIST_TURNS
         if self._persister is None:
             self._persister = asyncio.get_running_loop().create_task(self._persist_while_running())
         try:
@@ -305,25 +319,32 @@ class Publisher:
 
     async def _persist_while_running(self) -> None:
         loop = asyncio.get_running_loop()
+        turn = 0
         try:
             while self._running:
                 self._persist_wake = loop.create_future()
-                timer = loop.call_later(settings.PRISM_PERSIST_MS / 1000, _resolve, self._persist_wake)
+                timer = loop.call_later(settings.PRISM_PERSIST_MS / 1000 / PERSIST_TURNS, _resolve, self._persist_wake)
                 try:
                     await self._persist_wake
                 finally:
                     timer.cancel()
                     self._persist_wake = None
-                await self.persist()
+                await self.persist(turn)
+                turn = (turn + 1) % PERSIST_TURNS
         finally:
             self._persister = None
 
-    async def persist(self) -> None:
-        """Save, in one transaction, every running stream that advanced or whose heartbeat is due."""
+    async def persist(self, turn: int | None = None) -> None:
+        """Save, in one statement, every running stream of this turn (None: of every turn) that advanced
+        or whose heartbeat is due."""
         now = time.monotonic()
         # Half a period early rather than a whole period late, as the persister's sleeps drift.
         due_before = now - heartbeat_interval_s() + settings.PRISM_PERSIST_MS / 2000
-        relays = [r for r in self._running if r.seq > r.persisted_seq or r.saved_at <= due_before]
+        relays = [
+            r
+            for r in self._running
+            if (turn is None or r.persist_turn == turn) and (r.seq > r.persisted_seq or r.saved_at <= due_before)
+        ]
         if not relays:
             return
         partials = [store.Partial(r.node_id, r.text, r.reasoning, r.seq) for r in relays]

@@ -17,7 +17,7 @@ from django.utils import timezone
 from canvas.models import Node
 from canvas.services import create_prompt
 from engine.live import TTL_S, Append, LiveState, RedisLiveStore, live_store
-from engine.relay import Relay, publisher
+from engine.relay import PERSIST_TURNS, Relay, publisher
 from engine.runner import run_response
 from engine.sender import BATCH_HANDLER, canvas_group, events_in
 
@@ -234,6 +234,28 @@ async def test_one_persist_saves_every_stream_that_advanced_and_skips_ended_ones
     assert beaten.heartbeat_at >= before and beaten.seq == 0
     assert (kept.status, kept.text, kept.seq, kept.heartbeat_at) == ("done", "", 0, ended.heartbeat_at)
     assert relays[advancing.id].persisted_seq == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_streams_are_saved_a_tenth_at_a_time_each_once_a_period(alice, alice_canvas, sim_models) -> None:
+    """Saved all at once, a hundred long answers stalled the relay once a second (bench/README)."""
+    first, second, third = await responses(alice, alice_canvas, list(sim_models.values()), "streaming")
+    relays = [Relay(str(n.id), str(alice_canvas.id)) for n in (first, second, third)]
+
+    async with relays[0].running(), relays[1].running(), relays[2].running():
+        turns = [relay.persist_turn for relay in relays]
+        for relay in relays:
+            relay.add("text", "So far")
+            await relay.drain()
+        await publisher().persist(turns[1])
+        after_one_turn = [(await reload(n)).seq for n in (first, second, third)]
+        for turn in range(PERSIST_TURNS):
+            await publisher().persist(turn)
+        after_a_period = [(await reload(n)).seq for n in (first, second, third)]
+
+    assert turns == [(turns[0] + i) % PERSIST_TURNS for i in range(3)]  # one after another, round the turns
+    assert after_one_turn == [0, 1, 0]
+    assert after_a_period == [1, 1, 1]
 
 
 # --- the Redis live store, batched ---------------------------------------------------------------------
