@@ -217,6 +217,10 @@ def settle(judgement_id, response_id) -> Vote | None:
     other = next((r for r in runs if run and (r.first_id, r.second_id) == (run.second_id, run.first_id)), None)
     if run is None or other is None or other.response.status != NodeStatus.DONE:
         return None
+    first, second = sorted((run.first_id, run.second_id), key=str)  # a vote's pair, as votes stores it
+    judged = Vote.objects.filter(prompt_id=judgement.prompt_id, judge_model_id=judgement.judge_model_id)
+    if judged.filter(a_id=first, b_id=second).exists():
+        return None  # both orders ended together, and the other's receiver has recorded the pair's vote
     xy, yx = parse_verdict(run.response.text), parse_verdict(other.response.text)
     if xy is None or yx is None:
         log.info("Judge runs %s, %s: no readable verdict, no vote", run.response_id, other.response_id)

@@ -8,10 +8,12 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 
+from django.db import transaction
+
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
 from engine.adapters import adapter_pool
-from engine.db import in_db_thread
+from engine.db import Coalesced, in_db_thread
 from engine.loops import PerLoop
 from engine.outcome import Outcome, estimated_usage
 from engine.relay import Relay, forget_live, send_event
@@ -36,7 +38,7 @@ class _RetryBeforeFirstToken(Exception):
 async def run_responses(node_ids: list[str]) -> None:
     """A prompt's responses: claimed together, then each one runs and ends on its own, whatever becomes
     of the others. Those another run holds, or that are no longer queued, are left alone."""
-    starts = await _claims.get().claim(node_ids)
+    starts = await _claims.get()(node_ids)
     results = await asyncio.gather(*(run_claimed(plan, slot) for plan, slot in starts), return_exceptions=True)
     for (plan, _), result in zip(starts, results, strict=True):
         if isinstance(result, BaseException):
@@ -45,55 +47,39 @@ async def run_responses(node_ids: list[str]) -> None:
 
 async def run_response(node_id: str) -> None:
     """One response (the sweeper's re-run); unlike a gather, a cancelled run ends the node and returns."""
-    for plan, slot in await _claims.get().claim([node_id]):
+    for plan, slot in await _claims.get()([node_id]):
         await run_claimed(plan, slot)
 
 
-class Claims:
-    """A loop's claims, coalesced: the prompts handed to the loop while a claim is on the database
-    thread are claimed together by the next one, whatever their canvas. Alone, a prompt is claimed at
-    once; in a burst, a hundred prompts take a few claims instead of a hundred, each of which was a turn
-    on a database thread, two queries and a Redis round trip, all in their time to first token."""
+def claim_asks(asks: list[list[str]]) -> list[list[tuple[store.RunPlan, bool]]]:
+    """Each ask's share of one claim of all of their responses, whatever their canvas (a loop's claims
+    are coalesced: a hundred prompts posted at once take a few claims instead of a hundred, each of which
+    was a turn on a database thread, two queries and a Redis round trip, all in their time to first
+    token). A response asked for twice (a task delivered again) goes to the first asker only."""
+    ids = list(dict.fromkeys(node_id for node_ids in asks for node_id in node_ids))
+    taken = {plan.node_id: (plan, granted) for plan, granted in claim_with_slots(ids)}
+    return [[taken.pop(node_id) for node_id in node_ids if node_id in taken] for node_ids in asks]
 
-    def __init__(self) -> None:
-        self._waiting: list[tuple[list[str], asyncio.Future]] = []
-        self._claimer: asyncio.Task | None = None  # held here: the loop keeps only a weak reference
 
-    async def claim(self, node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:
-        """The plans of those of these responses this call takes, and whether each has its slot."""
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.append((node_ids, future))
-        if self._claimer is None:
-            self._claimer = asyncio.get_running_loop().create_task(self._claim_while_waiting())
-        return await future
-
-    async def _claim_while_waiting(self) -> None:
+def finish_runs(ends: list[tuple[store.RunPlan, Outcome]]) -> list[dict | None | Exception]:
+    """Runs that ended together (their prompts were posted together) stored in one batch; if the batch
+    fails, each run is stored on its own, so that only a run whose own save fails ends as a server error."""
+    try:
+        with transaction.atomic():
+            return store.finish_many(ends)
+    except Exception:  # told apart below, run by run
+        log.warning("Storing %s runs' endings together failed; storing each alone", len(ends), exc_info=True)
+    results: list[dict | None | Exception] = []
+    for end in ends:
         try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                ids = list(dict.fromkeys(node_id for node_ids, _ in batch for node_id in node_ids))
-                try:
-                    starts = await in_db_thread(claim_with_slots, ids)
-                except asyncio.CancelledError:
-                    for _, future in [*batch, *self._waiting]:
-                        future.cancel()
-                    raise
-                except Exception as exc:  # noqa: BLE001 - each caller fails as its own claim would have
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                taken = {plan.node_id: (plan, granted) for plan, granted in starts}
-                for node_ids, future in batch:
-                    # A response asked for twice (a task delivered again) goes to the first asker only.
-                    mine = [taken.pop(node_id) for node_id in node_ids if node_id in taken]
-                    if not future.done():
-                        future.set_result(mine)
-        finally:
-            self._claimer = None
+            results.extend(store.finish_many([end]))
+        except Exception as exc:  # noqa: BLE001 - that run's caller ends it as failed
+            results.append(exc)
+    return results
 
 
-_claims: PerLoop[Claims] = PerLoop(lambda loop: Claims())
+_claims: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(claim_asks))
+_finishes: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(finish_runs))
 
 
 def claim_with_slots(node_ids: list[str]) -> list[tuple[store.RunPlan, bool]]:
@@ -111,7 +97,7 @@ async def run_claimed(plan: store.RunPlan, slot_granted: bool) -> None:
     run = StreamRun(plan, slot_granted)
     try:
         outcome = await run.run()
-        payload = await in_db_thread(store.finish, plan, outcome)
+        payload = await _finishes.get()((plan, outcome))
         failed = outcome.is_error
     except Exception:
         # The last resort, for a fault of ours anywhere above (the database refusing the final save

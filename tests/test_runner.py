@@ -18,11 +18,13 @@ from canvas.models import Node
 from canvas.services import create_prompt
 from engine import cancellation, store
 from engine.live import live_store
+from engine.outcome import Outcome
 from engine.runner import run_response, run_responses
 
 # Imported up front: the registry imports the SDK on first use (~0.6 s), which would otherwise eat into
 # the short first-token timeouts below when a test runs alone.
 from providers.adapters import openai_compat  # noqa: F401
+from providers.base import Usage
 from providers.models import Price
 from providers.simulator.text import count_tokens
 from tests.listening import Listener
@@ -506,3 +508,99 @@ async def test_prompts_that_reach_the_loop_together_are_claimed_together(
     assert all(node.text for node in ended)
     assert len({node.started_at for node in ended}) == 1
     assert simulator_app.request_count == 5  # the response asked for twice ran once
+
+
+# --- runs that end together ------------------------------------------------------------------------------
+
+
+def _ended(text: str, output_tokens: int = 12) -> Outcome:
+    usage = Usage(input_tokens=100, output_tokens=output_tokens)
+    return Outcome(status="done", text=text, reasoning="", seq=3, usage=usage, ttft_ms=50, duration_ms=900)
+
+
+async def test_runs_ending_together_are_stored_in_one_statement_each_at_its_price(
+    alice, alice_canvas, sim_models
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from canvas.models import NodeStatus
+
+    models = list(sim_models.values())
+
+    @sync_to_async
+    def end_together() -> tuple[list, list]:
+        now = timezone.now()
+        for per_mtok, days_ago in (("1", 9), ("3", 1), ("9", -1)):  # the last comes into force tomorrow
+            Price.objects.create(
+                model=models[0],
+                input=Decimal(per_mtok),
+                cached_input=Decimal(per_mtok),
+                output=Decimal(per_mtok) + 1,
+                effective_from=now - timedelta(days=days_ago),
+            )
+        _, responses, _ = create_prompt(alice_canvas, alice, "Together", models, [])
+        plans = store.claim([str(r.id) for r in responses])
+        # The sweeper took the last for dead meanwhile: it keeps the ending the sweeper gave it.
+        Node.objects.filter(id=responses[-1].id).update(status=NodeStatus.INTERRUPTED)
+        with CaptureQueriesContext(connection) as queries:
+            payloads = store.finish_many([(plan, _ended(f"Answer {i}")) for i, plan in enumerate(plans)])
+        # What the engine sends (the judge's receiver of each ended run makes a lookup of its own).
+        sent = [" ".join(q["sql"].split()[:2]) for q in queries if "judgerun" not in q["sql"]]
+        return [payloads, [Node.objects.get(id=r.id) for r in responses]], sent
+
+    (payloads, nodes), queries = await end_together()
+
+    assert queries == ['SELECT "providers_price"."id",', 'UPDATE "canvas_node"']  # the prices, one UPDATE
+    assert [p and p["status"] for p in payloads] == ["done"] * (len(models) - 1) + [None]
+    assert [n.text for n in nodes[:-1]] == [f"Answer {i}" for i in range(len(models) - 1)]
+    assert nodes[-1].status == "interrupted" and nodes[-1].text == ""
+    # 100 tokens in at $3/M and 12 out at $4/M: the price in force at the run's start, not the newer one.
+    assert nodes[0].cost == Decimal("0.000348") and payloads[0]["text"] == "Answer 0"
+    assert all(n.cost is None for n in nodes[1:-1])  # no price for those models
+
+
+async def test_a_run_whose_save_fails_ends_alone_as_failed_and_the_others_are_stored(
+    alice, alice_canvas, sim_models
+) -> None:
+    from engine.runner import finish_runs
+
+    @sync_to_async
+    def end_together() -> tuple[list, list[Node]]:
+        _, responses, _ = create_prompt(alice_canvas, alice, "Together", list(sim_models.values()), [])
+        plans = store.claim([str(r.id) for r in responses])
+        # A negative count breaks the table's check: that run's save fails, and with it the batch's.
+        outcomes = [_ended("Fine"), _ended("Broken", output_tokens=-1), *(_ended("Fine") for _ in plans[2:])]
+        return finish_runs(list(zip(plans, outcomes, strict=True))), [Node.objects.get(id=r.id) for r in responses]
+
+    results, nodes = await end_together()
+
+    assert isinstance(results[1], Exception) and nodes[1].status == "streaming"  # the runner ends it as failed
+    assert [r["status"] for i, r in enumerate(results) if i != 1] == ["done"] * (len(nodes) - 1)
+    assert [n.status for i, n in enumerate(nodes) if i != 1] == ["done"] * (len(nodes) - 1)
+
+
+async def test_calls_made_while_a_batch_is_on_its_thread_run_together_as_the_next() -> None:
+    import threading
+
+    from engine.db import Coalesced
+
+    batches: list[list[int]] = []
+    first_running, release_first = threading.Event(), threading.Event()
+
+    def run_batch(items: list[int]) -> list:
+        batches.append(items)
+        if items == [1]:
+            first_running.set()
+            release_first.wait(5)
+        return [ValueError(item) if item == 3 else item * 10 for item in items]
+
+    coalesced = Coalesced(run_batch)
+    first = asyncio.ensure_future(coalesced(1))
+    await asyncio.to_thread(first_running.wait, 5)
+    later = [asyncio.ensure_future(coalesced(item)) for item in (2, 3, 4)]
+    release_first.set()
+    results = await asyncio.gather(first, *later, return_exceptions=True)
+
+    assert batches == [[1], [2, 3, 4]]
+    assert results[:2] == [10, 20] and isinstance(results[2], ValueError) and results[3] == 40
