@@ -14,8 +14,9 @@ R = TypeVar("R")
 
 
 async def in_db_thread(function, *args):
-    """With PostgreSQL (and its connection pool), runs claim, save and finish on parallel threads, so
-    hundreds of streams do not queue behind one; SQLite takes one writer at a time, so the embedded mode
+    """With PostgreSQL (and its connection pool), the engine's calls (claims and endings in batches,
+    `Coalesced`, and the partial saves) run on parallel threads, so hundreds of streams do not queue
+    behind one; SQLite takes one writer at a time, so the embedded mode
     keeps every call on one thread."""
     return await database_sync_to_async(function, thread_sensitive=settings.EMBEDDED)(*args)
 

@@ -187,7 +187,7 @@ def _running_and_ledger(user, team: Team | None) -> tuple[int | None, _Ledger | 
     running, rows = None, []
     for part, *row in sql.rows(" UNION ALL ".join(parts), params):
         if part == 0:
-            running = row[4]
+            running = row[4]  # its COUNT(*): after four NULLs, before the rate's
         else:
             rows.append(row)
     return running, (_Ledger.of_rows(rows) if team is not None else None)

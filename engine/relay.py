@@ -334,16 +334,14 @@ class Publisher:
         finally:
             self._persister = None
 
-    async def persist(self, turn: int | None = None) -> None:
-        """Save, in one statement, every running stream of this turn (None: of every turn) that advanced
-        or whose heartbeat is due."""
+    async def persist(self, turn: int) -> None:
+        """Save, in one statement, every running stream of this turn that advanced or whose heartbeat is
+        due."""
         now = time.monotonic()
         # Half a period early rather than a whole period late, as the persister's sleeps drift.
         due_before = now - heartbeat_interval_s() + settings.PRISM_PERSIST_MS / 2000
         relays = [
-            r
-            for r in self._running
-            if (turn is None or r.persist_turn == turn) and (r.seq > r.persisted_seq or r.saved_at <= due_before)
+            r for r in self._running if r.persist_turn == turn and (r.seq > r.persisted_seq or r.saved_at <= due_before)
         ]
         if not relays:
             return

@@ -8,8 +8,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 
-from django.db import transaction
-
 from canvas.models import NodeStatus
 from engine import cancellation, events, store
 from engine.adapters import adapter_pool
@@ -65,8 +63,7 @@ def finish_runs(ends: list[tuple[store.RunPlan, Outcome]]) -> list[dict | None |
     """Runs that ended together (their prompts were posted together) stored in one batch; if the batch
     fails, each run is stored on its own, so that only a run whose own save fails ends as a server error."""
     try:
-        with transaction.atomic():
-            return store.finish_many(ends)
+        return store.finish_many(ends)
     except Exception:  # told apart below, run by run
         log.warning("Storing %s runs' endings together failed; storing each alone", len(ends), exc_info=True)
     results: list[dict | None | Exception] = []

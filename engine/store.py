@@ -182,21 +182,21 @@ def finish_many(ends: list[tuple[RunPlan, Outcome]]) -> list[dict | None]:
 
     Runs end together when their prompts were posted together: on PostgreSQL their endings are one
     query of the prices in force and one conditional UPDATE that returns the rows (a hundred runs ending
-    at once were three queries each, on as many threads)."""
-    prices = _prices_in_force([plan for plan, _ in ends])
-    finals = [(plan, _final_state(plan, outcome, prices)) for plan, outcome in ends]
-    ended = _end_runs(finals)
-    payloads = []
-    for plan, _ in ends:
-        node = ended.get(plan.node_id)
-        if node is None:
-            payloads.append(None)
-            continue
-        node_id, status = str(node.id), node.status
-        transaction.on_commit(lambda node_id=node_id, status=status: send_run_ended(node_id, status))
-        # A response's parent (its prompt) is fixed at its creation: the claim's read of it stands.
-        payloads.append(node_payload(node, plan.node["parents"]))
-    return payloads
+    at once were three queries each, on as many threads), in one transaction whose commit sends
+    `run_ended` for each."""
+    with transaction.atomic():
+        prices = _prices_in_force([plan for plan, _ in ends])
+        ended = _end_runs([(plan, _final_state(plan, outcome, prices)) for plan, outcome in ends])
+        return [_ended_payload(plan, ended.get(plan.node_id)) for plan, _ in ends]
+
+
+def _ended_payload(plan: RunPlan, node: Node | None) -> dict | None:
+    if node is None:
+        return None
+    node_id, status = str(node.id), node.status
+    transaction.on_commit(lambda: send_run_ended(node_id, status))
+    # A response's parent (its prompt) is fixed at its creation: the claim's read of it stands.
+    return node_payload(node, plan.node["parents"])
 
 
 def _prices_in_force(plans: list[RunPlan]) -> dict[str, Price | None]:
@@ -265,7 +265,7 @@ def _end_runs(finals: list[tuple[RunPlan, dict]]) -> dict[str, Node]:
 @cache
 def _end_runs_sql(names: tuple[str, ...]) -> str:
     column = _columns("id", "status", "started_at", *names)
-    into = connection.ops.quote_name(Node._meta.db_table)
+    into = sql.table(Node)
     return (
         f"UPDATE {into} AS n SET {', '.join(f'{column[name]} = v.{column[name]}' for name in names)}"
         f" FROM json_populate_recordset(NULL::{into}, %s) AS v"

@@ -225,7 +225,8 @@ async def test_one_persist_saves_every_stream_that_advanced_and_skips_ended_ones
             relays[node_id].add("reasoning", "hmm")
             await relays[node_id].drain()
         before = timezone.now()
-        await publisher().persist()
+        for turn in range(PERSIST_TURNS):  # a whole period
+            await publisher().persist(turn)
 
     saved, untouched, beaten, kept = [await reload(n) for n in (advancing, idle, beating, ended)]
     assert (saved.text, saved.reasoning, saved.seq) == ("So far", "hmm", 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -12,14 +13,16 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from canvas.models import Node
+from canvas.models import Node, NodeStatus
 from canvas.services import create_prompt
 from engine import cancellation, store
+from engine.db import Coalesced
 from engine.live import live_store
 from engine.outcome import Outcome
-from engine.runner import run_response, run_responses
+from engine.runner import finish_runs, run_response, run_responses
 
 # Imported up front: the registry imports the SDK on first use (~0.6 s), which would otherwise eat into
 # the short first-token timeouts below when a test runs alone.
@@ -521,11 +524,6 @@ def _ended(text: str, output_tokens: int = 12) -> Outcome:
 async def test_runs_ending_together_are_stored_in_one_statement_each_at_its_price(
     alice, alice_canvas, sim_models
 ) -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from canvas.models import NodeStatus
-
     models = list(sim_models.values())
 
     @sync_to_async
@@ -545,8 +543,10 @@ async def test_runs_ending_together_are_stored_in_one_statement_each_at_its_pric
         Node.objects.filter(id=responses[-1].id).update(status=NodeStatus.INTERRUPTED)
         with CaptureQueriesContext(connection) as queries:
             payloads = store.finish_many([(plan, _ended(f"Answer {i}")) for i, plan in enumerate(plans)])
-        # What the engine sends (the judge's receiver of each ended run makes a lookup of its own).
+        # The statements the engine sends, in their transaction (the judge's receiver of each ended run
+        # makes a lookup of its own).
         sent = [" ".join(q["sql"].split()[:2]) for q in queries if "judgerun" not in q["sql"]]
+        sent = [statement for statement in sent if statement not in ("BEGIN", "COMMIT")]
         return [payloads, [Node.objects.get(id=r.id) for r in responses]], sent
 
     (payloads, nodes), queries = await end_together()
@@ -563,8 +563,6 @@ async def test_runs_ending_together_are_stored_in_one_statement_each_at_its_pric
 async def test_a_run_whose_save_fails_ends_alone_as_failed_and_the_others_are_stored(
     alice, alice_canvas, sim_models
 ) -> None:
-    from engine.runner import finish_runs
-
     @sync_to_async
     def end_together() -> tuple[list, list[Node]]:
         _, responses, _ = create_prompt(alice_canvas, alice, "Together", list(sim_models.values()), [])
@@ -581,10 +579,6 @@ async def test_a_run_whose_save_fails_ends_alone_as_failed_and_the_others_are_st
 
 
 async def test_calls_made_while_a_batch_is_on_its_thread_run_together_as_the_next() -> None:
-    import threading
-
-    from engine.db import Coalesced
-
     batches: list[list[int]] = []
     first_running, release_first = threading.Event(), threading.Event()
 
