@@ -248,7 +248,7 @@ def test_a_viewer_cannot_edit_and_an_outsider_learns_nothing(viewer, outsider, f
     assert Node.objects.get(id=prompt.id).x == prompt.x
 
 
-@pytest.mark.parametrize("node_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("node_id", ["not-a-uuid", str(uuid.uuid4())], ids=["not-a-uuid", "unknown-uuid"])
 def test_editing_a_node_that_does_not_exist_is_not_found(api, node_id):
     response = api.patch(f"/api/nodes/{node_id}", '{"x": 1}', content_type="application/json")
     assert_error(response, 404)
