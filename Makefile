@@ -36,6 +36,8 @@ run: $(VENV)/.installed
 
 # Installs what the tests need (Python packages, Chromium), starts PostgreSQL and Redis if they are
 # not running, then runs every test.
+# Two test processes, each handed whole files, so that a module's live stack starts once (tests/stack.py).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(VENV)/.installed-dev
 	scripts/ensure_test_services.sh
 	$(BIN)/ruff check .

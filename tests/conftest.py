@@ -4,6 +4,7 @@ integration tests start real servers and workers in subprocesses for the Redis m
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,18 @@ from django.test import Client
 from tests.fakes.openai_compat import create_app
 from tests.fakes.server import serve
 from tests.stack import RedisServer
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has a node id of its own. schemathesis names each operation's item (`test[GET /api/…]`)
+    but leaves it its test's node id, and `make test` hands files to pytest-xdist's processes, which
+    keep one item per node id: 50 of the 51 operations would never run, and nothing would say so."""
+    for item in items:
+        label = getattr(item, "operation_label", None)  # a schemathesis item's
+        if label and not item.nodeid.endswith("]"):
+            item._id = item._id.with_params(label)  # pytest 9's structured id; pytest builds it no other way
+    if repeated := [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]:
+        raise pytest.UsageError(f"Tests share a node id, so only one of each would run: {repeated[:5]}")
 
 
 @pytest.fixture(scope="session", autouse=True)
