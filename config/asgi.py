@@ -46,10 +46,7 @@ from providers.simulator.app import create_app as create_simulator  # noqa: E402
 from providers.simulator.plan import Caps  # noqa: E402
 from usage import rollups  # noqa: E402
 
-if settings.EMBEDDED:
-    # Only the embedded mode streams on this process's loop; in the services mode the worker does (and
-    # preloads), and a web process starts seconds sooner without the SDKs it never streams through.
-    preload_adapters()
+preload_adapters()
 
 router = ProtocolTypeRouter({"http": django_http, "websocket": WebSocketAuth(URLRouter(websocket_urlpatterns))})
 SIMULATOR_PREFIX = "/simulator"
