@@ -34,10 +34,11 @@ run: $(VENV)/.installed
 	@echo ""
 	$(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --ws websockets-sansio --log-level warning
 
-# Installs what the tests need (Python packages, Chromium), starts PostgreSQL and Redis if they are
-# not running, then runs every test.
 # Two test processes, each handed whole files, so that a module's live stack starts once (tests/stack.py).
 PYTEST_ARGS ?= -n 2 --dist loadfile
+
+# Installs what the tests need (Python packages, Chromium), starts PostgreSQL and Redis if they are
+# not running, then runs every test.
 test: $(VENV)/.installed-dev
 	scripts/ensure_test_services.sh
 	$(BIN)/ruff check .

@@ -164,21 +164,26 @@ def prepared_insert(*groups: list[Model], along: tuple[str, list] | None = None)
     # groups as the parts of one statement: as a parameter each, a prompt's nodes were ~120 values, which
     # psycopg parses the statement for afresh every time (it caches those of at most 50 parameters) and
     # quotes one by one, and each group was a round trip of its own.
-    from config.sql_postgres import as_json
-
     parts = [along] if along else []  # a data-changing part of a WITH runs whether or not its rows are read
     for into, columns, rows in grouped:
         listed = ", ".join(map(db.ops.quote_name, columns))
-        json_rows = json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=as_json)
         parts.append(
             (
                 f"INSERT INTO {into} ({listed}) SELECT {listed} FROM json_populate_recordset(NULL::{into}, %s)",
-                [json_rows],
+                [json_rows(columns, rows)],
             )
         )
     *first, (last, last_params) = parts
     with_parts = "".join(f"{'WITH' if i == 0 else ','} g{i} AS ({part}) " for i, (part, _) in enumerate(first))
     return Insert([(with_parts + last, [*(value for _, values in first for value in values), *last_params])])
+
+
+def json_rows(columns: list[str], rows: list[list]) -> str:
+    """Rows of values their fields prepared for PostgreSQL, as the one parameter that
+    `json_populate_recordset(NULL::table, %s)` reads back into the table's row type."""
+    from config.sql_postgres import as_json
+
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=as_json)
 
 
 def _group_rows(objects: list[Model], db) -> tuple[str, list[str], list[list]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -201,15 +201,13 @@ def _ended_payload(plan: RunPlan, node: Node | None) -> dict | None:
 
 def _prices_in_force(plans: list[RunPlan]) -> dict[str, Price | None]:
     """Each run's model's price at the run's start, by node id."""
-    models = {str(plan.node["model"]) for plan in plans}
     latest = max(plan.started_at for plan in plans)
+    by_model: dict[str, list[Price]] = defaultdict(list)
     # Newest first (Price's ordering): a run's price is the first of its model from before its start.
-    prices = list(Price.objects.filter(model_id__in=models, effective_from__lte=latest))
+    for price in Price.objects.filter(model_id__in={plan.node["model"] for plan in plans}, effective_from__lte=latest):
+        by_model[str(price.model_id)].append(price)
     return {
-        plan.node_id: next(
-            (p for p in prices if str(p.model_id) == str(plan.node["model"]) and p.effective_from <= plan.started_at),
-            None,
-        )
+        plan.node_id: next((p for p in by_model[str(plan.node["model"])] if p.effective_from <= plan.started_at), None)
         for plan in plans
     }
 
@@ -246,18 +244,17 @@ def _end_runs(finals: list[tuple[RunPlan, dict]]) -> dict[str, Node]:
     if connection.vendor != "postgresql":
         ended = ((plan.node_id, _end_run(plan, **final)) for plan, final in finals)
         return {node_id: node for node_id, node in ended if node is not None}
-    from config.sql_postgres import as_json
-
     names = list(finals[0][1])
-    fields = {name: Node._meta.get_field(name) for name in ["id", "started_at", *names]}
+    fields = [Node._meta.get_field(name) for name in ["id", "started_at", *names]]
     rows = [
-        {
-            fields[name].column: fields[name].get_db_prep_save(value, connection)
-            for name, value in {"id": plan.node_id, "started_at": plan.started_at, **final}.items()
-        }
+        [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, [plan.node_id, plan.started_at, *final.values()], strict=True)
+        ]
         for plan, final in finals
     ]
-    found = sql.rows(_end_runs_sql(tuple(names)), [json.dumps(rows, default=as_json), NodeStatus.STREAMING])
+    params = [sql.json_rows([field.column for field in fields], rows), NodeStatus.STREAMING]
+    found = sql.rows(_end_runs_sql(tuple(names)), params)
     nodes = [sql.load(Node, row) for row in found]
     return {str(node.id): node for node in nodes}
 

@@ -155,7 +155,7 @@ _PREPARE = """
 import io
 from django.core.management import call_command
 
-call_command("migrate", interactive=False, verbosity=0)
+call_command("migrate", interactive=False, verbosity=0)  # _MIGRATE's, on a copy of its template
 call_command("sync_providers", stdout=io.StringIO())
 if {embedded}:
     call_command("ensure_demo_user", username="u", password={password!r}, stdout=io.StringIO())
