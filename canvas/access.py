@@ -427,13 +427,34 @@ def _role_on_canvas(canvas_id, **member) -> str | None:
     return memberships.values_list("role", flat=True).first()
 
 
-def recheck(principal: Principal) -> Principal | None:
-    """The same principal as it stands now: a new role, or None once the membership is gone, the link is
-    revoked or expired, or the canvas has moved to a team the user is not in."""
+def recheck(principals: list[Principal]) -> list[Principal | None]:
+    """Each principal as it stands now, in order: a new role, or None once the membership is gone, the
+    link is revoked or expired, or the canvas has moved to a team the user is not in. One query for the
+    members and one for the guests, however many: a web process re-checks all its sockets together
+    (canvas.consumers)."""
+    members = [p for p in principals if p.share_link_id is None]
+    roles: dict[tuple, str] = {}
+    if members:
+        rows = Membership.objects.filter(
+            user_id__in={p.user_id for p in members},
+            user__is_active=True,
+            team__canvases__in={p.canvas_id for p in members},
+            # A judge's workspace and a deleted canvas are nobody's, as in _role_on_canvas.
+            team__canvases__judged_canvas=None,
+            team__canvases__deleted_at__isnull=True,
+        ).values_list("team__canvases", "user_id", "role")
+        roles = {(canvas_id, user_id): role for canvas_id, user_id, role in rows}
+    guests = [p for p in principals if p.share_link_id is not None]
+    live: set[tuple] = set()
+    if guests:
+        live = set(_live_links().filter(pk__in={p.share_link_id for p in guests}).values_list("pk", "canvas_id"))
+    return [_as_it_stands(p, roles, live) for p in principals]
+
+
+def _as_it_stands(principal: Principal, roles: dict[tuple, str], live: set[tuple]) -> Principal | None:
     if principal.share_link_id is not None:
-        alive = _live_links().filter(pk=principal.share_link_id, canvas_id=principal.canvas_id).exists()
-        return principal if alive else None
-    role = _role_on_canvas(principal.canvas_id, user_id=principal.user_id, user__is_active=True)
+        return principal if (principal.share_link_id, principal.canvas_id) in live else None
+    role = roles.get((principal.canvas_id, principal.user_id))
     if role is None:
         return None
     return principal if role == principal.role else replace(principal, role=role)

@@ -6,7 +6,9 @@ The consumer reads the database from worker threads, so these tests commit (tran
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -352,12 +354,83 @@ async def test_a_promoted_viewer_is_served_with_the_new_role(alice, bob, team, a
     viewer = access.Principal(canvas_id=alice_canvas.id, user_id=bob.id, name="Bob Builder", role=Role.VIEWER)
     await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.EDITOR)
 
-    promoted = await sync_to_async(access.recheck)(viewer)
+    [promoted] = await sync_to_async(access.recheck)([viewer])
     assert promoted.role == Role.EDITOR and promoted.can_write
 
     await sync_to_async(Membership.objects.filter(user=bob, team=team).update)(role=Role.VIEWER)
-    demoted = await sync_to_async(access.recheck)(promoted)
+    [demoted] = await sync_to_async(access.recheck)([promoted])
     assert demoted.role == Role.VIEWER and not demoted.can_write
+
+
+async def test_many_principals_rechecked_at_once_each_get_their_own_answer(alice, bob, charlie, team, alice_canvas):
+    """One batch mixes members and guests of several canvases: each is answered for its own canvas, never
+    with a role another person or another canvas has."""
+    await sync_to_async(_recheck_many, thread_sensitive=True)(alice, bob, charlie, alice_canvas)
+
+
+def _recheck_many(alice, bob, charlie, alice_canvas):
+    charlies = Team.objects.create(name="Charlie's")
+    Membership.objects.create(team=charlies, user=charlie, role=Role.EDITOR)
+    charlie_canvas = charlies.canvases.create(title="Charlie's canvas", created_by=charlie)
+    alive, _ = ShareLink.issue(alice_canvas, alice, "", timezone.now() + timedelta(days=1))
+    revoked, _ = ShareLink.issue(alice_canvas, alice, "", timezone.now() + timedelta(days=1))
+    ShareLink.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    member = access.Principal
+
+    asked = [
+        member(canvas_id=alice_canvas.id, user_id=alice.id, role=Role.OWNER),
+        member(canvas_id=alice_canvas.id, user_id=bob.id, role=Role.EDITOR),  # demoted since to viewer
+        member(canvas_id=charlie_canvas.id, user_id=charlie.id, role=Role.EDITOR),
+        member(canvas_id=charlie_canvas.id, user_id=bob.id, role=Role.VIEWER),  # never a member there
+        member(canvas_id=alice_canvas.id, user_id=charlie.id, role=Role.VIEWER),  # nor here
+        member(canvas_id=alice_canvas.id, share_link_id=alive.id),
+        member(canvas_id=alice_canvas.id, share_link_id=revoked.id),
+        member(canvas_id=charlie_canvas.id, share_link_id=alive.id),  # a link of another canvas
+    ]
+    answers = access.recheck(asked)
+
+    demoted = replace(asked[1], role=Role.VIEWER)
+    assert answers == [asked[0], demoted, asked[2], None, None, asked[5], None, None]
+    assert answers[0] is asked[0]  # unchanged: the same principal
+
+    get_user_model().objects.filter(pk=charlie.pk).update(is_active=False)
+    charlie_canvas.deleted_at = timezone.now()
+    charlie_canvas.save(update_fields=["deleted_at"])
+    assert [a is not None for a in access.recheck(asked[:3])] == [True, True, False]
+    assert access.recheck([]) == []
+
+
+async def test_a_processs_sockets_falling_due_together_are_rechecked_together(alice, alice_team, monkeypatch):
+    """Sockets opened at different moments still fall due together, at the start of the process's period,
+    and their refreshes, made as their next events go out, share a batch: a query or two a period for the
+    process, not one per socket."""
+    monkeypatch.setattr(consumers, "RECHECK_S", 0.4)
+    make = lambda: [alice_team.canvases.create(title=f"C{n}", created_by=alice) for n in range(10)]  # noqa: E731
+    canvases = await sync_to_async(make)()
+    batches: list[int] = []
+    real = access.recheck
+
+    def counted(principals):
+        batches.append(len(principals))
+        return real(principals)
+
+    monkeypatch.setattr(access, "recheck", counted)
+    sockets = []
+    for canvas in canvases:  # opened over a whole period: each one's own deadline would be a different moment
+        sockets.append(await join(canvas, alice))
+        await asyncio.sleep(0.04)
+    batches.clear()
+    started = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - started < 1.2:  # three periods of events every 50 ms
+        for canvas in canvases:
+            await sender.send(canvas.id, events.NodeCreated(type="node.created", node={"id": "n"}))
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+
+    assert sum(batches) >= 2 * len(sockets), batches  # each socket re-checked in each period
+    assert len(batches) <= 2 * 4, batches  # at most two batches in each of the (at most) four periods
+    for socket in sockets:
+        await socket.disconnect()
 
 
 async def test_a_malformed_message_is_answered_and_the_socket_stays(alice, alice_canvas):
