@@ -79,7 +79,7 @@ def _resolve(scope, canvas_id) -> access.Principal | None:
 _rechecks: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(access.recheck))
 _open_prompts = database_sync_to_async(blind.open_prompts)
 _reopened = database_sync_to_async(blind.reopened)
-_still_signed_in = database_sync_to_async(still_signed_in)
+_signed_in_checks: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(still_signed_in))
 _recent_comments = database_sync_to_async(comments.recent)
 
 
@@ -283,7 +283,7 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
             return
         ended = self.credential.ended_by(event)
         if ended is None:  # not said which: check this socket's own
-            ended = not await _still_signed_in(self.credential)
+            ended = not await _signed_in_checks.get()(self.credential)
         if ended:
             await self._deny(CLOSE_SIGNED_OUT)
 
@@ -341,9 +341,11 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
 
     async def _watch(self) -> None:
         while self.principal is not None:
-            await asyncio.sleep(WATCH_S)
+            # At the process's period, as the re-checks: every socket's watch falls due at once, and a
+            # thousand quiet sockets make a few queries every WATCH_S, not two each.
+            await asyncio.sleep(WATCH_S - time.monotonic() % WATCH_S)
             try:
-                if self.credential is not None and not await _still_signed_in(self.credential):
+                if self.credential is not None and not await _signed_in_checks.get()(self.credential):
                     await self._deny(CLOSE_SIGNED_OUT)
                 elif await self._allowed(force=True):
                     await self._present()

@@ -150,11 +150,18 @@ def credential_of(scope, user_id: int) -> Credential:
     return Credential(user_id=user_id, session_key=session.session_key if session is not None else None)
 
 
-def still_signed_in(credential: Credential) -> bool:
-    """Whether the token is still active, or the session still signed in as the same person with the
-    password they had then (read only: the session is left as it is)."""
-    if credential.token_id is not None:
-        return ApiToken.objects.active().filter(pk=credential.token_id, user_id=credential.user_id).exists()
+def still_signed_in(credentials: list[Credential]) -> list[bool]:
+    """For each credential, in order: whether its token is still active, or its session still signed in
+    as the same person with the password they had then (read only: the session is left as it is). The
+    tokens in one query, however many: a web process's sockets are checked together (canvas.consumers)."""
+    token_ids = {c.token_id for c in credentials if c.token_id is not None}
+    active = (
+        set(ApiToken.objects.active().filter(pk__in=token_ids).values_list("pk", "user_id")) if token_ids else set()
+    )
+    return [(c.token_id, c.user_id) in active if c.token_id is not None else _session_signed_in(c) for c in credentials]
+
+
+def _session_signed_in(credential: Credential) -> bool:
     if not credential.session_key:
         return False
     session = import_module(settings.SESSION_ENGINE).SessionStore(credential.session_key)

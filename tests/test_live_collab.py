@@ -24,6 +24,7 @@ from accounts.models import ApiToken
 from canvas import access, consumers
 from canvas.models import Comment, Membership, Node, NodeKind, Role, ShareLink, Team
 from canvas.presence import RedisPresence, people
+from canvas.ws_auth import Credential, still_signed_in
 from config.asgi import application
 from engine import events, sender
 from engine.redis_clients import loop_client
@@ -567,3 +568,54 @@ async def test_the_watchdog_closes_a_socket_whose_password_changed_unannounced(a
     await sync_to_async(get_user_model().objects.filter(pk=alice.pk).update)(password="md5$changed$elsewhere")
 
     assert await close_code(watching) == consumers.CLOSE_SIGNED_OUT
+
+
+async def test_many_sign_ins_checked_at_once_each_get_their_own_answer(alice, bob):
+    await sync_to_async(_sign_ins_checked_at_once, thread_sensitive=True)(alice, bob)
+
+
+def _sign_ins_checked_at_once(alice, bob):
+    (kept, _), (revoked, _), (bobs, _) = ApiToken.issue(alice), ApiToken.issue(alice), ApiToken.issue(bob)
+    ApiToken.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    browser, _ = signed_in_browser(alice)
+    session = browser.cookies["sessionid"].value
+    asked = [
+        Credential(user_id=alice.id, token_id=kept.id),
+        Credential(user_id=alice.id, token_id=revoked.id),
+        Credential(user_id=alice.id, token_id=bobs.id),  # bob's token is not alice's
+        Credential(user_id=bob.id, token_id=bobs.id),
+        Credential(user_id=alice.id, session_key=session),
+        Credential(user_id=bob.id, session_key=session),  # alice's session is not bob's
+        Credential(user_id=alice.id),  # neither
+    ]
+
+    assert still_signed_in(asked) == [True, False, False, True, True, False, False]
+
+    get_user_model().objects.filter(pk=bob.pk).update(is_active=False)
+    assert still_signed_in(asked[2:4]) == [False, False]
+    assert still_signed_in([]) == []
+
+
+async def test_a_processs_sockets_are_watched_together(alice, alice_canvas, monkeypatch):
+    """Sockets opened at different moments are watched at the same moments (the process's period of
+    WATCH_S): their sign-ins are checked in a batch or two each period, not one query each."""
+    monkeypatch.setattr(consumers, "WATCH_S", 0.4)
+    batches: list[int] = []
+
+    def counted(credentials):
+        batches.append(len(credentials))
+        return still_signed_in(credentials)
+
+    monkeypatch.setattr(consumers, "still_signed_in", counted)
+    sockets = []
+    for _ in range(8):  # opened over a whole period: each one's own timer would fire at a different moment
+        sockets.append(await join(alice_canvas, alice))
+        await asyncio.sleep(0.05)
+    batches.clear()
+
+    await asyncio.sleep(1.0)  # two or three periods begin
+
+    assert sum(batches) >= 2 * len(sockets), batches  # every socket watched in each period
+    assert len(batches) <= 2 * 3, batches  # at most two batches in each
+    for socket in sockets:
+        await socket.disconnect()
