@@ -596,26 +596,47 @@ def _sign_ins_checked_at_once(alice, bob):
     assert still_signed_in([]) == []
 
 
-async def test_a_processs_sockets_are_watched_together(alice, alice_canvas, monkeypatch):
+async def test_a_processs_sockets_are_watched_together_and_keep_their_own_presence_moments(
+    alice, alice_canvas, monkeypatch
+):
     """Sockets opened at different moments are watched at the same moments (the process's period of
-    WATCH_S): their sign-ins are checked in a batch or two each period, not one query each."""
+    WATCH_S): their sign-ins are checked in a batch or two each period, not one query each. Each refreshes
+    its presence at its own moment in the period, as a hundred Redis writes at once would hold the loop."""
     monkeypatch.setattr(consumers, "WATCH_S", 0.4)
     batches: list[int] = []
+    refreshed_at: list[float] = []
 
     def counted(credentials):
         batches.append(len(credentials))
         return still_signed_in(credentials)
 
+    class TimedPresence:
+        def __init__(self, store):
+            self.store = store
+
+        async def join(self, *args, **kwargs):
+            refreshed_at.append(asyncio.get_running_loop().time())
+            return await self.store.join(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.store, name)
+
+    real_presence = consumers.presence_store
     monkeypatch.setattr(consumers, "still_signed_in", counted)
+    monkeypatch.setattr(consumers, "presence_store", lambda: TimedPresence(real_presence()))
     sockets = []
     for _ in range(8):  # opened over a whole period: each one's own timer would fire at a different moment
         sockets.append(await join(alice_canvas, alice))
         await asyncio.sleep(0.05)
     batches.clear()
+    refreshed_at.clear()
 
     await asyncio.sleep(1.0)  # two or three periods begin
 
     assert sum(batches) >= 2 * len(sockets), batches  # every socket watched in each period
     assert len(batches) <= 2 * 3, batches  # at most two batches in each
+    assert len(refreshed_at) >= len(sockets)
+    first_period = sorted(refreshed_at)[: len(sockets)]
+    assert first_period[-1] - first_period[0] >= 0.2, first_period  # spread over the period, not at once
     for socket in sockets:
         await socket.disconnect()
