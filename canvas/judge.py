@@ -7,7 +7,7 @@ list, page, socket or export ever reaches, so the engine runs them as it runs an
 streamed, retried, priced, billed to the judged canvas's team and counted against its requester's run
 limit and budgets.
 
-When a judge run ends (engine.signals.run_ended), and the run of the other order of its pair has ended
+When a judge run ends (engine.signals.runs_ended), and the run of the other order of its pair has ended
 too, the two verdicts make one vote with `judge_model`: the same outcome both ways is that outcome; a
 verdict that changes with the order (position bias) is a tie, and its rationale says so. A failed or
 unreadable run records nothing for its pair. The judge sees the answers' texts, never their models, and
@@ -31,7 +31,7 @@ from canvas.models import RUNNING_STATUSES, Canvas, Edge, Judgement, JudgeRun, N
 from engine import limits
 from engine.context import context_for_response
 from engine.dispatch import start_runs
-from engine.signals import run_ended
+from engine.signals import runs_ended
 from providers.models import Model
 
 log = logging.getLogger(__name__)
@@ -194,14 +194,22 @@ def combine(xy: Verdict, yx: Verdict) -> tuple[str, str]:
     return "tie", _shorten(f"{changed} {reasons}".strip())
 
 
-@receiver(run_ended)
-def on_run_ended(sender, node_id: str, status: str, **kwargs) -> None:
-    """A finished judge run whose pair's other order has finished too: the pair's vote."""
-    if status != NodeStatus.DONE:
-        return  # a failed run records nothing for its pair
-    judgement_id = JudgeRun.objects.filter(response_id=node_id).values_list("judgement_id", flat=True).first()
-    if judgement_id is not None:
-        settle(judgement_id, node_id)
+@receiver(runs_ended)
+def on_runs_ended(sender, runs: list[tuple[str, str]], **kwargs) -> None:
+    """The finished judge runs of a batch of endings whose pair's other order has finished too: each
+    pair's vote. One query finds which of the batch are judges' runs (mostly none: a burst's hundred
+    endings were a hundred queries)."""
+    done = [node_id for node_id, status in runs if status == NodeStatus.DONE]  # a failed run records nothing
+    if not done:
+        return
+    for response_id, judgement_id in JudgeRun.objects.filter(response_id__in=done).values_list(
+        "response_id", "judgement_id"
+    ):
+        try:
+            settle(judgement_id, response_id)
+        except Exception:
+            # One pair's fault must not keep the others of the batch from their votes.
+            log.exception("Settling judgement %s after run %s failed", judgement_id, response_id)
 
 
 @transaction.atomic

@@ -8,13 +8,15 @@ from django.dispatch import Signal
 
 log = logging.getLogger(__name__)
 
-# A response's run has ended and its ending is committed: `node_id` (str) and `status` (the node's
-# final status). Sent on the thread that stored it, off the event loop. A receiver's fault is logged
-# and never touches the run.
-run_ended = Signal()
+# Responses' runs have ended and their endings are committed: `runs`, each a (node id (str), the node's
+# final status), the runs stored together in one batch (engine.store.finish_many), so that a receiver
+# can read about all of them at once. Sent on the thread that stored them, off the event loop. A
+# receiver's fault is logged and never touches the runs.
+runs_ended = Signal()
 
 
-def send_run_ended(node_id: str, status: str) -> None:
-    for receiver, result in run_ended.send_robust(sender=None, node_id=node_id, status=status):
+def send_runs_ended(runs: list[tuple[str, str]]) -> None:
+    for receiver, result in runs_ended.send_robust(sender=None, runs=runs):
         if isinstance(result, Exception):
-            log.error("A receiver of run_ended (%s) failed for %s", receiver, node_id, exc_info=result)
+            ids = [node_id for node_id, _ in runs]
+            log.error("A receiver of runs_ended (%s) failed for %s", receiver, ids, exc_info=result)

@@ -17,7 +17,7 @@ from engine.cost import cost_of
 from engine.outcome import Outcome
 from engine.payloads import node_payload
 from engine.preview import request_params
-from engine.signals import send_run_ended
+from engine.signals import send_runs_ended
 from providers.base import AccountConfig, ChatRequest
 from providers.models import Price
 
@@ -183,20 +183,19 @@ def finish_many(ends: list[tuple[RunPlan, Outcome]]) -> list[dict | None]:
     Runs end together when their prompts were posted together: on PostgreSQL their endings are one
     query of the prices in force and one conditional UPDATE that returns the rows (a hundred runs ending
     at once were three queries each, on as many threads), in one transaction whose commit sends
-    `run_ended` for each."""
+    `runs_ended` for the batch."""
     with transaction.atomic():
         prices = _prices_in_force([plan for plan, _ in ends])
         ended = _end_runs([(plan, _final_state(plan, outcome, prices)) for plan, outcome in ends])
-        return [_ended_payload(plan, ended.get(plan.node_id)) for plan, _ in ends]
-
-
-def _ended_payload(plan: RunPlan, node: Node | None) -> dict | None:
-    if node is None:
-        return None
-    node_id, status = str(node.id), node.status
-    transaction.on_commit(lambda: send_run_ended(node_id, status))
-    # A response's parent (its prompt) is fixed at its creation: the claim's read of it stands.
-    return node_payload(node, plan.node["parents"])
+        nodes = [ended.get(plan.node_id) for plan, _ in ends]
+        runs = [(str(node.id), node.status) for node in nodes if node is not None]
+        if runs:
+            transaction.on_commit(lambda: send_runs_ended(runs))
+        # A response's parent (its prompt) is fixed at its creation: the claim's read of it stands.
+        return [
+            node_payload(node, plan.node["parents"]) if node is not None else None
+            for (plan, _), node in zip(ends, nodes, strict=True)
+        ]
 
 
 def _prices_in_force(plans: list[RunPlan]) -> dict[str, Price | None]:
