@@ -75,11 +75,17 @@ def _resolve(scope, canvas_id) -> access.Principal | None:
     )
 
 
+async def _on_sockets_thread(function, *args):
+    # Where the sockets' other queries run (Channels' one thread for them): a batch or two a period needs
+    # no threads of its own, and each thread more is memory for the web process to keep.
+    return await database_sync_to_async(function)(*args)
+
+
 # The re-checks made while a batch is on its database thread go together as the next batch.
-_rechecks: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(access.recheck))
+_rechecks: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(access.recheck, _on_sockets_thread))
 _open_prompts = database_sync_to_async(blind.open_prompts)
 _reopened = database_sync_to_async(blind.reopened)
-_signed_in_checks: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(still_signed_in))
+_signed_in_checks: PerLoop[Coalesced] = PerLoop(lambda loop: Coalesced(still_signed_in, _on_sockets_thread))
 _recent_comments = database_sync_to_async(comments.recent)
 
 
@@ -345,8 +351,12 @@ class CanvasConsumer(AsyncJsonWebsocketConsumer):
         # presence refresh keeps the socket's own moment in the period: a hundred Redis writes at once held
         # the loop (and every stream it relays) ~20 ms, a thousand ~130 ms.
         own_moment = time.monotonic() % WATCH_S
+        period = time.monotonic() // WATCH_S
         while self.principal is not None:
-            await asyncio.sleep(WATCH_S - time.monotonic() % WATCH_S)
+            period += 1
+            await asyncio.sleep(max(0.0, period * WATCH_S - time.monotonic()))
+            # A timer may fire a little early, or very late after a stall: either way, once a period.
+            period = max(period, time.monotonic() // WATCH_S)
             try:
                 if self.credential is not None and not await _signed_in_checks.get()(self.credential):
                     await self._deny(CLOSE_SIGNED_OUT)

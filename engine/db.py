@@ -28,10 +28,12 @@ class Coalesced(Generic[T, R]):
     that relays every stream from the interpreter (the threads share one).
 
     `run_batch(items)` answers each item in order: its result, or the exception that item alone raised.
-    If it raises, every call of that batch raises it."""
+    If it raises, every call of that batch raises it. `in_thread(run_batch, items)` runs a batch off the
+    loop: `in_db_thread` unless the caller's database work has a thread of its own."""
 
-    def __init__(self, run_batch: Callable[[list[T]], list[R | BaseException]]):
+    def __init__(self, run_batch: Callable[[list[T]], list[R | BaseException]], in_thread=in_db_thread):
         self._run_batch = run_batch
+        self._in_thread = in_thread
         self._waiting: list[tuple[T, asyncio.Future]] = []
         self._runner: asyncio.Task | None = None  # held here: the loop keeps only a weak reference
 
@@ -47,7 +49,7 @@ class Coalesced(Generic[T, R]):
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    results = await in_db_thread(self._run_batch, [item for item, _ in batch])
+                    results = await self._in_thread(self._run_batch, [item for item, _ in batch])
                 except asyncio.CancelledError:
                     for _, future in [*batch, *self._waiting]:
                         future.cancel()

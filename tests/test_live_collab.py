@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from canvas import access, consumers
+from canvas.membership import RECHECK
 from canvas.models import Comment, Membership, Node, NodeKind, Role, ShareLink, Team
 from canvas.presence import RedisPresence, people
 from canvas.ws_auth import Credential, still_signed_in
@@ -401,13 +403,27 @@ def _recheck_many(alice, bob, charlie, alice_canvas):
     assert access.recheck([]) == []
 
 
+async def next_period(period_s: float, *, ahead_s: float = 0.0) -> int:
+    """Sleep until `ahead_s` before the next period of `period_s` (the consumer's clock) begins; its number."""
+    now = time.monotonic()
+    starts = now - now % period_s + period_s
+    if starts - ahead_s <= now:
+        starts += period_s
+    await asyncio.sleep(starts - ahead_s - now)
+    return round(starts / period_s)
+
+
+async def until(condition, timeout_s: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
 async def test_a_processs_sockets_falling_due_together_are_rechecked_together(alice, alice_team, monkeypatch):
-    """Sockets opened at different moments still fall due together, at the start of the process's period,
-    and their refreshes, made as their next events go out, share a batch: a query or two a period for the
-    process, not one per socket."""
-    monkeypatch.setattr(consumers, "RECHECK_S", 0.4)
-    make = lambda: [alice_team.canvases.create(title=f"C{n}", created_by=alice) for n in range(10)]  # noqa: E731
-    canvases = await sync_to_async(make)()
+    """Sockets checked at different moments of a period still fall due together, at the start of the
+    process's next period, and their refreshes, made as their next events go out, share a batch: a query
+    or two a period for the process, not one per socket."""
+    monkeypatch.setattr(consumers, "RECHECK_S", 1.0)
     batches: list[int] = []
     real = access.recheck
 
@@ -416,20 +432,26 @@ async def test_a_processs_sockets_falling_due_together_are_rechecked_together(al
         return real(principals)
 
     monkeypatch.setattr(access, "recheck", counted)
-    sockets = []
-    for canvas in canvases:  # opened over a whole period: each one's own deadline would be a different moment
-        sockets.append(await join(canvas, alice))
-        await asyncio.sleep(0.04)
+    make = lambda: [alice_team.canvases.create(title=f"C{n}", created_by=alice) for n in range(8)]  # noqa: E731
+    canvases = await sync_to_async(make)()
+    sockets = [await join(canvas, alice) for canvas in canvases]
+    await next_period(1.0)
+    for canvas in canvases:  # each socket checked afresh (an announced change), 0.1 s after the one before
+        await asyncio.sleep(0.1)
+        await get_channel_layer().group_send(sender.canvas_group(canvas.id), {"type": RECHECK})
+    await until(lambda: sum(batches) >= len(sockets))
+    await next_period(1.0)
+    await asyncio.sleep(0.02)
     batches.clear()
-    started = asyncio.get_running_loop().time()
-    while asyncio.get_running_loop().time() - started < 1.2:  # three periods of events every 50 ms
-        for canvas in canvases:
-            await sender.send(canvas.id, events.NodeCreated(type="node.created", node={"id": "n"}))
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.1)
 
-    assert sum(batches) >= 2 * len(sockets), batches  # each socket re-checked in each period
-    assert len(batches) <= 2 * 4, batches  # at most two batches in each of the (at most) four periods
+    for canvas in canvases:
+        await sender.send(canvas.id, events.NodeCreated(type="node.created", node={"id": "n"}))
+    for socket in sockets:
+        await next_of(socket, "node.created")
+    await until(lambda: sum(batches) >= len(sockets))
+
+    assert sum(batches) == len(sockets), batches  # every socket due, however recent its last check
+    assert len(batches) <= 3, batches  # and they went together
     for socket in sockets:
         await socket.disconnect()
 
@@ -603,11 +625,11 @@ async def test_a_processs_sockets_are_watched_together_and_keep_their_own_presen
     WATCH_S): their sign-ins are checked in a batch or two each period, not one query each. Each refreshes
     its presence at its own moment in the period, as a hundred Redis writes at once would hold the loop."""
     monkeypatch.setattr(consumers, "WATCH_S", 0.4)
-    batches: list[int] = []
+    batches: dict[int, list[int]] = {}  # by the start of the period they were made at
     refreshed_at: list[float] = []
 
     def counted(credentials):
-        batches.append(len(credentials))
+        batches.setdefault(round(time.monotonic() / 0.4), []).append(len(credentials))
         return still_signed_in(credentials)
 
     class TimedPresence:
@@ -615,7 +637,7 @@ async def test_a_processs_sockets_are_watched_together_and_keep_their_own_presen
             self.store = store
 
         async def join(self, *args, **kwargs):
-            refreshed_at.append(asyncio.get_running_loop().time())
+            refreshed_at.append(time.monotonic())
             return await self.store.join(*args, **kwargs)
 
         def __getattr__(self, name):
@@ -628,15 +650,17 @@ async def test_a_processs_sockets_are_watched_together_and_keep_their_own_presen
     for _ in range(8):  # opened over a whole period: each one's own timer would fire at a different moment
         sockets.append(await join(alice_canvas, alice))
         await asyncio.sleep(0.05)
+    first = await next_period(0.4, ahead_s=0.1)
     batches.clear()
     refreshed_at.clear()
 
-    await asyncio.sleep(1.0)  # two or three periods begin
+    await until(lambda: sum(batches.get(first + 1, [])) >= len(sockets), timeout_s=3.0)
 
-    assert sum(batches) >= 2 * len(sockets), batches  # every socket watched in each period
-    assert len(batches) <= 2 * 3, batches  # at most two batches in each
-    assert len(refreshed_at) >= len(sockets)
-    first_period = sorted(refreshed_at)[: len(sockets)]
-    assert first_period[-1] - first_period[0] >= 0.2, first_period  # spread over the period, not at once
+    for period in (first, first + 1):
+        assert sum(batches.get(period, [])) == len(sockets), batches  # every socket watched
+        assert len(batches[period]) <= 3, batches  # in a batch or two
+    assert len(refreshed_at) >= len(sockets), refreshed_at
+    crowded = max(sum(1 for u in refreshed_at if t <= u < t + 0.02) for t in refreshed_at)
+    assert crowded <= 3, sorted(refreshed_at)  # spread over the period, not all at once
     for socket in sockets:
         await socket.disconnect()
