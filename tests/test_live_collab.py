@@ -400,6 +400,12 @@ def _recheck_many(alice, bob, charlie, alice_canvas):
     charlie_canvas.deleted_at = timezone.now()
     charlie_canvas.save(update_fields=["deleted_at"])
     assert [a is not None for a in access.recheck(asked[:3])] == [True, True, False]
+    # A deleted canvas beside a live one of the same team: the role is read for the very canvas asked.
+    deleted = alice_canvas.team.canvases.create(title="Gone", created_by=alice, deleted_at=timezone.now())
+    assert access.recheck([member(canvas_id=deleted.id, user_id=alice.id, role=Role.OWNER), asked[0]]) == [
+        None,
+        asked[0],
+    ]
     assert access.recheck([]) == []
 
 
