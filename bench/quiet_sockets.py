@@ -49,8 +49,7 @@ def committed(database_url: str) -> int:
 async def hold_open(live, tokens: list[str], seconds: float) -> tuple[float, int, float]:
     """Web CPU s, transactions committed, database CPU s while the sockets stay open for `seconds`."""
     database_url = live.env["DATABASE_URL"]
-    async with clients.prism_seats(live, tokens) as seats:
-        assert len(seats) == len(tokens)
+    async with clients.prism_seats(live, tokens):
         await asyncio.sleep(SETTLE_S)
         database = procs.DatabaseClock(database_url)
         web_before, transactions_before = procs.cpu_clocks({"web": live.pids["web"]})["web"], committed(database_url)

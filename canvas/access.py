@@ -432,22 +432,19 @@ def recheck(principals: list[Principal]) -> list[Principal | None]:
     link is revoked or expired, or the canvas has moved to a team the user is not in. One query for the
     members and one for the guests, however many: a web process re-checks all its sockets together
     (canvas.consumers)."""
+    # An empty `__in` makes no query: a batch of members only, or of guests only, is one query.
     members = [p for p in principals if p.share_link_id is None]
-    roles: dict[tuple, str] = {}
-    if members:
-        rows = Membership.objects.filter(
-            user_id__in={p.user_id for p in members},
-            user__is_active=True,
-            team__canvases__in={p.canvas_id for p in members},
-            # A judge's workspace and a deleted canvas are nobody's, as in _role_on_canvas.
-            team__canvases__judged_canvas=None,
-            team__canvases__deleted_at__isnull=True,
-        ).values_list("team__canvases", "user_id", "role")
-        roles = {(canvas_id, user_id): role for canvas_id, user_id, role in rows}
-    guests = [p for p in principals if p.share_link_id is not None]
-    live: set[tuple] = set()
-    if guests:
-        live = set(_live_links().filter(pk__in={p.share_link_id for p in guests}).values_list("pk", "canvas_id"))
+    rows = Membership.objects.filter(
+        user_id__in={p.user_id for p in members},
+        user__is_active=True,
+        team__canvases__in={p.canvas_id for p in members},
+        # A judge's workspace and a deleted canvas are nobody's, as in _role_on_canvas.
+        team__canvases__judged_canvas=None,
+        team__canvases__deleted_at__isnull=True,
+    ).values_list("team__canvases", "user_id", "role")
+    roles = {(canvas_id, user_id): role for canvas_id, user_id, role in rows}
+    guests = {p.share_link_id for p in principals if p.share_link_id is not None}
+    live = set(_live_links().filter(pk__in=guests).values_list("pk", "canvas_id"))
     return [_as_it_stands(p, roles, live) for p in principals]
 
 

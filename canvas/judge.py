@@ -200,8 +200,6 @@ def on_runs_ended(sender, runs: list[tuple[str, str]], **kwargs) -> None:
     pair's vote. One query finds which of the batch are judges' runs (mostly none: a burst's hundred
     endings were a hundred queries)."""
     done = [node_id for node_id, status in runs if status == NodeStatus.DONE]  # a failed run records nothing
-    if not done:
-        return
     for response_id, judgement_id in JudgeRun.objects.filter(response_id__in=done).values_list(
         "response_id", "judgement_id"
     ):

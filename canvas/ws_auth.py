@@ -154,10 +154,8 @@ def still_signed_in(credentials: list[Credential]) -> list[bool]:
     """For each credential, in order: whether its token is still active, or its session still signed in
     as the same person with the password they had then (read only: the session is left as it is). The
     tokens in one query, however many: a web process's sockets are checked together (canvas.consumers)."""
-    token_ids = {c.token_id for c in credentials if c.token_id is not None}
-    active = (
-        set(ApiToken.objects.active().filter(pk__in=token_ids).values_list("pk", "user_id")) if token_ids else set()
-    )
+    token_ids = {c.token_id for c in credentials if c.token_id is not None}  # none: no query
+    active = set(ApiToken.objects.active().filter(pk__in=token_ids).values_list("pk", "user_id"))
     return [(c.token_id, c.user_id) in active if c.token_id is not None else _session_signed_in(c) for c in credentials]
 
 

@@ -32,6 +32,7 @@ from engine import events, sender
 from engine.redis_clients import loop_client
 from tests.listening import CanvasSocket, before_marker
 from tests.stack import _redis_database
+from tests.waiting import until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -419,12 +420,6 @@ async def next_period(period_s: float, *, ahead_s: float = 0.0) -> int:
     return round(starts / period_s)
 
 
-async def until(condition, timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-
-
 async def test_a_processs_sockets_falling_due_together_are_rechecked_together(alice, alice_team, monkeypatch):
     """Sockets checked at different moments of a period still fall due together, at the start of the
     process's next period, and their refreshes, made as their next events go out, share a batch: a query
@@ -660,7 +655,7 @@ async def test_a_processs_sockets_are_watched_together_and_keep_their_own_presen
     batches.clear()
     refreshed_at.clear()
 
-    await until(lambda: sum(batches.get(first + 1, [])) >= len(sockets), timeout_s=3.0)
+    await until(lambda: sum(batches.get(first + 1, [])) >= len(sockets))
 
     for period in (first, first + 1):
         assert sum(batches.get(period, [])) == len(sockets), batches  # every socket watched

@@ -31,6 +31,7 @@ from providers.base import Usage
 from providers.models import Price
 from providers.simulator.text import count_tokens
 from tests.listening import Listener
+from tests.waiting import until
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -79,14 +80,6 @@ async def direct_answer(simulator, body: dict) -> dict:
         response = await client.post(f"{base_url}/chat/completions", json=plain)
     response.raise_for_status()
     return response.json()
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    """Wait for something another thread (the simulator's server) does; fail if it never happens."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
-        await asyncio.sleep(0.01)
 
 
 def joined(deltas: list[dict], field: str = "text") -> str:
