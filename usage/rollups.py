@@ -31,7 +31,7 @@ from channels.db import database_sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
-from canvas.models import RUNNING_STATUSES, Node, NodeKind, NodeStatus
+from canvas.models import RUNNING_STATUSES, USAGE_FIGURES, Node, NodeKind, NodeStatus
 from providers import periodic
 from providers.models import Model
 from usage.histogram import MEASURES, bucket_sql
@@ -200,22 +200,7 @@ def _names() -> dict:
         "histogram": connection.ops.quote_name(MonthlyHistogram._meta.db_table),
         "account": _quoted(Model, "account"),
     }
-    for field in (
-        "kind",
-        "billed_team",
-        "created_at",
-        "model",
-        "created_by",
-        "status",
-        "error_code",
-        "input_tokens",
-        "cached_input_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "cost",
-        "ttft_ms",
-        "tokens_per_s",
-    ):
+    for field in ("kind", "billed_team", "created_at", *USAGE_FIGURES):
         names[field] = f"n.{_quoted(Node, field)}"
     return names
 
