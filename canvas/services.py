@@ -18,6 +18,8 @@ from engine.payloads import nodes_payload
 from providers.models import Model, ProviderAccount
 
 RESPONSE_W, RESPONSE_H, GAP = 360.0, 260.0, 40.0
+# Room for two lines of the prompt's text under its title, above its votes' line and its actions.
+PROMPT_H = 160.0
 
 
 def usable_models(model_ids: list) -> list[Model]:
@@ -146,7 +148,7 @@ def create_prompt(
         x=default_x if x is None else x,
         y=default_y if y is None else y,
         w=RESPONSE_W,
-        h=140,
+        h=PROMPT_H,
         blind=blind,
     )
     left = prompt.x + prompt.w / 2 - total_w / 2

@@ -49,6 +49,8 @@ def test_two_models_answer_side_by_side(page, stack):
     left, right = sorted(boxes, key=lambda box: box["x"])
     assert left["y"] == right["y"]
     assert left["x"] + left["width"] <= right["x"]
+    # The prompt's card has room for its text above its votes' line and its actions: none of it is cut.
+    assert page.locator(".node-prompt .node-body").evaluate("body => body.scrollHeight <= body.clientHeight")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "canvas.png")

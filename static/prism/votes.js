@@ -109,18 +109,21 @@ export class Votes {
       const line = document.createElement("p");
       line.className = "votes-summary";
       line.textContent = `${votes.length} vote${votes.length === 1 ? "" : "s"} by ${people.join(", ")}`;
+      line.title = line.textContent;
       parts.push(line);
       const mine = votes.filter((v) => this.me && v.judge.user === this.me);
       if (mine.length) {
         const yours = document.createElement("p");
         yours.className = "votes-mine";
         yours.textContent = `Your vote: ${mine.map((v) => this.describe(v)).join("; ")}`;
+        yours.title = yours.textContent;
         parts.push(yours);
       }
     } else if (votable && this.app.canWrite) {
       const hint = document.createElement("p");
       hint.className = "muted votes-summary";
       hint.textContent = "No votes yet: select two answers and press 1–4, or pick the best.";
+      hint.title = hint.textContent;
       parts.push(hint);
     }
     // A judge model's votes apart from people's, one line each, its rationale on hover.
@@ -129,7 +132,7 @@ export class Votes {
       line.className = "votes-judge";
       const judge = this.app.models[vote.judge.model]?.display_name || "a judge model";
       line.textContent = `Judged by ${judge}: ${this.describe(vote)}`;
-      line.title = vote.judge.rationale || "";
+      line.title = vote.judge.rationale ? `${line.textContent}: ${vote.judge.rationale}` : line.textContent;
       parts.push(line);
     }
     if (prompt.blind && !prompt.revealed && this.app.canWrite) {
