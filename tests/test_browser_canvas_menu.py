@@ -304,6 +304,9 @@ def test_a_viewer_is_offered_nothing_that_changes_the_canvas(viewer_page, stack)
 def test_the_menu_fits_a_phone_screen_in_dark_mode(new_page, stack):
     page = new_page(390, 844, color_scheme="dark")
     visit(page, stack, new_canvas(stack, "Phone menu"))
+    # The empty canvas's explanation takes the phone's width, not the half right of its centre.
+    hint = page.locator("#empty-hint").bounding_box()
+    assert hint["width"] >= 390 - 40 and hint["x"] >= 0 and hint["x"] + hint["width"] <= 390, hint
     menu = page.get_by_role("menu", name="Canvas menu")
     menu_item(page, "Share…")
     box = menu.bounding_box()
