@@ -315,6 +315,18 @@ def test_a_phone_sized_screen_has_the_whole_canvas_and_the_composer_in_a_drawer(
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def test_the_other_pages_fit_a_phone_screen(new_page, stack):
+    team = api(stack, "POST", "/canvases", json={"title": "Phone pages"})["team"]
+    page = new_page(390, 844, is_mobile=True, has_touch=True)
+    for path in ("/", "/teams/", f"/teams/{team}/", f"/teams/{team}/leaderboard/", "/accounts/", "/servers/"):
+        page.goto(f"{stack.base_url}{path}")
+        # Nothing pushes the page wider than the screen: the top bar scrolls inside itself, forms wrap,
+        # a wide table scrolls inside its card.
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        brand = page.locator(".topbar .brand").bounding_box()
+        assert brand["height"] < 30, path  # "◆ Prism" on one line
+
+
 @pytest.mark.parametrize("width", [1440, 390])
 def test_the_composer_checkboxes_sit_on_one_line_with_their_words(new_page, stack, width):
     page = new_page(width, 900)

@@ -120,3 +120,15 @@ def test_the_usage_page_is_dark_in_dark_mode_and_its_charts_show(new_page, stack
     assert_dark_page(page)
     # The chart's axis labels are drawn in the light text colour, not black on the dark card.
     assert light_pixels_under(page.locator("figure[data-chart=cost] .uplot canvas").first) > 50
+
+
+def test_the_usage_page_fits_a_phone_screen(new_page, stack, team_id):
+    page = new_page(390, 844, is_mobile=True, has_touch=True)
+    page.goto(f"{stack.base_url}/teams/{team_id}/usage/?since=2026-03-01&until=2026-03-31")
+    charts = page.locator("figure[data-chart] .uplot canvas")
+    expect(charts.first).to_be_visible()
+    # Nothing pushes the page wider than the screen: the charts take its width, the table scrolls in its card.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    for chart in charts.all():
+        box = chart.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
