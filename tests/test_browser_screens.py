@@ -355,6 +355,7 @@ def test_the_live_speed_of_a_models_first_answer_in_a_browser_agrees_with_the_fi
     open_canvas(page, stack, "First answer here")
     assert page.evaluate("() => localStorage.getItem('prism.charsPerToken')") is None
     ask(page, "Go steadily, for the first time here.", {SWIFT: 1})
+    expect(page.locator(".node-response")).to_have_count(1)  # the composer clears before the answer's card is in
     [running] = ids(page.locator(".node-response"))
     speed = node(page, running).locator("[data-metric=speed]")
     page.wait_for_function("(id) => (window.prism.node(id).text.match(/\\S+/g) || []).length >= 75", arg=running)
