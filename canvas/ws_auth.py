@@ -29,6 +29,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.http.request import is_same_domain
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import ApiToken
@@ -152,22 +153,43 @@ def credential_of(scope, user_id: int) -> Credential:
 
 def still_signed_in(credentials: list[Credential]) -> list[bool]:
     """For each credential, in order: whether its token is still active, or its session still signed in
-    as the same person with the password they had then (read only: the session is left as it is). The
-    tokens in one query, however many: a web process's sockets are checked together (canvas.consumers)."""
+    as the same person with the password they had then (read only: the session is left as it is). A few
+    queries however many: the tokens in one, the sessions in one and their users in one, as a web
+    process's sockets are checked together (canvas.consumers)."""
     token_ids = {c.token_id for c in credentials if c.token_id is not None}  # none: no query
     active = set(ApiToken.objects.active().filter(pk__in=token_ids).values_list("pk", "user_id"))
-    return [(c.token_id, c.user_id) in active if c.token_id is not None else _session_signed_in(c) for c in credentials]
+    sessions = _sessions_signed_in([c for c in credentials if c.token_id is None and c.session_key])
+    return [
+        (c.token_id, c.user_id) in active if c.token_id is not None else (c.session_key, c.user_id) in sessions
+        for c in credentials
+    ]
 
 
-def _session_signed_in(credential: Credential) -> bool:
-    if not credential.session_key:
-        return False
-    session = import_module(settings.SESSION_ENGINE).SessionStore(credential.session_key)
-    if str(session.get(SESSION_KEY)) != str(credential.user_id):
-        return False
-    user = get_user_model()._default_manager.filter(pk=credential.user_id, is_active=True).first()
-    held = session.get(HASH_SESSION_KEY) or ""
-    if user is None or not held:
-        return False
-    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-    return any(constant_time_compare(held, expected) for expected in hashes)
+def _sessions_signed_in(credentials: list[Credential]) -> set[tuple[str, int]]:
+    """The (session, user) pairs whose session is still signed in as that user with the password hash
+    they had when it signed in."""
+    data = _sessions_data({c.session_key for c in credentials})
+    held = {}
+    for c in credentials:
+        session = data.get(c.session_key, {})
+        if str(session.get(SESSION_KEY)) == str(c.user_id) and session.get(HASH_SESSION_KEY):
+            held[(c.session_key, c.user_id)] = session[HASH_SESSION_KEY]
+    users = get_user_model()._default_manager.filter(pk__in={user_id for _, user_id in held}, is_active=True)
+    hashes = {user.pk: [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()] for user in users}
+    return {
+        pair
+        for pair, hash_held in held.items()
+        if any(constant_time_compare(hash_held, expected) for expected in hashes.get(pair[1], ()))
+    }
+
+
+def _sessions_data(keys: set[str]) -> dict[str, dict]:
+    """Each session's data, unexpired ones only: in one query where the engine keeps sessions in the
+    database (Django's db and cached_db, which writes through to it), else session by session."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not keys:
+        return {}
+    if hasattr(store, "get_model_class"):
+        rows = store.get_model_class().objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+        return {key: store().decode(encoded) for key, encoded in rows.values_list("session_key", "session_data")}
+    return {key: store(key).load() for key in keys}

@@ -17,8 +17,10 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.db import connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -620,6 +622,33 @@ def _sign_ins_checked_at_once(alice, bob):
     get_user_model().objects.filter(pk=bob.pk).update(is_active=False)
     assert still_signed_in(asked[2:4]) == [False, False]
     assert still_signed_in([]) == []
+
+
+async def test_many_browser_sessions_are_checked_in_a_few_queries(alice, bob):
+    await sync_to_async(_sessions_checked_at_once, thread_sensitive=True)(alice, bob)
+
+
+def _sessions_checked_at_once(alice, bob):
+    sessions = {}
+    for name, user in (("alice", alice), ("alice again", alice), ("bob", bob), ("bob, expired", bob)):
+        browser, _ = signed_in_browser(user)
+        sessions[name] = browser.cookies["sessionid"].value
+    Session.objects.filter(session_key=sessions["bob, expired"]).update(expire_date=timezone.now())
+    asked = [
+        Credential(user_id=alice.id, session_key=sessions["alice"]),
+        Credential(user_id=alice.id, session_key=sessions["alice again"]),
+        Credential(user_id=bob.id, session_key=sessions["bob"]),
+        Credential(user_id=bob.id, session_key=sessions["bob, expired"]),
+        Credential(user_id=bob.id, session_key="no-such-session"),
+    ]
+
+    # The sessions in one query and their users in one, however many browsers.
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert still_signed_in(asked) == [True, True, True, False, False]
+    assert len(queries) == 2, [q["sql"] for q in queries]
+
+    get_user_model().objects.filter(pk=alice.pk).update(password="md5$changed$elsewhere")
+    assert still_signed_in(asked[:3]) == [False, False, True]  # a password changed ends its sessions
 
 
 async def test_a_processs_sockets_are_watched_together_and_keep_their_own_presence_moments(
