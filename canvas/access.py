@@ -416,15 +416,20 @@ def principal_for(user, canvas_id, *, share_token: str | None = None, share_link
 
 
 def _role_on_canvas(canvas_id, **member) -> str | None:
-    """The member's role on the canvas through its team; none on a judge's workspace (this join does not
-    go through `Canvas.objects`, which leaves workspaces out) nor on a deleted canvas."""
-    memberships = Membership.objects.filter(
-        team__canvases=canvas_id,
+    """The member's role on the canvas through its team."""
+    return _memberships_on([canvas_id], **member).values_list("role", flat=True).first()
+
+
+def _memberships_on(canvas_ids, **member):
+    """The memberships giving a role on these canvases through their teams; none on a judge's workspace
+    (this join does not go through `Canvas.objects`, which leaves workspaces out) nor on a deleted canvas.
+    One filter() call, so that every condition is on the same canvas."""
+    return Membership.objects.filter(
+        team__canvases__in=canvas_ids,
         team__canvases__judged_canvas=None,
         team__canvases__deleted_at__isnull=True,
         **member,
     )
-    return memberships.values_list("role", flat=True).first()
 
 
 def recheck(principals: list[Principal]) -> list[Principal | None]:
@@ -434,13 +439,8 @@ def recheck(principals: list[Principal]) -> list[Principal | None]:
     (canvas.consumers)."""
     # An empty `__in` makes no query: a batch of members only, or of guests only, is one query.
     members = [p for p in principals if p.share_link_id is None]
-    rows = Membership.objects.filter(
-        user_id__in={p.user_id for p in members},
-        user__is_active=True,
-        team__canvases__in={p.canvas_id for p in members},
-        # A judge's workspace and a deleted canvas are nobody's, as in _role_on_canvas.
-        team__canvases__judged_canvas=None,
-        team__canvases__deleted_at__isnull=True,
+    rows = _memberships_on(
+        {p.canvas_id for p in members}, user_id__in={p.user_id for p in members}, user__is_active=True
     ).values_list("team__canvases", "user_id", "role")
     roles = {(canvas_id, user_id): role for canvas_id, user_id, role in rows}
     guests = {p.share_link_id for p in principals if p.share_link_id is not None}
