@@ -16,6 +16,15 @@ function json(id) {
   return element ? JSON.parse(element.textContent) : [];
 }
 
+// A line of a prompt's vote summary. The card keeps it to one line, so its whole text is on hover.
+function summaryLine(className, text, title = text) {
+  const line = document.createElement("p");
+  line.className = className;
+  line.textContent = text;
+  line.title = title;
+  return line;
+}
+
 export class Votes {
   constructor(app) {
     this.app = app;
@@ -106,34 +115,17 @@ export class Votes {
     const parts = [];
     if (votes.length) {
       const people = [...new Set(votes.map((v) => v.judge.user))];
-      const line = document.createElement("p");
-      line.className = "votes-summary";
-      line.textContent = `${votes.length} vote${votes.length === 1 ? "" : "s"} by ${people.join(", ")}`;
-      line.title = line.textContent;
-      parts.push(line);
+      parts.push(summaryLine("votes-summary", `${votes.length} vote${votes.length === 1 ? "" : "s"} by ${people.join(", ")}`));
       const mine = votes.filter((v) => this.me && v.judge.user === this.me);
-      if (mine.length) {
-        const yours = document.createElement("p");
-        yours.className = "votes-mine";
-        yours.textContent = `Your vote: ${mine.map((v) => this.describe(v)).join("; ")}`;
-        yours.title = yours.textContent;
-        parts.push(yours);
-      }
+      if (mine.length) parts.push(summaryLine("votes-mine", `Your vote: ${mine.map((v) => this.describe(v)).join("; ")}`));
     } else if (votable && this.app.canWrite) {
-      const hint = document.createElement("p");
-      hint.className = "muted votes-summary";
-      hint.textContent = "No votes yet: select two answers and press 1–4, or pick the best.";
-      hint.title = hint.textContent;
-      parts.push(hint);
+      parts.push(summaryLine("muted votes-summary", "No votes yet: select two answers and press 1–4, or pick the best."));
     }
     // A judge model's votes apart from people's, one line each, its rationale on hover.
     for (const vote of judged) {
-      const line = document.createElement("p");
-      line.className = "votes-judge";
       const judge = this.app.models[vote.judge.model]?.display_name || "a judge model";
-      line.textContent = `Judged by ${judge}: ${this.describe(vote)}`;
-      line.title = vote.judge.rationale ? `${line.textContent}: ${vote.judge.rationale}` : line.textContent;
-      parts.push(line);
+      const text = `Judged by ${judge}: ${this.describe(vote)}`;
+      parts.push(summaryLine("votes-judge", text, vote.judge.rationale ? `${text}: ${vote.judge.rationale}` : text));
     }
     if (prompt.blind && !prompt.revealed && this.app.canWrite) {
       const reveal = document.createElement("button");
