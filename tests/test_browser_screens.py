@@ -88,7 +88,10 @@ def test_a_note_typed_at_once_at_low_zoom_keeps_every_key(page, stack):
     editor = page.get_by_label("Note text")
     expect(editor).to_be_visible()
     expect(editor).to_have_value("fresh idea, carefully.")
-    editor.press("Control+Enter")
+    # The card shows the text at once; the server's copy is the PATCH this waits for.
+    with page.expect_response(lambda r: r.request.method == "PATCH" and "/nodes/" in r.url) as saved:
+        editor.press("Control+Enter")
+    assert saved.value.ok
     [note] = ids(page.locator(".node-note"))
     expect(node(page, note).locator("[data-field=text]")).to_have_text("fresh idea, carefully.")
     assert api(stack, "GET", f"/nodes/{note}")["text"] == "fresh idea, carefully."
