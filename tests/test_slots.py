@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from engine.slots import MemorySlots, RedisSlots, SlotRequest
+from engine.slots import POLL_S, MemorySlots, RedisSlots, SlotRequest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -133,19 +133,24 @@ async def test_a_cancel_asked_before_the_run_registered_stops_it_wherever_it_is(
 async def _waits_reported(slots, account: str, taken: bool) -> int:
     """How many times `hold` reported a wait, when the only slot is taken (for a moment) or free."""
     reports = []
-    release = asyncio.Event()
+    release, inside = asyncio.Event(), asyncio.Event()
 
     async def other() -> None:
         async with slots.hold(account, 1, "other-node"):
+            inside.set()
             await release.wait()
 
-    holder = asyncio.ensure_future(other()) if taken else None
-    await asyncio.sleep(0.05)  # the other node is inside
-    waiting = asyncio.ensure_future(_enter(slots, account, lambda: reports.append(1)))
-    await asyncio.sleep(0.2)
-    assert waiting.done() == (not taken)
-    release.set()
     async with asyncio.timeout(5):
+        holder = asyncio.ensure_future(other()) if taken else None
+        if holder is not None:
+            await inside.wait()
+        waiting = asyncio.ensure_future(_enter(slots, account, lambda: reports.append(1)))
+        if taken:
+            while not reports:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(4 * POLL_S)  # long enough to try again a few times, were it to report each
+            assert not waiting.done()
+        release.set()
         await waiting
         if holder is not None:
             await holder
