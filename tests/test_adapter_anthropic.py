@@ -478,6 +478,20 @@ def test_the_simulator_streams_anthropics_event_order(server) -> None:
     assert events[11][1]["delta"]["stop_reason"] == "end_turn" and events[11][1]["usage"]["output_tokens"] == 4
 
 
+def test_the_simulator_pings_while_the_first_token_is_far_off(server) -> None:
+    _, base_url = server
+    body = {
+        "model": SONNET,
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Hello"}],
+        "simulator": {"ttft_ms": 2200, "tokens_per_s": 5000, "length": 1},
+    }
+    names = [name for name, _ in sse_events(post(base_url, body).text)]
+    # Two keep-alives (at 1 s and 2 s), then the ping the API sends before a text block anyway.
+    assert names[:5] == ["message_start", "ping", "ping", "ping", "content_block_start"]
+
+
 def test_the_simulator_rejects_a_wrong_key_like_the_api(server) -> None:
     _, base_url = server
     response = post(base_url, {}, **{"x-api-key": "nope"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -177,6 +178,37 @@ async def test_cut_after_ends_without_usage(server: tuple[SimulatorApp, str]) ->
     chunks = await collect(base_url, fail={"cut_after": 3})
     assert len(chunks) == 4  # role chunk + 3 tokens; the half-sent 4th never parses
     assert all(c.usage is None and c.choices[0].finish_reason is None for c in chunks)
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_a_cut_stream_ends_in_half_of_its_next_event_or_at_a_boundary(server, partial: bool) -> None:
+    _, base_url = server
+    fail = {"cut_after": 3, "partial": partial}
+    response = raw_stream(base_url, {**FAST, "fail": fail})
+    *whole, tail = response.content.split(b"\n\n")
+    assert len(whole) == 4  # the role chunk and three tokens
+    assert all(json.loads(event.removeprefix(b"data: ")) for event in whole)
+    if partial:
+        assert tail.startswith(b'data: {"id"')
+        with pytest.raises(ValueError):
+            json.loads(tail.removeprefix(b"data: "))
+    else:
+        assert tail == b""
+
+
+def test_a_far_first_token_is_kept_alive_with_comments(server) -> None:
+    """DeepSeek's habit: an SSE comment every second while a queued stream waits for its first token."""
+    _, base_url = server
+    response = raw_stream(base_url, {"ttft_ms": 2200, "tokens_per_s": 5000, "length": 1})
+    events = response.content.split(b"\n\n")
+    assert events[1:3] == [b": keep-alive", b": keep-alive"]
+    assert events[3].startswith(b"data: {")
+
+
+def raw_stream(base_url: str, simulator: dict[str, Any]) -> httpx.Response:
+    body = {"model": "sim-swift", "messages": MESSAGES, "stream": True, "simulator": simulator}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    return httpx.post(base_url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
 
 
 @pytest.mark.asyncio

@@ -15,7 +15,6 @@ from providers.simulator.plan import Fault, Plan
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-KEEP_ALIVE = b": keep-alive\n\n"
 KEEP_ALIVE_EVERY_S = 1.0
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -35,16 +34,71 @@ class DropConnection(Exception):
     """Raised to make the server close the socket without finishing the chunked body."""
 
 
-class Responder:
-    def __init__(self, plan: Plan, send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
+class PacedResponder:
+    """What every simulated provider's response has in common: its ASGI messages, its tokens' absolute
+    deadlines, keep-alives while the first token is far off, and a fault's cut. Each provider's
+    responder adds its own wire format."""
+
+    KEEP_ALIVE: bytes | None = None  # sent every KEEP_ALIVE_EVERY_S before the first token, if set
+
+    def __init__(self, plan: Any, send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
         self.plan = plan
         self.fault = plan.fault or Fault()
         self._send = send
         self._headers = extra_headers
         self._loop = asyncio.get_running_loop()
         self._start = self._loop.time()
+        self.finished = False  # set just before the final body message, see SimulatorApp._run_watched
+
+    async def send_json(self, status: int, data: dict[str, Any]) -> None:
+        self.finished = True
+        await send_json(self._send, status, data, self._headers)
+
+    async def _cut(self, next_bytes: bytes) -> None:
+        """Send half of the next message (if ``partial``) and end the body or the socket."""
+        if self.fault.partial:
+            await self._body(next_bytes[: len(next_bytes) // 2])
+        if self.fault.drop:
+            raise DropConnection
+        await self._end(b"")
+
+    async def _wait_first_token(self) -> None:
+        first = self._deadline(0)
+        if self.KEEP_ALIVE is not None:
+            tick = self._start + KEEP_ALIVE_EVERY_S
+            while tick < first:
+                await self._sleep_until(tick)
+                await self._body(self.KEEP_ALIVE)
+                tick += KEEP_ALIVE_EVERY_S
+        await self._sleep_until(first)
+
+    def _deadline(self, index: int) -> float:
+        return self._start + self.plan.ttft_s + max(0, index) * self.plan.interval_s
+
+    async def _sleep_until(self, deadline: float) -> None:
+        # sleep(0) still yields, so a fast stream cannot starve the disconnect watcher.
+        await asyncio.sleep(max(0.0, deadline - self._loop.time()))
+
+    async def _start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        await self._send({"type": "http.response.start", "status": status, "headers": headers + self._headers})
+
+    async def _body(self, data: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def _end(self, data: bytes) -> None:
+        self.finished = True
+        await self._send({"type": "http.response.body", "body": data, "more_body": False})
+
+
+class Responder(PacedResponder):
+    """OpenAI's chat completions: ``chat.completion.chunk`` events ending in ``[DONE]``, or one body."""
+
+    # DeepSeek keeps a queued stream alive with SSE comments.
+    KEEP_ALIVE = b": keep-alive\n\n"
+
+    def __init__(self, plan: Plan, send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(plan, send, extra_headers)
         self._header = wire.header(plan.completion_id, plan.created, plan.model)
-        self.finished = False  # set just before the final body message, see app.run_watched
 
     async def stream(self) -> None:
         await self._start_response(200, SSE_HEADERS)
@@ -80,10 +134,6 @@ class Responder:
             return
         await self.send_json(200, completion)
 
-    async def send_json(self, status: int, data: dict[str, Any]) -> None:
-        self.finished = True
-        await send_json(self._send, status, data, self._headers)
-
     async def _stream_fault(self, index: int, tokens: list[tuple[str, str]]) -> bool:
         """Apply a mid-stream fault due before token ``index``; True when the stream is over."""
         fault = self.fault
@@ -102,32 +152,6 @@ class Responder:
             await self._cut(next_event)
             return True
         return False
-
-    async def _cut(self, next_bytes: bytes) -> None:
-        """Send half of the next message (if ``partial``) and end the body or the socket."""
-        if self.fault.partial:
-            await self._body(next_bytes[: len(next_bytes) // 2])
-        if self.fault.drop:
-            raise DropConnection
-        await self._end(b"")
-
-    async def _wait_first_token(self) -> None:
-        # DeepSeek keeps a queued stream alive with SSE comments; only do it for long waits.
-        first = self._deadline(0)
-        tick = self._start + KEEP_ALIVE_EVERY_S
-        while tick < first:
-            await self._sleep_until(tick)
-            await self._body(KEEP_ALIVE)
-            tick += KEEP_ALIVE_EVERY_S
-        await self._sleep_until(first)
-
-    def _deadline(self, index: int) -> float:
-        return self._start + self.plan.ttft_s + index * self.plan.interval_s
-
-    async def _sleep_until(self, deadline: float) -> None:
-        delay = deadline - self._loop.time()
-        # sleep(0) still yields, so a fast stream cannot starve the disconnect watcher.
-        await asyncio.sleep(max(0.0, delay))
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return wire.chunk(self._header, delta, finish_reason, self.plan.include_usage)
@@ -149,15 +173,5 @@ class Responder:
         content = "".join(plan.content)
         return wire.completion(self._header, content, reasoning, plan.finish_reason, self._usage_body())
 
-    async def _start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        message = {"type": "http.response.start", "status": status}
-        await self._send({**message, "headers": headers + self._headers})
-
-    async def _body(self, data: bytes) -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": True})
-
     async def _end(self, data: bytes, done: bool = False) -> None:
-        if done:
-            data += b"data: [DONE]\n\n"
-        self.finished = True
-        await self._send({"type": "http.response.body", "body": data, "more_body": False})
+        await super()._end(data + b"data: [DONE]\n\n" if done else data)

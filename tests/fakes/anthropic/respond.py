@@ -11,8 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from providers.simulator.plan import Fault
-from providers.simulator.respond import KEEP_ALIVE_EVERY_S, SSE_HEADERS, DropConnection, send_json
+from providers.simulator.respond import SSE_HEADERS, PacedResponder
 from tests.fakes.anthropic import wire
 from tests.fakes.anthropic.plan import Plan
 
@@ -20,16 +19,15 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Script = list[tuple[int, wire.JSON]]
 
 
-class Responder:
+class Responder(PacedResponder):
+    """Anthropic's Messages API: ``message_start`` … ``message_stop`` events, or one message body."""
+
+    # While the first token is far off, pings keep proxies from closing an idle stream.
+    KEEP_ALIVE = wire.sse(wire.PING)
+
     def __init__(self, plan: Plan, send: Send, extra_headers: list[tuple[bytes, bytes]], request_id: str) -> None:
-        self.plan = plan
+        super().__init__(plan, send, extra_headers)
         self.request_id = request_id
-        self.fault = plan.fault or Fault()
-        self._send = send
-        self._headers = extra_headers
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
-        self.finished = False  # set just before the final body message, see SimulatorApp._run_watched
 
     async def stream(self) -> None:
         await self._start_response(200, SSE_HEADERS)
@@ -92,10 +90,6 @@ class Responder:
             return
         await self.send_json(200, body)
 
-    async def send_json(self, status: int, data: dict[str, Any]) -> None:
-        self.finished = True
-        await send_json(self._send, status, data, self._headers)
-
     async def _fault_before(self, position: int, next_event: wire.JSON) -> bool:
         """Apply a fault due at ``position``; True when the stream is over."""
         fault = self.fault
@@ -112,31 +106,6 @@ class Responder:
             return True
         return False
 
-    async def _cut(self, next_bytes: bytes) -> None:
-        """Send half of the next event (if ``partial``) and end the body or the socket."""
-        if self.fault.partial:
-            await self._body(next_bytes[: len(next_bytes) // 2])
-        if self.fault.drop:
-            raise DropConnection
-        await self._end(b"")
-
-    async def _wait_first_token(self) -> None:
-        # While the first token is far off, pings keep proxies from closing an idle stream.
-        first = self._deadline(0)
-        tick = self._start + KEEP_ALIVE_EVERY_S
-        while tick < first:
-            await self._sleep_until(tick)
-            await self._body(wire.sse(wire.PING))
-            tick += KEEP_ALIVE_EVERY_S
-        await self._sleep_until(first)
-
-    def _deadline(self, index: int) -> float:
-        return self._start + self.plan.ttft_s + max(0, index) * self.plan.interval_s
-
-    async def _sleep_until(self, deadline: float) -> None:
-        # sleep(0) still yields, so a fast stream cannot starve the disconnect watcher.
-        await asyncio.sleep(max(0.0, deadline - self._loop.time()))
-
     def _message(self, content: list[wire.JSON], stop_reason: str | None, usage: wire.JSON) -> wire.JSON:
         stop_sequence = self.plan.stop_sequence if stop_reason else None
         return wire.message(self.plan.message_id, self.plan.model, content, stop_reason, stop_sequence, usage)
@@ -152,13 +121,3 @@ class Responder:
 
     def _complete_usage(self) -> wire.JSON:
         return {**self.plan.start_usage(), "output_tokens": len(self.plan.tokens)}
-
-    async def _start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        await self._send({"type": "http.response.start", "status": status, "headers": headers + self._headers})
-
-    async def _body(self, data: bytes) -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": True})
-
-    async def _end(self, data: bytes) -> None:
-        self.finished = True
-        await self._send({"type": "http.response.body", "body": data, "more_body": False})

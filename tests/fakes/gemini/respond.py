@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from providers.simulator.plan import Fault
-from providers.simulator.respond import DropConnection
+from providers.simulator.respond import PacedResponder
 from tests.fakes.gemini import wire
 from tests.fakes.gemini.plan import GeminiPlan
 
@@ -38,19 +37,14 @@ async def send_json(send: Send, status: int, data: dict[str, Any], headers: Head
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-class GeminiResponder:
-    def __init__(self, plan: GeminiPlan, send: Send, headers: Headers) -> None:
-        self.plan = plan
-        self.fault = plan.fault or Fault()
-        self._send = send
-        self._headers = headers
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
-        self.finished = False  # set just before the final body message, see SimulatorApp._run_watched
+class GeminiResponder(PacedResponder):
+    """Gemini's streamGenerateContent (SSE or one JSON array, streamed) and generateContent."""
+
+    plan: GeminiPlan
 
     async def stream(self, sse: bool = True) -> None:
         """``alt=sse``: ``data: {...}`` events ending in CRLF; otherwise one JSON array, streamed."""
-        await self._start_response(SSE_HEADERS if sse else JSON_HEADERS)
+        await self._start_response(200, SSE_HEADERS if sse else JSON_HEADERS)
         self._start = self._loop.time()
         events = self.events()
         first = True
@@ -82,14 +76,14 @@ class GeminiResponder:
             parts.append(self._text_part("".join(plan.content)))
         body = self._response(parts, len(plan.thoughts), len(plan.content), final=True)
         if self.fault.cut_after is not None and self.fault.cut_after <= plan.total_tokens:
-            await self._start_response(JSON_HEADERS)
+            await self._start_response(200, JSON_HEADERS)
             await self._cut(wire.pretty(body))
             return
         await self.send_json(200, body)
 
     async def send_json(self, status: int, data: dict[str, Any]) -> None:
         self.finished = True
-        await send_json(self._send, status, data, self._headers)
+        await send_json(self._send, status, data, self._headers)  # Gemini's JSON: indented, CRLF
 
     def events(self) -> list[Event]:
         """Every chunk of the stream in order; the last one carries finishReason and the full usage."""
@@ -158,31 +152,6 @@ class GeminiResponder:
             await self._cut(wire.sse(event.body) if sse else wire.pretty(event.body))
             return True
         return False
-
-    async def _cut(self, next_bytes: bytes) -> None:
-        """Send half of the next message (if ``partial``) and end the body or the socket."""
-        if self.fault.partial:
-            await self._body(next_bytes[: len(next_bytes) // 2])
-        if self.fault.drop:
-            raise DropConnection
-        await self._end(b"")
-
-    def _deadline(self, index: int) -> float:
-        return self._start + self.plan.ttft_s + index * self.plan.interval_s
-
-    async def _sleep_until(self, deadline: float) -> None:
-        # sleep(0) still yields, so a fast stream cannot starve the disconnect watcher.
-        await asyncio.sleep(max(0.0, deadline - self._loop.time()))
-
-    async def _start_response(self, headers: Headers) -> None:
-        await self._send({"type": "http.response.start", "status": 200, "headers": headers + self._headers})
-
-    async def _body(self, data: bytes) -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": True})
-
-    async def _end(self, data: bytes) -> None:
-        self.finished = True
-        await self._send({"type": "http.response.body", "body": data, "more_body": False})
 
 
 def _groups(start: int, end: int, size: int, thought: bool) -> list[tuple[int, int, bool]]:
