@@ -132,3 +132,29 @@ def test_the_usage_page_fits_a_phone_screen(new_page, stack, team_id):
     for chart in charts.all():
         box = chart.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+
+
+_UNPRICED = """
+from datetime import datetime, UTC
+from canvas.models import Canvas, Node
+from providers.models import Model
+
+canvas = Canvas.objects.get(title="Runs in March")
+Node.objects.create(
+    canvas=canvas, kind="response", status="done", model=Model.objects.get(name="sim-swift"),
+    created_by=canvas.created_by, created_at=datetime(2026, 4, 3, 9, tzinfo=UTC), billed_team=canvas.team,
+    input_tokens=500, output_tokens=120, ttft_ms=90, tokens_per_s=50.0, cost=None,
+)
+emit("ok")
+"""
+
+
+def test_a_period_whose_runs_had_no_price_says_so_instead_of_charting_them_at_zero(page, stack, team_id):
+    django_shell(stack.env, _UNPRICED)
+    sign_in(page, stack)
+    page.goto(f"{stack.base_url}/teams/{team_id}/usage/?since=2026-04-01&until=2026-04-30")
+
+    expect(page.locator("figure[data-chart=cost]")).to_have_text("Cost per day (US$): no run here had a price.")
+    expect(page.locator("figure[data-chart=tokens] .uplot canvas")).to_have_count(1)
+    expect(page.locator("#cost-chart-left-out")).to_have_text(re.compile(r"no price\): Simulator · Swift"))
+    expect(page.locator(".totals div", has_text="Cost").locator("dd")).to_have_text("no price")

@@ -49,7 +49,8 @@ def models():
 @pytest.fixture
 def busy_lab(lab, alice, dave, models):
     """Sixty runs over five days in March: finished ones with every figure (costs to ten decimals, some
-    cache hits and reasoning), failures, throttled ones and one still queued with no figures at all."""
+    cache hits and reasoning; five with no cost, as with no price), failures, throttled ones and one
+    still queued with no figures at all."""
     canvas = canvas_of(lab, alice)
     rng = random.Random(14)
     nodes = []
@@ -76,7 +77,7 @@ def busy_lab(lab, alice, dave, models):
                 cached_input_tokens=rng.randrange(0, inputs),
                 output_tokens=output,
                 reasoning_tokens=rng.randrange(0, output),
-                cost=Decimal(rng.randrange(1, 10**9)) / Decimal(10**10),
+                cost=None if n % 13 == 5 else Decimal(rng.randrange(1, 10**9)) / Decimal(10**10),
                 ttft_ms=rng.randrange(80, 4000),
                 tokens_per_s=rng.uniform(5, 300),
             )  # fmt: skip
@@ -98,6 +99,7 @@ def test_totals_equal_the_sums_of_the_stored_figures_to_the_last_digit(busy_lab,
     total = report.total
     assert total["runs"] == 60 == sum(row["runs"] for row in report.rows)
     assert total["errors"] == 6 == sum(row["errors"] for row in report.rows)
+    assert total["unpriced"] == 5 == sum(row["unpriced"] for row in report.rows)
     for field in FIGURES:
         assert total[field] == sum(stored(busy_lab, field)) == sum(row[field] for row in report.rows)
     assert total["cost"] == sum(stored(busy_lab, "cost")) == sum(row["cost"] for row in report.rows)
@@ -150,7 +152,7 @@ def _row(rows, key):
 
 
 def _typed(row: dict) -> dict:
-    ints = ("runs", "errors", *FIGURES)
+    ints = ("runs", "errors", "unpriced", *FIGURES)
     floats = ("ttft_ms_p50", "tokens_per_s_p50")
     return {
         name: int(value) if name in ints else (float(value) if value else None) if name in floats else value

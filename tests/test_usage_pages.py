@@ -72,6 +72,36 @@ def test_a_member_sees_the_teams_totals_rows_and_charts(lab, alice, dave, mini):
     assert data["charts"]["tokens"]["series"][0]["values"][1] == 1500
 
 
+def test_runs_with_no_price_are_shown_apart_never_as_free(lab, alice, mini):
+    """A self-hosted model with no price set: its cost is "no price", not $0; beside priced runs the
+    total says how many it leaves out. A run that used no tokens (failed at once) is not one of them."""
+    local = model_of("Our vLLM", "deepseek-local", kind="vllm")
+    canvas = canvas_of(lab, alice)
+    run(canvas, mini, alice, at("2026-03-02"), input_tokens=1000, output_tokens=200, cost=Decimal("0.25"))
+    for day in ("2026-03-02", "2026-03-03"):
+        run(canvas, local, alice, at(day), input_tokens=900, output_tokens=400)
+    run(canvas, local, alice, at("2026-03-03"), status=NodeStatus.ERROR, error_code="server")
+
+    response = usage_page(signed_in(alice), lab, **MARCH, by="model")
+
+    html = response.content.decode()
+    assert re.search(r'<th scope="row">Deepseek-Local</th>(<td>[^<]*</td>){6}<td title="\$0">no price</td>', html)
+    assert re.search(r'<th scope="row">Gpt-Mini</th>(<td>[^<]*</td>){6}<td title="\$0.25">\$0.2500</td>', html)
+    assert '<td title="$0.25">$0.2500 <small class="muted">(2 without a price)</small></td>' in html
+    api = signed_in(alice).get(f"/api/teams/{lab.id}/usage", MARCH | {"by": "model"}).json()
+    assert sorted((row["label"], row["unpriced"], row["cost"]) for row in api["rows"]) == [
+        ("Deepseek-Local", 2, "0"),
+        ("Gpt-Mini", 0, "0.25"),
+    ]
+    assert (api["total"]["runs"], api["total"]["unpriced"]) == (4, 2)
+    # Its line would lie at $0 on the cost chart: it is named under the charts instead.
+    charts = chart_data(response)["charts"]
+    assert [line["label"] for line in charts["cost"]["series"]] == ["Gpt-Mini"]
+    assert charts["cost"]["left_out"] == ["Deepseek-Local"]
+    assert sorted(line["label"] for line in charts["tokens"]["series"]) == ["Deepseek-Local", "Gpt-Mini"]
+    assert "Not on the cost chart (no price): Deepseek-Local" in html
+
+
 def test_htmx_gets_only_the_report_from_the_same_template(lab, alice, mini):
     run(canvas_of(lab, alice), mini, alice, at("2026-03-02"), cost=Decimal("1"))
 

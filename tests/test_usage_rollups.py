@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -15,7 +16,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from canvas.models import Node, NodeStatus
 from config.celery import app
@@ -25,14 +28,14 @@ from providers.base import Usage
 from tests.usage_world import at, canvas_of, model_of, price, run, signed_in, team_of
 from usage import aggregate, histogram, rollups, summary
 from usage.aggregate import person_runs, runs_in, team_runs
-from usage.models import RolledUp
+from usage.models import DailyUsage, RolledUp
 from usage.periods import Period
 from usage.report import build
 
 pytestmark = pytest.mark.django_db
 
 SUMMED = ("runs", "errors", "rate_limited", "input_tokens", "cached_input_tokens", "output_tokens",
-          "reasoning_tokens", "cost")  # fmt: skip
+          "reasoning_tokens", "cost", "unpriced")  # fmt: skip
 MEDIANS = ("ttft_ms_p50", "tokens_per_s_p50")
 FOUR_MONTHS = Period(date(2026, 1, 1), date(2026, 4, 30))
 AFTER = at("2026-05-01")  # "now" for the builds: January to April are closed
@@ -65,8 +68,9 @@ def models():
 @pytest.fixture
 def year(lab, elsewhere, alice, dave, models):
     """Four months of runs, a few a day: billed at the price of their day (gpt-mini's changes on 15
-    February), with cache hits and reasoning, some failed or throttled; some run in Elsewhere; a canvas
-    that moved from Lab to Elsewhere after its runs; imported answers, which never count."""
+    February), with cache hits and reasoning, some failed or throttled (no tokens, no cost); Claude's in
+    March with no cost (no price then); some run in Elsewhere; a canvas that moved from Lab to Elsewhere
+    after its runs; imported answers, which never count."""
     rng = random.Random(8)
     old = price(models["mini"], "2025-12-01", "1", "0.1", "4")
     new = price(models["mini"], "2026-02-15", "3", "0.3", "9")
@@ -91,6 +95,8 @@ def year(lab, elsewhere, alice, dave, models):
                 reasoning_tokens=rng.randrange(0, output),
             )
             billed = flat.get(name) or (old if day < date(2026, 2, 15) else new)
+            if name == "claude" and day.month == 3:
+                billed = None
             figures = {field: getattr(usage, field) for field in ("input_tokens", "cached_input_tokens")}
             figures |= {field: getattr(usage, field) for field in ("output_tokens", "reasoning_tokens")}
             nodes.append(
@@ -338,3 +344,27 @@ async def test_the_embedded_server_rolls_up_while_it_serves(lab, alice, models):
     finally:
         rolling.cancel()
     await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_adding_the_unpriced_count_unmarks_the_days_rolled_up_without_it():
+    """Days rolled up before the count existed would read 0 from it: their marks go (so they are read
+    from the runs until rebuilt); a month's histograms, which have no such count, stay rolled up."""
+    before, after = [("usage", "0002_invalidate_on_write")], [("usage", "0003_daily_unpriced")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        marks = old.get_model("usage", "RolledUp").objects
+        marks.create(first_day=date(2026, 3, 2), last_day=date(2026, 3, 2), built_at=timezone.now())
+        marks.create(first_day=date(2026, 3, 1), last_day=date(2026, 3, 31), built_at=timezone.now())
+        old.get_model("usage", "DailyUsage").objects.create(
+            day=date(2026, 3, 2), team_id=uuid.uuid4(), runs=3, errors=0, rate_limited=0, input_tokens=1,
+            cached_input_tokens=0, output_tokens=1, reasoning_tokens=0, cost=Decimal(0), hours=1,
+        )  # fmt: skip
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+
+    assert list(RolledUp.objects.values_list("first_day", "last_day")) == [(date(2026, 3, 1), date(2026, 3, 31))]
+    assert not DailyUsage.objects.exists()

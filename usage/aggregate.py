@@ -52,9 +52,16 @@ KEYS = {
 class Measure:
     """One figure of a group: how it is computed in the database, and the same computed in Python."""
 
-    how: str  # "count", "count_where", "sum" or "median"
+    how: str  # "count", "count_where", "unpriced", "sum" or "median"
     field: str | None = None
     equals: str | None = None  # count_where: the value `field` must have
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The run's columns it reads."""
+        if self.how == "unpriced":
+            return ("cost", "input_tokens", "output_tokens")
+        return () if self.field is None else (self.field,)
 
     def expression(self):
         # Counted by what the usage index holds (COUNT(*), or the filtered column), never by the primary
@@ -63,6 +70,8 @@ class Measure:
             return Count("*")
         if self.how == "count_where":
             return Count(self.field, filter=Q(**{self.field: self.equals}))
+        if self.how == "unpriced":
+            return Count("status", filter=Q(cost__isnull=True) & (Q(input_tokens__gt=0) | Q(output_tokens__gt=0)))
         if self.how == "sum":
             if self.field == "cost":
                 return Coalesce(Sum("cost"), Decimal(0), output_field=MONEY)
@@ -72,6 +81,9 @@ class Measure:
     def reduce(self, columns: dict[str, tuple], count: int):
         if self.how == "count":
             return count
+        if self.how == "unpriced":
+            runs = zip(columns["cost"], columns["input_tokens"], columns["output_tokens"], strict=True)
+            return sum(1 for cost, read, written in runs if cost is None and ((read or 0) > 0 or (written or 0) > 0))
         values = columns[self.field]
         if self.how == "count_where":
             return sum(1 for value in values if value == self.equals)
@@ -101,6 +113,9 @@ MEASURES = {
     "output_tokens": Measure("sum", "output_tokens"),
     "reasoning_tokens": Measure("sum", "reasoning_tokens"),
     "cost": Measure("sum", "cost"),
+    # Runs that used tokens and have no cost: no price was in force for their model, so `cost` leaves them
+    # out. (A run that used none, cancelled in its queue say, costs nothing at any price.)
+    "unpriced": Measure("unpriced"),
     "ttft_ms_p50": Measure("median", "ttft_ms"),
     "tokens_per_s_p50": Measure("median", "tokens_per_s"),
 }
@@ -115,6 +130,7 @@ USAGE = (
     "cost",
     "ttft_ms_p50",
     "tokens_per_s_p50",
+    "unpriced",
 )
 
 
@@ -195,7 +211,7 @@ def _in_database(runs: QuerySet, keys: Sequence[str], measures: Sequence[str]) -
 
 
 def _in_python(runs: QuerySet, keys: Sequence[str], measures: Sequence[str]) -> list[dict]:
-    fields = sorted({MEASURES[name].field for name in measures} - {None})
+    fields = sorted({field for name in measures for field in MEASURES[name].fields})
     values = (
         runs.order_by()
         .annotate(**{f"k_{key}": KEYS[key] for key in keys})

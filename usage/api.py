@@ -39,6 +39,7 @@ class UsageFigures(Schema):
     cost: str = Field(..., description="US dollars, a decimal string: the exact sum of the runs' stored costs.")
     ttft_ms_p50: float | None = Field(..., description=f"Median time to first token. {MEDIANS}")
     tokens_per_s_p50: float | None = Field(..., description=f"Median output speed. {MEDIANS}")
+    unpriced: int = Field(..., description="Runs with tokens but no price for their model: `cost` leaves them out.")
 
 
 class UsageRow(UsageFigures):

@@ -41,6 +41,7 @@ class DailyUsage(models.Model):
     output_tokens = models.BigIntegerField()
     reasoning_tokens = models.BigIntegerField()
     cost = models.DecimalField(max_digits=30, decimal_places=10)
+    unpriced = models.BigIntegerField()
     # The UTC hours of the day in which at least one of these runs was created, one bit each (bit n: hour n).
     hours = models.IntegerField()
 

@@ -32,8 +32,11 @@ def figures(row: dict) -> dict:
         name: count(row[name])
         for name in ("runs", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
     }
+    # $0 where the runs had no price would read as free.
+    unknown = row["unpriced"] > 0 and row["cost"] == 0
     return shown | {
-        "cost": dollars(row["cost"]),
+        "cost": "no price" if unknown else dollars(row["cost"]),
+        "unpriced": f"{count(row['unpriced'])} without a price" if row["unpriced"] and not unknown else "",
         "cost_exact": money(row["cost"]),
         "ttft_ms_p50": number(row["ttft_ms_p50"]),
         "tokens_per_s_p50": number(row["tokens_per_s_p50"], 1),

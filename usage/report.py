@@ -106,23 +106,29 @@ def csv_filename(subject: str, report: Report) -> str:
 
 def usage_charts(runs: Runs, period: Period) -> dict:
     """Cost and tokens (input and output) per UTC day, one line per model, every day of the period
-    present (zero where nothing ran). Costs stay decimal strings: only the chart makes numbers of them."""
+    present (zero where nothing ran). Costs stay decimal strings: only the chart makes numbers of them.
+    A model whose runs had no price is left off the cost chart (a line at $0 would read as free) and
+    named in its `left_out`."""
     index = {day: n for n, day in enumerate(period.days)}
-    groups = summarise(runs, ["day", "model"], CHARTED)
+    groups = summarise(runs, ["day", "model"], (*CHARTED, "unpriced"))
     names = _names("model", list({group["model"] for group in groups}))
-    lines: dict = {}  # model id → its cost line, its tokens line and its total cost (for the order)
+    lines: dict = {}  # model id → its cost line, its tokens line, its total cost and its runs without a price
     for group in groups:
         label = names(group["model"])["label"]
-        cost, tokens, total = lines.setdefault(
-            group["model"], ([label, ["0"] * len(index)], [label, [0] * len(index)], [])
+        cost, tokens, total, unpriced = lines.setdefault(
+            group["model"], ([label, ["0"] * len(index)], [label, [0] * len(index)], [], [])
         )
         n = index[group["day"]]
         cost[1][n] = money(group["cost"])
         tokens[1][n] = group["input_tokens"] + group["output_tokens"]
         total.append(group["cost"])
+        unpriced.append(group["unpriced"])
     ordered = sorted(lines.values(), key=lambda line: (-sum(line[2], Decimal(0)), line[0][0]))
+    unknown = [sum(line[3]) > 0 and sum(line[2], Decimal(0)) == 0 for line in ordered]
+    costs = [line[0] for line, no_price in zip(ordered, unknown, strict=True) if not no_price]
     return {
-        "cost": chart("Cost per day (US$)", [line[0] for line in ordered]),
+        "cost": chart("Cost per day (US$)", costs)
+        | {"left_out": [line[0][0] for line, no_price in zip(ordered, unknown, strict=True) if no_price]},
         "tokens": chart("Tokens per day (input and output)", [line[1] for line in ordered]),
     }
 

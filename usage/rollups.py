@@ -224,11 +224,12 @@ _RUNS_OF_THE_DAYS = """
 _DAY_SUMS = (
     """
 INSERT INTO {daily} (day, team_id, model_id, user_id, runs, errors, rate_limited, input_tokens,
-                     cached_input_tokens, output_tokens, reasoning_tokens, cost, hours)
+                     cached_input_tokens, output_tokens, reasoning_tokens, cost, unpriced, hours)
 SELECT %(day)s, {billed_team}, {model}, {created_by}, COUNT(*),
        COUNT(*) FILTER (WHERE {status} = %(error)s), COUNT(*) FILTER (WHERE {error_code} = %(rate_limited)s),
        COALESCE(SUM({input_tokens}), 0), COALESCE(SUM({cached_input_tokens}), 0),
        COALESCE(SUM({output_tokens}), 0), COALESCE(SUM({reasoning_tokens}), 0), COALESCE(SUM({cost}), 0),
+       COUNT(*) FILTER (WHERE {cost} IS NULL AND ({input_tokens} > 0 OR {output_tokens} > 0)),
        BIT_OR(1 << EXTRACT(HOUR FROM {created_at} AT TIME ZONE 'UTC')::int)
 FROM {node} n
 WHERE """

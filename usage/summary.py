@@ -34,7 +34,6 @@ from usage.models import DailyUsage, DayMedian, MonthlyHistogram
 from usage.periods import Period
 
 EXACT_MEDIAN_DAYS = 31
-SUMMED = ("runs", "errors", "rate_limited", *(name for name, m in MEASURES.items() if m.how == "sum"))
 # A grouping key's column in the roll-up tables; `provider` is read per model and mapped to its account.
 COLUMNS = {"day": "day", "model": "model_id", "provider": "model_id", "user": "user_id", "team": "team_id"}
 MEDIAN_FIELDS = {"ttft_ms_p50": "ttft_ms", "tokens_per_s_p50": "tokens_per_s"}

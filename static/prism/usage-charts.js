@@ -18,7 +18,8 @@ function drawChart(figure, x, chart) {
   if (!chart || chart.series.length === 0) {
     const empty = document.createElement("p");
     empty.className = "muted";
-    empty.textContent = chart ? `${chart.title}: nothing to draw.` : "";
+    const why = chart?.left_out?.length ? "no run here had a price" : "nothing to draw";
+    empty.textContent = chart ? `${chart.title}: ${why}.` : "";
     figure.append(empty);
     return;
   }
