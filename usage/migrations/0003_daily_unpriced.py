@@ -1,6 +1,6 @@
-"""The runs of a day that ended without a price, rolled up with its other figures. The days rolled up
-before had no such count: their marks go, so they are read from the runs until the next roll-up rebuilds
-them (usage/rollups.py), and no report shows a 0 that was never counted."""
+"""A day's runs with tokens but no price, rolled up with its other figures. The days rolled up before had
+no such count: their marks go, so they are read from the runs until the next roll-up rebuilds them
+(usage/rollups.py), and no report shows a 0 that was never counted."""
 
 from django.db import migrations, models
 
