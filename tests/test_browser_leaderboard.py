@@ -104,3 +104,37 @@ def test_the_leaderboard_is_dark_in_dark_mode_and_its_chart_shows(new_page, stac
     assert_dark_page(page)
     # The chart's axis labels are drawn in the light text colour, not black on the dark card.
     assert light_pixels_under(page.locator("#board-chart canvas").first) > 50
+
+
+# A team whose models' answers differ in cost 250-fold (Claude Opus against the self-hosted DeepSeek),
+# which puts the chart's cost axis on a log scale. Emits the team's id.
+_FAR_APART = """
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from canvas.models import Canvas, Membership, Role, Team
+from providers.models import Model
+from tests.vote_factory import answer, model, prompt, vote
+
+user = get_user_model().objects.get(username="u")
+team = Team.objects.create(name="Writers")
+Membership.objects.create(team=team, user=user, role=Role.OWNER)
+opus = model("claude-opus", "anthropic", price=("15", "1.5", "75"), display_name="Claude Opus")
+ds = Model.objects.get(name="deepseek-r1")
+canvas = Canvas.objects.create(team=team, title="Drafts", created_by=user)
+for outcome in "aab":
+    question = prompt(canvas)
+    vote(answer(question, opus, cost=Decimal("0.05"), ttft_ms=900, tokens_per_s=30.0),
+         answer(question, ds, cost=Decimal("0.0002"), ttft_ms=150, tokens_per_s=45.0), outcome, user=user)
+emit(str(team.id))
+"""
+
+
+def test_costs_far_apart_are_charted_on_a_log_scale(page, stack, team_id):
+    """uPlot leaves some of a log axis's ticks unlabelled (null): the labels must allow for it, or the
+    chart throws while drawing and the page shows an empty box (the page fixture fails on the error)."""
+    writers = django_shell(stack.env, _FAR_APART)
+    page.goto(f"{stack.base_url}/teams/{writers}/leaderboard/")
+
+    expect(page.locator("#board-chart")).to_have_attribute("data-points", "2")
+    expect(page.locator("#board-chart canvas")).to_have_count(1)
+    expect(page.locator("#board-chart")).to_have_attribute("data-scale", "log")

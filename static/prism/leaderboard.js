@@ -96,7 +96,8 @@ export function drawChart(root = document) {
       y: { range: () => yRange },
     },
     axes: themedAxes([
-      { label: "Median cost per answer (US$)" + (log ? ", log scale" : ""), values: (u, splits) => splits.map(dollars) },
+      // On a log scale uPlot leaves some ticks unlabelled: their splits come as null.
+      { label: "Median cost per answer (US$)" + (log ? ", log scale" : ""), values: (u, splits) => splits.map((v) => (v == null ? null : dollars(v))) },
       { label: "Rating", size: 60 },
     ], theme),
     series: [{}, { label: "Models", paths: () => null, points: { show: false } }],
@@ -104,6 +105,7 @@ export function drawChart(root = document) {
   };
   chart = new window.uPlot(options, [xRange, [null, null]], holder);
   holder.dataset.drawn = "true";
+  holder.dataset.scale = log ? "log" : "linear";
 }
 
 drawChart();
