@@ -58,7 +58,10 @@ function paint(u, points, theme) {
     ctx.arc(x, y, (p.self_hosted ? 6 : 4.5) * px, 0, 2 * Math.PI);
     ctx.fill();
     ctx.fillStyle = theme.text;
-    ctx.fillText(p.name, x + 8 * px, y - 6 * px);
+    // A name that would run past the plot's right edge goes on the point's left.
+    const past = x + 8 * px + ctx.measureText(p.name).width > u.bbox.left + u.bbox.width;
+    ctx.textAlign = past ? "right" : "left";
+    ctx.fillText(p.name, past ? x - 8 * px : x + 8 * px, y - 6 * px);
   }
   ctx.restore();
 }
