@@ -117,12 +117,23 @@ class PriceInline(admin.TabularInline):
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "name", "account", "enabled", "reasoning", "context_window")
+    list_display = ("display_name", "name", "account", "enabled", "reasoning", "context_window", "price_now")
     list_filter = ("account", "enabled", "reasoning")
     list_editable = ("enabled",)
     search_fields = ("name", "display_name")
     fields = ("account", "name", "display_name", "enabled", "reasoning", "context_window", "default_params", "position")
     inlines = [PriceInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account").prefetch_related("prices")
+
+    # A model without a price runs, but its answers cost nothing known: usage counts them apart.
+    @admin.display(description="Price now ($ per 1M in / out)")
+    def price_now(self, model: Model) -> str:
+        price = model.current_price()
+        if price is None:
+            return "no price"
+        return f"{price.input.normalize():f} / {price.output.normalize():f}"
 
 
 @admin.register(Price)

@@ -1,13 +1,18 @@
-"""Provider keys are encrypted at rest and never leave the server: not in the admin, the API or a page."""
+"""Provider keys are encrypted at rest and never leave the server: not in the admin, the API or a page. (And the
+admin's list of models, beside the keys' pages, shows the price each model has now.)"""
 
 from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
 from django.test import Client
 
 from providers import crypto
-from providers.models import Model, ProviderAccount
+from providers.models import Model, Price, ProviderAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +221,22 @@ def test_the_admin_can_remove_a_key(admin_client, account):
     account.refresh_from_db()
     assert stored_column(account) == ""
     assert account.api_key_hint == ""
+
+
+# --- prices in the models' list -----------------------------------------------------------------------
+
+
+def test_the_models_list_shows_each_models_price_now_or_that_it_has_none(admin_client, account):
+    priced = Model.objects.create(account=account, name="gpt-priced", display_name="GPT Priced")
+    now = datetime.now(UTC)
+    for since, input_, output in ((now - timedelta(days=400), "2", "8"), (now - timedelta(days=1), "1.25", "10"),
+                                  (now + timedelta(days=30), "9", "90")):  # fmt: skip
+        Price.objects.create(
+            model=priced, input=Decimal(input_), cached_input=Decimal(0), output=Decimal(output), effective_from=since
+        )
+
+    page = admin_client.get("/admin/providers/model/").content.decode()
+
+    rows = dict(re.findall(r"<tr>.*?>(GPT \w+)</a>(.*?)</tr>", page, re.S))
+    assert '<td class="field-price_now">1.25 / 10</td>' in rows["GPT Priced"]  # the one in force, not the next
+    assert '<td class="field-price_now">no price</td>' in rows["GPT Test"]
