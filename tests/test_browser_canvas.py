@@ -402,3 +402,34 @@ def test_an_answer_waiting_for_a_provider_slot_says_so(page, stack):
     node(page, question).locator(".node-head").click()
     page.keyboard.press(".")
     expect(answers.locator("[data-field=status]").filter(has_text=re.compile(r"^cancelled$"))).to_have_count(2)
+
+
+# Two finished answers of a model with no price: one used tokens (no price, so no cost known), one failed
+# before using any (it cost nothing at any price). Emits "canvas prompt used failed".
+_NO_PRICE = """
+from canvas.models import Canvas, Edge, Membership, Node
+from providers.models import Model
+
+team = Membership.objects.get(user__username="u", team__personal=True).team
+canvas = Canvas.objects.create(team=team, title="No price", created_by=team.memberships.get().user)
+swift = Model.objects.get(name="sim-swift")
+prompt = Node.objects.create(canvas=canvas, kind="prompt", text="Which?", created_by=canvas.created_by)
+common = dict(canvas=canvas, kind="response", model=swift, created_by=canvas.created_by, billed_team=team)
+used = Node.objects.create(**common, status="done", text="An answer.", input_tokens=40, output_tokens=12, x=0)
+failed = Node.objects.create(**common, status="error", error_code="auth", input_tokens=0, output_tokens=0, x=400)
+Edge.objects.bulk_create([Edge(parent=prompt, child=used, position=0), Edge(parent=prompt, child=failed, position=0)])
+emit(" ".join(str(n.id) for n in (canvas, prompt, used, failed)))
+"""
+
+
+def test_an_answer_that_used_no_tokens_costs_nothing_and_only_one_that_did_has_no_price(page, stack):
+    canvas_id, prompt_id, used, failed = django_shell(stack.env, _NO_PRICE).split()
+    visit(page, stack, canvas_id)
+
+    expect(node(page, used).locator("[data-metric=cost]")).to_have_text("no price")
+    expect(node(page, failed).locator("[data-metric=cost]")).to_have_text("$0")
+    expect(page.locator("#canvas-cost [data-field=unpriced]")).to_have_text("(1 without a price)")
+
+    page.goto(f"{stack.base_url}/canvases/{canvas_id}/compare/{prompt_id}/")
+    expect(page.locator(f"#metrics-table tr[data-id='{used}'] [data-key=cost]")).to_have_text("no price")
+    expect(page.locator(f"#metrics-table tr[data-id='{failed}'] [data-key=cost]")).to_have_text("$0")

@@ -10,6 +10,7 @@
 import { api } from "./api.js";
 import { diffWords } from "./diff.js";
 import { renderMarkdown } from "./markdown.js";
+import { costText } from "./metrics.js";
 import { connectCanvas } from "./socket.js";
 import { FINISHED } from "./store.js";
 import { NodeStreams } from "./stream.js";
@@ -63,7 +64,7 @@ const METRICS = {
     value: (node) => (node.cost == null ? null : Number(node.cost)),
     text: (node) => {
       if (node.hidden) return "hidden";
-      return node.cost != null ? `$${node.cost}` : FINISHED.has(node.status) ? "no price" : "—";
+      return FINISHED.has(node.status) ? costText(node) : "—";
     },
   },
 };

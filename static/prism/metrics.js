@@ -114,7 +114,7 @@ export function metricsText(node, text, reasoning = "") {
     if (m.reasoning_tokens && !mark) extra.push(`${m.reasoning_tokens} reasoning`);
     out.tokens = `${mark}${m.input_tokens ?? "?"} in · ${mark}${outputTokens} out${extra.length ? ` (${extra.join(", ")})` : ""}`;
   }
-  if (FINISHED.has(node.status)) out.cost = node.cost == null ? "no price" : `$${node.cost}`;
+  if (FINISHED.has(node.status)) out.cost = costText(node);
   return out;
 }
 
@@ -158,14 +158,27 @@ function liveText(node, text, reasoning) {
   return out;
 }
 
+// A finished answer with tokens but no cost had no price (the usage pages count it the same way); one
+// that used no tokens, cancelled in its queue say, cost nothing at any price.
+function unpriced(node) {
+  const m = node.metrics || {};
+  return node.cost == null && ((m.input_tokens || 0) > 0 || (m.output_tokens || 0) > 0);
+}
+
+// A finished answer's cost as every page writes it.
+export function costText(node) {
+  if (node.cost != null) return `$${node.cost}`;
+  return unpriced(node) ? "no price" : "$0";
+}
+
 // The canvas's spend so far: the sum of its finished responses' costs, and how many had no price.
 export function canvasCost(nodes) {
   let total = 0;
-  let unpriced = 0;
+  let count = 0;
   for (const node of nodes) {
     if (node.kind !== "response" || !FINISHED.has(node.status) || node.hidden) continue;
-    if (node.cost == null) unpriced += 1;
-    else total += Number(node.cost);
+    if (unpriced(node)) count += 1;
+    else total += Number(node.cost || 0);
   }
-  return { total: dollars(total), unpriced };
+  return { total: dollars(total), unpriced: count };
 }
