@@ -48,6 +48,9 @@ class EstimateOut(Schema):
 class CostsOut(Schema):
     actual: str = Field(..., description="What these answers cost as stored (US dollars).")
     answers: int
+    unpriced: int = Field(
+        ..., description="Answers with tokens but no price for their model: `actual` leaves them out."
+    )
     tokens: dict[str, int]
     by_model: list[EstimateOut]
 

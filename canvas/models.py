@@ -120,6 +120,9 @@ class NodeStatus(models.TextChoices):
 
 
 RUNNING_STATUSES = (NodeStatus.QUEUED, NodeStatus.STREAMING)
+# Answers that used tokens and have no cost: no price was in force for their model, so a sum of costs
+# leaves them out. One that used none (failed or cancelled before any) costs nothing at any price.
+UNPRICED = models.Q(cost__isnull=True) & (models.Q(input_tokens__gt=0) | models.Q(output_tokens__gt=0))
 # What usage reports read of a response besides its team and time (usage.aggregate).
 USAGE_FIGURES = [
     "model",

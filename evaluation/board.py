@@ -14,12 +14,12 @@ from decimal import Decimal
 from statistics import median_low
 
 from django.db import connection
-from django.db.models import Aggregate, CharField, Count, Exists, F, OuterRef, QuerySet, Sum
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models import Aggregate, CharField, Count, Exists, F, OuterRef, QuerySet
+from django.db.models.functions import Cast, Concat
 
 from canvas.models import Node, Team, Vote, VoteOutcome
 from evaluation import cache
-from evaluation.costs import TOKEN_FIELDS, decimal_text, priced_models, what_if
+from evaluation.costs import ANSWER_SUMS, TOKEN_FIELDS, decimal_text, priced_models, what_if
 from evaluation.ratings import PairCounts, bradley_terry
 from evaluation.scope import Scope
 from providers.base import Usage
@@ -70,12 +70,13 @@ def compute(team: Team, scope: Scope) -> dict:
     usage = Usage(**{name: sum(f[name] for f in figures.values()) for name in TOKEN_FIELDS})
     actual = sum((f["actual"] for f in figures.values()), Decimal(0))
     answers = sum(f["answers"] for f in figures.values())
+    unpriced = sum(f["unpriced"] for f in figures.values())
     return {
         "method": METHOD,
         "votes": sum(n for *_, n in rows),
         "models": entries,
         "agreement": agreement(team, scope),
-        "costs": what_if(usage, actual, answers, priced_models()),
+        "costs": what_if(usage, actual, answers, unpriced, priced_models()),
     }
 
 
@@ -115,14 +116,10 @@ def voted_answers(votes: QuerySet) -> QuerySet:
 
 
 def answer_figures(answers: QuerySet) -> dict[str, dict]:
-    """Per model: how many answers, their summed tokens and stored cost, and the median (lower middle)
-    cost, time to first token and tokens per second, in one query on PostgreSQL."""
-    sums = {name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS}
-    grouped = (
-        answers.order_by()
-        .values("model")
-        .annotate(answers=Count("pk"), actual=Coalesce(Sum("cost"), Decimal(0)), **sums)
-    )
+    """Per model: how many answers (and how many without a price), their summed tokens and stored cost,
+    and the median (lower middle) cost, time to first token and tokens per second, in one query on
+    PostgreSQL."""
+    grouped = answers.order_by().values("model").annotate(**ANSWER_SUMS)
     if connection.vendor == "postgresql":
         grouped = grouped.annotate(**{alias: MedianLow(field) for field, alias in _MEDIANS.items()})
         return {str(row.pop("model")): row for row in grouped}

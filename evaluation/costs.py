@@ -10,11 +10,20 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from canvas.models import UNPRICED
 from engine.cost import cost_of
 from providers.base import Usage
 from providers.models import Model
 
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+# What a set of answers sums to: how many, what they cost as stored (`actual`, which leaves out those with
+# no price: `unpriced`), and their tokens.
+ANSWER_SUMS = {
+    "answers": Count("pk"),
+    "actual": Coalesce(Sum("cost"), Decimal(0)),
+    "unpriced": Count("pk", filter=UNPRICED),
+    **{name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS},
+}
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -22,16 +31,12 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
-def totals(answers: QuerySet) -> tuple[Usage, Decimal, int]:
+def totals(answers: QuerySet) -> tuple[Usage, Decimal, int, int]:
     """The summed token counts of these answers (reasoning is inside output), what they cost as stored,
-    and how many there are, in one query."""
-    sums = answers.order_by().aggregate(
-        answers=Count("pk"),
-        actual=Coalesce(Sum("cost"), Decimal(0)),
-        **{name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS},
-    )
+    how many there are and how many of them had no price, in one query."""
+    sums = answers.order_by().aggregate(**ANSWER_SUMS)
     usage = Usage(**{name: sums[name] for name in TOKEN_FIELDS})
-    return usage, sums["actual"], sums["answers"]
+    return usage, sums["actual"], sums["answers"], sums["unpriced"]
 
 
 def priced_models() -> QuerySet:
@@ -58,10 +63,11 @@ def estimates(usage: Usage, models: Iterable[Model]) -> list[dict]:
     return [row | {"cost": decimal_text(row["cost"])} for row in rows]
 
 
-def what_if(usage: Usage, actual: Decimal, answers: int, models: Iterable[Model]) -> dict:
+def what_if(usage: Usage, actual: Decimal, answers: int, unpriced: int, models: Iterable[Model]) -> dict:
     return {
         "actual": decimal_text(actual),
         "answers": answers,
+        "unpriced": unpriced,
         "tokens": {name: getattr(usage, name) for name in TOKEN_FIELDS},
         "by_model": estimates(usage, models),
     }

@@ -123,3 +123,14 @@ def test_answers_of_a_blind_prompt_count_only_once_the_caller_may_know_them(
     blind.save()
     assert api.get(path).json()["actual"] == "0.312", "revealed to everyone"
     assert api.get(f"/api/teams/{alice_team.id}/costs").json()["actual"] == "0.312"
+
+
+def test_an_answer_with_tokens_but_no_price_is_counted_apart_from_what_was_spent(api, alice_canvas, models):
+    question = prompt(alice_canvas)
+    answer(question, models["gpt"], input_tokens=1000, output_tokens=100, cost=Decimal("0.01"))
+    answer(question, models["unpriced"], input_tokens=1000, output_tokens=300)
+    answer(question, models["unpriced"], status=NodeStatus.ERROR, error_code="auth")  # no tokens: costs nothing
+
+    result = api.get(f"/api/canvases/{alice_canvas.id}/costs").json()
+
+    assert (result["actual"], result["answers"], result["unpriced"]) == ("0.01", 3, 1)

@@ -36,7 +36,8 @@ def scene(alice, alice_team, alice_canvas):
         vote(answer(question, gpt, cost=Decimal("0.002"), ttft_ms=300), answer(question, ds, cost=Decimal("0.0001")),
              outcome, user=alice)  # fmt: skip
     question = prompt(coding)
-    vote(answer(question, ds, cost=Decimal("0.0001")), answer(question, free), "a", user=alice)
+    vote(answer(question, ds, cost=Decimal("0.0001")), answer(question, free, input_tokens=30, output_tokens=40), "a",
+         user=alice)  # fmt: skip
     return {"gpt": gpt, "ds": ds, "free": free}
 
 
@@ -61,6 +62,7 @@ def test_the_page_shows_the_board_the_chart_data_and_the_estimates(browser, alic
     assert [(p["name"], p["self_hosted"]) for p in chart["points"]] == [("GPT-5", False), ("DeepSeek (ours)", True)]
     assert chart["unpriced"] == ["Unpriced"]
     assert 'id="board-costs"' in html and "<strong>$0.0064</strong>" in html  # spent on the 8 voted answers
+    assert "<strong>$0.0064</strong> (1 of them had no price and are not in that sum)." in html
     assert "<script>" not in html and " on" + "click=" not in html
 
 

@@ -19,7 +19,7 @@ from django.db import connections, transaction
 from django.db.models import Aggregate, BigIntegerField, Count, DecimalField, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncHour
 
-from canvas.models import Node, NodeKind, NodeStatus
+from canvas.models import UNPRICED, Node, NodeKind, NodeStatus
 from usage.periods import Period
 
 
@@ -71,7 +71,7 @@ class Measure:
         if self.how == "count_where":
             return Count(self.field, filter=Q(**{self.field: self.equals}))
         if self.how == "unpriced":
-            return Count("status", filter=Q(cost__isnull=True) & (Q(input_tokens__gt=0) | Q(output_tokens__gt=0)))
+            return Count("status", filter=UNPRICED)
         if self.how == "sum":
             if self.field == "cost":
                 return Coalesce(Sum("cost"), Decimal(0), output_field=MONEY)
@@ -113,9 +113,7 @@ MEASURES = {
     "output_tokens": Measure("sum", "output_tokens"),
     "reasoning_tokens": Measure("sum", "reasoning_tokens"),
     "cost": Measure("sum", "cost"),
-    # Runs that used tokens and have no cost: no price was in force for their model, so `cost` leaves them
-    # out. (A run that used none, cancelled in its queue say, costs nothing at any price.)
-    "unpriced": Measure("unpriced"),
+    "unpriced": Measure("unpriced"),  # canvas.models.UNPRICED
     "ttft_ms_p50": Measure("median", "ttft_ms"),
     "tokens_per_s_p50": Measure("median", "tokens_per_s"),
 }
