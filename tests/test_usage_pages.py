@@ -179,6 +179,7 @@ def test_the_self_hosted_tokens_are_costed_by_the_hour_by_the_token_and_on_each_
     by_token = cost_of(usage, derived_price(Decimal("2.5"), 1000))
     on_mini = cost_of(usage, mini.prices.get())
     assert "Self-hosted against the APIs" in html and "<h3>Deepseek (vLLM)</h3>" in html
+    assert "60,000 output tokens. Billed at the time: no price." in html  # no price per token: by the hour
     assert '<strong class="by-the-hour">$5.0000</strong>' in html  # 2 hours at $2.50
     assert f'<strong class="by-the-token">${by_token:,.4f}</strong>' in html
     assert f"<td>${on_mini:,.4f}</td><td>{(on_mini / Decimal(5)).quantize(Decimal('0.1'))}×</td>" in html

@@ -28,7 +28,7 @@ from usage.summary import served_hours, summarise
 
 SELF_HOSTED = Q(account__kind=ProviderKind.VLLM) | Q(account__gpu_hourly_cost__isnull=False)
 NOT_COMPARED = (ProviderKind.VLLM, ProviderKind.SIMULATOR)
-TOKENS = ("runs", "input_tokens", "cached_input_tokens", "output_tokens", "cost", "tokens_per_s_p50")
+TOKENS = ("runs", "input_tokens", "cached_input_tokens", "output_tokens", "cost", "unpriced", "tokens_per_s_p50")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class SelfHostedModel:
     cached_input_tokens: int
     output_tokens: int
     billed: Decimal  # what its runs were billed at the time (their stored costs)
+    unpriced: int  # its runs with tokens but no price then, which `billed` leaves out
     hours: int
     hourly_cost: Decimal | None
     by_the_hour: Decimal | None
@@ -103,6 +104,7 @@ def _costed(model: Model, group: dict, hours: int, compared) -> SelfHostedModel:
         cached_input_tokens=usage.cached_input_tokens,
         output_tokens=usage.output_tokens,
         billed=group["cost"],
+        unpriced=group["unpriced"],
         hours=hours,
         hourly_cost=hourly,
         by_the_hour=by_the_hour,

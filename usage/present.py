@@ -27,16 +27,23 @@ def number(value: float | None, places: int = 0) -> str:
     return DASH if value is None else f"{value:,.{places}f}"
 
 
+def cost_shown(cost: Decimal, unpriced: int) -> tuple[str, str]:
+    """A sum of runs' costs as a page writes it, and a note of the runs with no price it leaves out. $0
+    where the runs had no price would read as free: that is "no price"."""
+    if unpriced and cost == 0:
+        return "no price", ""
+    return dollars(cost), f"{count(unpriced)} without a price" if unpriced else ""
+
+
 def figures(row: dict) -> dict:
     shown = {
         name: count(row[name])
         for name in ("runs", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
     }
-    # $0 where the runs had no price would read as free.
-    unknown = row["unpriced"] > 0 and row["cost"] == 0
+    cost, unpriced = cost_shown(row["cost"], row["unpriced"])
     return shown | {
-        "cost": "no price" if unknown else dollars(row["cost"]),
-        "unpriced": f"{count(row['unpriced'])} without a price" if row["unpriced"] and not unknown else "",
+        "cost": cost,
+        "unpriced": unpriced,
         "cost_exact": money(row["cost"]),
         "ttft_ms_p50": number(row["ttft_ms_p50"]),
         "tokens_per_s_p50": number(row["tokens_per_s_p50"], 1),
@@ -66,28 +73,31 @@ def standing(of) -> dict:
 
 def self_hosted(entries) -> list[dict]:
     """economics.SelfHostedModel entries with their figures as text."""
-    return [
-        {
-            "label": e.label,
-            "runs": count(e.runs),
-            "input_tokens": count(e.input_tokens),
-            "cached_input_tokens": count(e.cached_input_tokens),
-            "output_tokens": count(e.output_tokens),
-            "billed": dollars(e.billed),
-            "hours": count(e.hours),
-            "hourly_cost": dollars(e.hourly_cost),
-            "by_the_hour": None if e.by_the_hour is None else dollars(e.by_the_hour),
-            "throughput": number(e.throughput, 1),
-            "throughput_measured": e.throughput_measured,
-            "output_per_million": None if e.output_per_million is None else dollars(e.output_per_million),
-            "by_the_token": None if e.by_the_token is None else dollars(e.by_the_token),
-            "alternatives": [
-                {"label": a.label, "cost": dollars(a.cost), "times": None if a.times is None else f"{a.times}×"}
-                for a in e.alternatives
-            ],
-        }
-        for e in entries
-    ]
+    return [_self_hosted(e) for e in entries]
+
+
+def _self_hosted(e) -> dict:
+    billed, billed_unpriced = cost_shown(e.billed, e.unpriced)
+    return {
+        "label": e.label,
+        "runs": count(e.runs),
+        "input_tokens": count(e.input_tokens),
+        "cached_input_tokens": count(e.cached_input_tokens),
+        "output_tokens": count(e.output_tokens),
+        "billed": billed,
+        "billed_unpriced": billed_unpriced,
+        "hours": count(e.hours),
+        "hourly_cost": dollars(e.hourly_cost),
+        "by_the_hour": None if e.by_the_hour is None else dollars(e.by_the_hour),
+        "throughput": number(e.throughput, 1),
+        "throughput_measured": e.throughput_measured,
+        "output_per_million": None if e.output_per_million is None else dollars(e.output_per_million),
+        "by_the_token": None if e.by_the_token is None else dollars(e.by_the_token),
+        "alternatives": [
+            {"label": a.label, "cost": dollars(a.cost), "times": None if a.times is None else f"{a.times}×"}
+            for a in e.alternatives
+        ],
+    }
 
 
 def health(rows) -> list[dict]:
