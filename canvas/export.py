@@ -16,7 +16,7 @@ from django.utils.text import slugify
 
 from canvas import access, blind, quotas
 from canvas.errors import invalid
-from canvas.models import Canvas, Edge, Node, NodeKind, NodeStatus
+from canvas.models import RUNNING_STATUSES, Canvas, Edge, Node, NodeKind, NodeStatus
 from canvas.schemas import CanvasFile, FileNode
 from engine.context import creation_order, topological
 from engine.payloads import node_payload, parent_ids_by_child
@@ -119,11 +119,21 @@ def metrics_line(shown: dict) -> str:
     if m["input_tokens"] is not None or m["output_tokens"] is not None:
         estimated = " (estimated)" if m["usage_estimated"] else ""
         facts.append(f"{m['input_tokens'] or 0} in / {m['output_tokens'] or 0} out tokens{estimated}")
-    if shown.get("hidden"):
-        facts.append("cost hidden until you vote")
-    else:
-        facts.append("cost unknown" if shown["cost"] is None else f"${shown['cost']}")
+    facts.append(_cost_fact(shown))
     return " · ".join(facts)
+
+
+def _cost_fact(shown: dict) -> str:
+    """As the pages write it: an ended answer with tokens and no cost had no price; one with no tokens
+    (failed before any) cost nothing; a running one's cost is not known yet."""
+    if shown.get("hidden"):
+        return "cost hidden until you vote"
+    if shown["cost"] is not None:
+        return f"${shown['cost']}"
+    if shown["status"] in RUNNING_STATUSES:
+        return "cost unknown yet"
+    m = shown["metrics"]
+    return "no price" if (m["input_tokens"] or 0) > 0 or (m["output_tokens"] or 0) > 0 else "$0"
 
 
 # --- import ------------------------------------------------------------------------------------------

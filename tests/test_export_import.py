@@ -161,6 +161,18 @@ def test_the_markdown_export_reads_as_a_document(api, canvas):
     assert "stream_cut" in text and "Partial answ" in text
 
 
+def test_the_markdown_export_writes_each_answers_cost_as_the_pages_do(api, alice, alice_canvas, models):
+    _, answers, _ = create_prompt(alice_canvas, alice, "Which?", [models["deepseek"]] * 3, [])
+    done(answers[0], "Tokens, no price.")  # 30 in, 60 out, no cost
+    done(answers[1], "", status="error", error=("auth", "Refused."))
+    Node.objects.filter(pk=answers[1].pk).update(input_tokens=0, output_tokens=0)  # refused before any token
+
+    text = export(api, alice_canvas, "md").content.decode()
+
+    metrics = [line for line in text.splitlines() if line.startswith("*") and " · " in line]
+    assert [line.rsplit(" · ", 1)[-1] for line in metrics] == ["no price*", "$0*", "cost unknown yet*"]
+
+
 # --- import --------------------------------------------------------------------------------------------
 
 
