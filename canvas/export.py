@@ -16,7 +16,7 @@ from django.utils.text import slugify
 
 from canvas import access, blind, quotas
 from canvas.errors import invalid
-from canvas.models import RUNNING_STATUSES, Canvas, Edge, Node, NodeKind, NodeStatus
+from canvas.models import RUNNING_STATUSES, Canvas, Edge, Node, NodeKind, NodeStatus, unpriced
 from canvas.schemas import CanvasFile, FileNode
 from engine.context import creation_order, topological
 from engine.payloads import node_payload, parent_ids_by_child
@@ -133,7 +133,7 @@ def _cost_fact(shown: dict) -> str:
     if shown["status"] in RUNNING_STATUSES:
         return "cost unknown yet"
     m = shown["metrics"]
-    return "no price" if (m["input_tokens"] or 0) > 0 or (m["output_tokens"] or 0) > 0 else "$0"
+    return "no price" if unpriced(shown["cost"], m["input_tokens"], m["output_tokens"]) else "$0"
 
 
 # --- import ------------------------------------------------------------------------------------------

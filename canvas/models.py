@@ -123,6 +123,13 @@ RUNNING_STATUSES = (NodeStatus.QUEUED, NodeStatus.STREAMING)
 # Answers that used tokens and have no cost: no price was in force for their model, so a sum of costs
 # leaves them out. One that used none (failed or cancelled before any) costs nothing at any price.
 UNPRICED = models.Q(cost__isnull=True) & (models.Q(input_tokens__gt=0) | models.Q(output_tokens__gt=0))
+
+
+def unpriced(cost, input_tokens: int | None, output_tokens: int | None) -> bool:
+    """UNPRICED, for an answer's values in hand."""
+    return cost is None and ((input_tokens or 0) > 0 or (output_tokens or 0) > 0)
+
+
 # What usage reports read of a response besides its team and time (usage.aggregate).
 USAGE_FIGURES = [
     "model",

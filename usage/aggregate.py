@@ -19,7 +19,7 @@ from django.db import connections, transaction
 from django.db.models import Aggregate, BigIntegerField, Count, DecimalField, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncHour
 
-from canvas.models import UNPRICED, Node, NodeKind, NodeStatus
+from canvas.models import UNPRICED, Node, NodeKind, NodeStatus, unpriced
 from usage.periods import Period
 
 
@@ -83,7 +83,7 @@ class Measure:
             return count
         if self.how == "unpriced":
             runs = zip(columns["cost"], columns["input_tokens"], columns["output_tokens"], strict=True)
-            return sum(1 for cost, read, written in runs if cost is None and ((read or 0) > 0 or (written or 0) > 0))
+            return sum(1 for run in runs if unpriced(*run))
         values = columns[self.field]
         if self.how == "count_where":
             return sum(1 for value in values if value == self.equals)
