@@ -40,10 +40,10 @@ def figures(row: dict) -> dict:
         name: count(row[name])
         for name in ("runs", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
     }
-    cost, unpriced = cost_shown(row["cost"], row["unpriced"])
+    cost, cost_note = cost_shown(row["cost"], row["unpriced"])
     return shown | {
         "cost": cost,
-        "unpriced": unpriced,
+        "cost_note": cost_note,
         "cost_exact": money(row["cost"]),
         "ttft_ms_p50": number(row["ttft_ms_p50"]),
         "tokens_per_s_p50": number(row["tokens_per_s_p50"], 1),
@@ -77,7 +77,7 @@ def self_hosted(entries) -> list[dict]:
 
 
 def _self_hosted(e) -> dict:
-    billed, billed_unpriced = cost_shown(e.billed, e.unpriced)
+    billed, billed_note = cost_shown(e.billed, e.unpriced)
     return {
         "label": e.label,
         "runs": count(e.runs),
@@ -85,7 +85,7 @@ def _self_hosted(e) -> dict:
         "cached_input_tokens": count(e.cached_input_tokens),
         "output_tokens": count(e.output_tokens),
         "billed": billed,
-        "billed_unpriced": billed_unpriced,
+        "billed_note": billed_note,
         "hours": count(e.hours),
         "hourly_cost": dollars(e.hourly_cost),
         "by_the_hour": None if e.by_the_hour is None else dollars(e.by_the_hour),

@@ -21,7 +21,7 @@ TEAM_GROUPINGS = ("day", "model", "provider", "user")
 PERSON_GROUPINGS = ("day", "model", "provider", "team")
 GROUPING_NAMES = {"day": "Day", "model": "Model", "provider": "Provider", "user": "Person", "team": "Team"}
 COLUMNS = ("key", "label", *USAGE)
-CHARTED = ("cost", "input_tokens", "output_tokens")
+CHARTED = ("cost", "input_tokens", "output_tokens", "unpriced")
 
 
 @dataclass(frozen=True)
@@ -110,25 +110,26 @@ def usage_charts(runs: Runs, period: Period) -> dict:
     A model whose runs had no price is left off the cost chart (a line at $0 would read as free) and
     named in its `left_out`."""
     index = {day: n for n, day in enumerate(period.days)}
-    groups = summarise(runs, ["day", "model"], (*CHARTED, "unpriced"))
+    groups = summarise(runs, ["day", "model"], CHARTED)
     names = _names("model", list({group["model"] for group in groups}))
     lines: dict = {}  # model id → its cost line, its tokens line, its total cost and its runs without a price
     for group in groups:
         label = names(group["model"])["label"]
-        cost, tokens, total, unpriced = lines.setdefault(
-            group["model"], ([label, ["0"] * len(index)], [label, [0] * len(index)], [], [])
-        )
+        line = lines.setdefault(group["model"], [[label, ["0"] * len(index)], [label, [0] * len(index)], Decimal(0), 0])
         n = index[group["day"]]
-        cost[1][n] = money(group["cost"])
-        tokens[1][n] = group["input_tokens"] + group["output_tokens"]
-        total.append(group["cost"])
-        unpriced.append(group["unpriced"])
-    ordered = sorted(lines.values(), key=lambda line: (-sum(line[2], Decimal(0)), line[0][0]))
-    unknown = [sum(line[3]) > 0 and sum(line[2], Decimal(0)) == 0 for line in ordered]
-    costs = [line[0] for line, no_price in zip(ordered, unknown, strict=True) if not no_price]
+        line[0][1][n] = money(group["cost"])
+        line[1][1][n] = group["input_tokens"] + group["output_tokens"]
+        line[2] += group["cost"]
+        line[3] += group["unpriced"]
+    ordered = sorted(lines.values(), key=lambda line: (-line[2], line[0][0]))
+    priced, left_out = [], []
+    for line in ordered:
+        (priced if line[2] or not line[3] else left_out).append(line)
     return {
-        "cost": chart("Cost per day (US$)", costs)
-        | {"left_out": [line[0][0] for line, no_price in zip(ordered, unknown, strict=True) if no_price]},
+        "cost": {
+            **chart("Cost per day (US$)", [line[0] for line in priced]),
+            "left_out": [line[0][0] for line in left_out],
+        },
         "tokens": chart("Tokens per day (input and output)", [line[1] for line in ordered]),
     }
 
